@@ -1,0 +1,231 @@
+//! The `codex-meta` command line: the clap definition, the exit statuses, and `main`.
+//!
+//! Parsing lives here; each subcommand's logic lives in its own file under `cmd/`. The
+//! lead's man-page generator reads [`command`] and [`EXIT_STATUS`].
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, CommandFactory, Parser, Subcommand};
+
+use crate::Status;
+
+/// Exit statuses of `codex-meta` (code, meaning).
+pub const EXIT_STATUS: &[(u8, &str)] = &[
+    (0, "success; for wait: every run succeeded"),
+    (1, "get: the key is absent or null"),
+    (
+        2,
+        "usage error or bad input: a bad key=value, a corrupt or unreadable meta, a missing \
+         file, an unknown run id (one line on stderr names it); for status and list: some \
+         meta could not be read",
+    ),
+    (
+        124,
+        "wait: the timeout passed while a run was still running",
+    ),
+    (
+        125,
+        "wait: a run is lost (its meta says running but no process holds the run)",
+    ),
+];
+
+const AFTER_HELP: &str = "\
+A RUN is a meta file path (containing '/' or ending in .meta.json) or a run id \
+(or a unique prefix of one) looked up in the runs dir.
+
+wait exits 0 when every run succeeded, 124 on timeout, 125 for a lost run, and otherwise \
+with the first failed run's own exit code (its exit_code; 128+N when killed by signal N; \
+else 1).
+
+show, get and list report the effective status: a meta that says running while no \
+process holds the run's lock is shown as lost, and the stored value is then given as \
+stored_status.";
+
+/// Read and update codex-spawn's run records.
+#[derive(Debug, Parser)]
+#[command(
+    name = "codex-meta",
+    version,
+    about = "Read, update and wait for codex-spawn run records (meta files)",
+    after_help = AFTER_HELP,
+    propagate_version = true
+)]
+pub struct Cli {
+    /// Directory holding the runs (default: ./runs)
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        env = "CODEX_RUNS_DIR",
+        hide_env_values = true
+    )]
+    pub runs_dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create or replace a meta atomically from key=value pairs (and/or JSON on stdin)
+    Write(WriteArgs),
+    /// Change fields of a meta atomically; unknown keys are stored, other fields kept
+    Set(SetArgs),
+    /// Print one field: strings raw, anything else as one-line JSON
+    Get(GetArgs),
+    /// Print the whole meta as pretty JSON, with the effective status
+    Show(ShowArgs),
+    /// Print one status line per run
+    #[command(about = "Print one line per run: <run_id> <status> exit=<code|-> session=<uuid|->")]
+    Status(StatusArgs),
+    /// Block until every run has ended; exit with the run's exit code
+    Wait(WaitArgs),
+    /// List the runs in the runs dir, newest first
+    List(ListArgs),
+}
+
+/// `codex-meta write`.
+#[derive(Debug, Args)]
+pub struct WriteArgs {
+    /// The meta file to write
+    #[arg(
+        value_name = "META_PATH",
+        help = "The meta file to write (a bare run id means <runs-dir>/codex-run-<id>.meta.json)"
+    )]
+    pub meta: String,
+    /// Fields: a value is JSON when it parses as JSON, else a string
+    #[arg(value_name = "KEY=VALUE")]
+    pub assignments: Vec<String>,
+    /// Start from the JSON object read on stdin (key=value pairs are applied on top)
+    #[arg(long)]
+    pub stdin: bool,
+}
+
+/// `codex-meta set`.
+#[derive(Debug, Args)]
+pub struct SetArgs {
+    /// The run (meta path or run id)
+    #[arg(value_name = "RUN")]
+    pub run: String,
+    /// Fields: a value is JSON when it parses as JSON, else a string (status=running,
+    /// exit_code=0, task='"42"')
+    #[arg(value_name = "KEY=VALUE", required = true)]
+    pub assignments: Vec<String>,
+}
+
+/// `codex-meta get`.
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// The run (meta path or run id)
+    #[arg(value_name = "RUN")]
+    pub run: String,
+    /// The field; a dotted path reaches inside (attempts.0.exit_code)
+    #[arg(value_name = "KEY")]
+    pub key: String,
+}
+
+/// `codex-meta show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The run (meta path or run id)
+    #[arg(value_name = "RUN")]
+    pub run: String,
+}
+
+/// `codex-meta status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The runs (meta paths or run ids)
+    #[arg(value_name = "RUN", required = true)]
+    pub runs: Vec<String>,
+}
+
+/// `codex-meta wait`.
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    /// The runs (meta paths or run ids)
+    #[arg(value_name = "RUN", required = true)]
+    pub runs: Vec<String>,
+    /// Give up after this long (200ms, 30s, 5m, 1h) and exit 124
+    #[arg(long, value_name = "DUR", value_parser = crate::parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Print nothing; only the exit status tells
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// `codex-meta list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// One JSON object (the meta, effective status) per line instead of a table
+    #[arg(long)]
+    pub json: bool,
+    /// Show at most N runs
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Only runs with this effective status
+    #[arg(long, value_name = "STATUS", value_parser = parse_status)]
+    pub status: Option<Status>,
+}
+
+fn parse_status(s: &str) -> Result<Status, String> {
+    s.parse::<Status>().map_err(|e| e.to_string())
+}
+
+/// The clap definition (for man pages and completions).
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
+/// Parse the process arguments, run, and turn the outcome into an exit status.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let stdout = io::stdout();
+    let stderr = io::stderr();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let mut err = stderr.lock();
+    let code = run(cli, &mut out, &mut err);
+    let code = match out.flush() {
+        Err(e) if !crate::io::is_broken_pipe(&e) => {
+            let _ = writeln!(err, "codex-meta: cannot write to stdout: {e}");
+            2
+        }
+        _ => code,
+    };
+    ExitCode::from(code)
+}
+
+/// Run a parsed command line, writing results to `out` and diagnostics to `err`;
+/// returns the exit status (see [`EXIT_STATUS`]).
+pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    crate::cmd::dispatch(cli, out, err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verify_cli() {
+        command().debug_assert();
+    }
+
+    #[test]
+    fn exit_statuses_are_unique_and_sorted() {
+        let codes: Vec<u8> = EXIT_STATUS.iter().map(|(c, _)| *c).collect();
+        let mut sorted = codes.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(codes, sorted);
+    }
+}

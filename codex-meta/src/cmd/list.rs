@@ -1,0 +1,164 @@
+//! `codex-meta list [--json] [--limit N] [--status S]`: the runs, newest first.
+//!
+//! For people, an aligned table (run id, status, exit, elapsed, session, task preview);
+//! for programs, `--json`: one compact object per line, the meta with the effective
+//! status. Metas that cannot be read are reported on stderr (exit 2) and skipped.
+
+use std::io::Write;
+
+use serde_json::Value;
+
+use super::{CmdResult, View, display_id, report, view};
+use crate::cli::ListArgs;
+use crate::{RunsDir, Status};
+
+const TASK_WIDTH: usize = 48;
+
+pub(crate) fn run(
+    runs: &RunsDir,
+    args: ListArgs,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> CmdResult {
+    let mut code = 0;
+    let mut rows: Vec<(String, View)> = Vec::new();
+    for listed in runs.list()? {
+        if args.limit.is_some_and(|n| rows.len() >= n) {
+            break;
+        }
+        if let Err(e) = &listed.meta {
+            report(err, &e.to_string());
+            code = 2;
+            continue;
+        }
+        match view(&listed.meta_path) {
+            Ok(v) => {
+                if args.status.is_some_and(|s| s != v.status) {
+                    continue;
+                }
+                rows.push((display_id(&v.meta, &listed.meta_path), v));
+            }
+            Err(e) => {
+                report(err, &e.to_string());
+                code = 2;
+            }
+        }
+    }
+    if args.json {
+        for (_, v) in &rows {
+            writeln!(out, "{}", Value::Object(v.object.clone()))?;
+        }
+    } else {
+        write_table(out, &rows)?;
+    }
+    Ok(code)
+}
+
+fn write_table(out: &mut dyn Write, rows: &[(String, View)]) -> std::io::Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let header = ["RUN_ID", "STATUS", "EXIT", "ELAPSED", "SESSION", "TASK"];
+    let cells: Vec<[String; 6]> = rows
+        .iter()
+        .map(|(id, v)| {
+            [
+                id.clone(),
+                v.status.to_string(),
+                v.meta
+                    .exit_code
+                    .map_or_else(|| "-".to_owned(), |c| c.to_string()),
+                elapsed(v).map_or_else(|| "-".to_owned(), human_secs),
+                v.meta
+                    .session_id
+                    .clone()
+                    .filter(|s| !s.is_empty())
+                    .unwrap_or_else(|| "-".to_owned()),
+                preview(v.meta.task.as_deref().unwrap_or("-"), TASK_WIDTH),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &cells {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |out: &mut dyn Write, row: [&str; 6]| -> std::io::Result<()> {
+        let mut s = String::new();
+        for (i, c) in row.iter().enumerate() {
+            if i + 1 == row.len() {
+                s.push_str(c);
+            } else {
+                s.push_str(c);
+                let pad = widths[i] - c.chars().count() + 2;
+                s.extend(std::iter::repeat_n(' ', pad));
+            }
+        }
+        writeln!(out, "{}", s.trim_end())
+    };
+    line(out, header)?;
+    for row in &cells {
+        line(out, row.each_ref().map(String::as_str))?;
+    }
+    Ok(())
+}
+
+/// Seconds the run took, or has been running for.
+fn elapsed(v: &View) -> Option<f64> {
+    if let Some(e) = v.meta.elapsed_seconds {
+        return Some(e);
+    }
+    if v.status != Status::Running {
+        return None;
+    }
+    let started = v.meta.started_at.as_deref()?;
+    let started = chrono::DateTime::parse_from_rfc3339(started).ok()?;
+    let secs = (chrono::Utc::now() - started.with_timezone(&chrono::Utc)).num_milliseconds();
+    Some(secs.max(0) as f64 / 1000.0)
+}
+
+fn human_secs(secs: f64) -> String {
+    let s = secs.max(0.0).round() as u64;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// The text on one line, control characters as spaces, at most `width` characters.
+fn preview(text: &str, width: usize) -> String {
+    let flat: String = text
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if flat.chars().count() <= width {
+        return flat;
+    }
+    let mut cut: String = flat.chars().take(width.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn previews_are_one_short_line() {
+        assert_eq!(preview("fix\nthe   tests", 48), "fix the tests");
+        assert_eq!(preview("ééééé", 3), "éé…");
+        assert_eq!(preview("abc", 3), "abc");
+    }
+
+    #[test]
+    fn elapsed_is_human() {
+        assert_eq!(human_secs(5.4), "5s");
+        assert_eq!(human_secs(184.0), "3m04s");
+        assert_eq!(human_secs(3720.0), "1h02m");
+    }
+}

@@ -1,0 +1,56 @@
+//! Durations on the command line: `200ms`, `5s`, `1.5s`, `2m`, `1h`, `1d`; a bare number
+//! is seconds. Shared by the tools' `--timeout` flags.
+
+use std::time::Duration;
+
+/// Parse a duration like `200ms`, `30s`, `1.5m`, `2h`, `1d` or `45` (seconds).
+/// The error names the bad text.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let s = text.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let bad = |why: &str| format!("invalid duration '{text}': {why} (e.g. 200ms, 30s, 5m, 1h)");
+    if num.is_empty() {
+        return Err(bad("no number"));
+    }
+    let value: f64 = num.parse().map_err(|_| bad("bad number"))?;
+    let scale = match unit.trim() {
+        "" | "s" | "sec" | "secs" | "second" | "seconds" => 1.0,
+        "ms" | "msec" | "millis" => 0.001,
+        "m" | "min" | "mins" | "minute" | "minutes" => 60.0,
+        "h" | "hr" | "hour" | "hours" => 3600.0,
+        "d" | "day" | "days" => 86400.0,
+        _ => return Err(bad("unknown unit")),
+    };
+    let secs = value * scale;
+    if !secs.is_finite() || !(0.0..=1e12).contains(&secs) {
+        return Err(bad("out of range"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_units() {
+        assert_eq!(parse_duration("200ms"), Ok(Duration::from_millis(200)));
+        assert_eq!(parse_duration("5"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86400)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+    }
+
+    #[test]
+    fn rejects_junk() {
+        for bad in ["", "ms", "-1s", "1x", "1.2.3s", "s5", "nan", "1e400"] {
+            let err = parse_duration(bad).unwrap_err();
+            assert!(err.contains(&format!("'{bad}'")), "{err}");
+        }
+    }
+}

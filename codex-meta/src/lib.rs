@@ -1,0 +1,75 @@
+//! codex-meta: the run record of codex-tools.
+//!
+//! One JSON meta file per run (`codex-run-<id>.meta.json` in a runs dir) says what the
+//! run is, who runs it, and how it ended. This library is what every tool uses to name,
+//! create, read, update and wait for runs:
+//!
+//! - [`schema`]: [`Meta`], [`Status`], [`Mode`] — unknown fields survive updates;
+//! - [`RunId`] and [`RunsDir`]: ids, file names, run allocation with O_EXCL, lookup, listing;
+//! - [`read_meta`], [`write_meta`], [`update_meta`], [`write_json_atomic`]: atomic files;
+//! - [`RunLock`], [`is_held`], [`effective_status`], [`wait_for`]: liveness (`lost`) and
+//!   waiting without polling;
+//! - [`cli`]: the `codex-meta` command.
+
+pub mod assign;
+pub mod cli;
+mod cmd;
+pub mod duration;
+mod error;
+pub mod io;
+mod lock;
+mod random;
+mod run_id;
+mod runs_dir;
+pub mod schema;
+mod store;
+
+pub use assign::{coerce_value, parse_assignment};
+pub use duration::parse_duration;
+pub use error::MetaError;
+pub use lock::{
+    EXIT_LOST, EXIT_WAIT_TIMEOUT, RunLock, WaitOutcome, effective_status, effective_status_at,
+    is_held, log_path_for, run_exit_code, wait_for,
+};
+pub use run_id::{MAX_RUN_ID_LEN, RunId};
+pub use runs_dir::{
+    DEFAULT_RUNS_DIR, ListedRun, META_SUFFIX, NewRun, RUN_FILE_PREFIX, RUNS_DIR_ENV, RunPaths,
+    RunsDir,
+};
+pub use schema::{KNOWN_FIELDS, Meta, Mode, ParseStatusError, Status};
+pub use store::{
+    read_meta, read_meta_object, update_meta, update_meta_object, write_bytes_atomic,
+    write_json_atomic, write_meta, write_meta_object,
+};
+
+/// The current time, UTC, RFC 3339 with milliseconds and `Z`: `2026-11-23T19:57:51.123Z`.
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// This machine's host name (`"unknown"` if it cannot be read).
+pub fn hostname() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn now_is_rfc3339_utc_millis() {
+        let now = now_rfc3339();
+        assert_eq!(now.len(), "2026-11-23T19:57:51.123Z".len(), "{now}");
+        assert!(now.ends_with('Z'));
+        assert!(chrono::DateTime::parse_from_rfc3339(&now).is_ok());
+    }
+
+    #[test]
+    fn hostname_is_not_empty() {
+        assert!(!hostname().is_empty());
+    }
+}

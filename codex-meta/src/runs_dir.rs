@@ -1,0 +1,444 @@
+//! The runs directory: where run files live, how they are named, how a new run claims
+//! its files, how a RUN argument is found, and how runs are listed.
+//!
+//! Files of run `<id>`: `codex-run-<id>.log`, `.meta.json`, `.summary.json`,
+//! `.last-message.txt`. A new run claims its id by creating the log with O_EXCL, so two
+//! processes never share a run, however many start in the same second.
+
+use std::ffi::OsStr;
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::{Meta, MetaError, RunId, Status, read_meta};
+
+/// The environment variable naming the default runs dir.
+pub const RUNS_DIR_ENV: &str = "CODEX_RUNS_DIR";
+/// The runs dir used when neither a flag nor the environment names one.
+pub const DEFAULT_RUNS_DIR: &str = "runs";
+/// Every run file starts with this.
+pub const RUN_FILE_PREFIX: &str = "codex-run-";
+/// The meta file's suffix.
+pub const META_SUFFIX: &str = ".meta.json";
+
+/// How often [`RunsDir::create_run`] tries a fresh id before giving up.
+const CREATE_ATTEMPTS: u32 = 10_000;
+
+/// A runs directory (absolute path; it need not exist yet).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunsDir {
+    path: PathBuf,
+}
+
+/// The files of one run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunPaths {
+    pub log: PathBuf,
+    pub meta: PathBuf,
+    pub summary: PathBuf,
+    pub last_message: PathBuf,
+}
+
+/// A freshly allocated run: its id, its paths and its log, open for appending.
+#[derive(Debug)]
+pub struct NewRun {
+    pub id: RunId,
+    pub paths: RunPaths,
+    pub log: File,
+}
+
+/// One meta found by [`RunsDir::list`]. `meta` is the error (naming the file) when the
+/// meta could not be read.
+#[derive(Debug)]
+pub struct ListedRun {
+    /// The id taken from the file name.
+    pub id: String,
+    pub meta_path: PathBuf,
+    pub meta: Result<Meta, MetaError>,
+}
+
+impl ListedRun {
+    /// The effective status (with `lost` derived), `None` when the meta is unreadable.
+    pub fn status(&self) -> Option<Status> {
+        self.meta
+            .as_ref()
+            .ok()
+            .map(|m| crate::effective_status_at(m, Some(&self.meta_path)))
+    }
+}
+
+impl RunsDir {
+    /// The runs dir named by `explicit`, else by `$CODEX_RUNS_DIR` (when non-empty), else
+    /// `./runs`; made absolute against the current directory (not canonicalised, and it
+    /// need not exist).
+    pub fn resolve(explicit: Option<&Path>) -> Result<RunsDir, MetaError> {
+        let chosen: PathBuf = match explicit {
+            Some(p) => p.to_path_buf(),
+            None => match std::env::var_os(RUNS_DIR_ENV) {
+                Some(v) if !v.is_empty() => PathBuf::from(v),
+                _ => PathBuf::from(DEFAULT_RUNS_DIR),
+            },
+        };
+        RunsDir::new(&chosen)
+    }
+
+    /// This exact directory, made absolute.
+    pub fn new(path: &Path) -> Result<RunsDir, MetaError> {
+        if path.as_os_str().is_empty() {
+            return Err(MetaError::io(
+                path,
+                "use as runs dir",
+                io::Error::new(io::ErrorKind::InvalidInput, "empty path"),
+            ));
+        }
+        let path = std::path::absolute(path).map_err(|e| MetaError::io(path, "resolve", e))?;
+        Ok(RunsDir { path })
+    }
+
+    /// The absolute path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Create the directory (and its parents) if missing; the directories it creates are
+    /// mode 0700. An existing directory is left as it is.
+    pub fn ensure(&self) -> Result<(), MetaError> {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.path)
+            .map_err(|e| MetaError::io(&self.path, "create runs dir", e))
+    }
+
+    /// The file names of run `id` in this dir.
+    pub fn paths(&self, id: &RunId) -> RunPaths {
+        let base = format!("{RUN_FILE_PREFIX}{}", id.as_str());
+        RunPaths {
+            log: self.path.join(format!("{base}.log")),
+            meta: self.path.join(format!("{base}{META_SUFFIX}")),
+            summary: self.path.join(format!("{base}.summary.json")),
+            last_message: self.path.join(format!("{base}.last-message.txt")),
+        }
+    }
+
+    /// Allocate a new run: make sure the dir exists, generate an id, create its log with
+    /// O_CREAT|O_EXCL (0600, append mode, close-on-exec), retrying with a fresh id while
+    /// the log or meta of that id already exists. The open log is the claim on the id.
+    pub fn create_run(&self) -> Result<NewRun, MetaError> {
+        self.create_run_with(RunId::generate)
+    }
+
+    /// [`RunsDir::create_run`] with the id source given (tests force collisions with it).
+    pub(crate) fn create_run_with(
+        &self,
+        mut next_id: impl FnMut() -> RunId,
+    ) -> Result<NewRun, MetaError> {
+        self.ensure()?;
+        for _ in 0..CREATE_ATTEMPTS {
+            let id = next_id();
+            let paths = self.paths(&id);
+            if paths.meta.exists() {
+                continue;
+            }
+            match OpenOptions::new()
+                .append(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&paths.log)
+            {
+                Ok(log) => return Ok(NewRun { id, paths, log }),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(MetaError::io(&paths.log, "create log", e)),
+            }
+        }
+        Err(MetaError::Exhausted {
+            dir: self.path.clone(),
+            attempts: CREATE_ATTEMPTS,
+        })
+    }
+
+    /// Find a RUN argument's meta file.
+    ///
+    /// - a path (it contains `/` or ends with `.meta.json`): that file, which must exist
+    ///   (a bare `codex-run-<id>.meta.json` is also looked up in this dir);
+    /// - otherwise a run id (strictly validated, see [`RunId::parse`]; a leading
+    ///   `codex-run-` is ignored): `<dir>/codex-run-<id>.meta.json`, or else the only
+    ///   meta whose id starts with it.
+    ///
+    /// Errors: [`MetaError::NotFound`] for a missing path, [`MetaError::InvalidRunId`],
+    /// [`MetaError::UnknownRun`], [`MetaError::AmbiguousRun`].
+    pub fn resolve_run(&self, arg: &str) -> Result<PathBuf, MetaError> {
+        if arg.contains('/') || arg.ends_with(META_SUFFIX) {
+            let path = PathBuf::from(arg);
+            if path.is_file() {
+                return Ok(path);
+            }
+            if !arg.contains('/') {
+                let inside = self.path.join(arg);
+                if inside.is_file() {
+                    return Ok(inside);
+                }
+            }
+            return match fs::metadata(&path) {
+                Ok(_) => Err(MetaError::Io {
+                    path,
+                    action: "read",
+                    source: io::Error::other("not a regular file"),
+                }),
+                Err(e) => Err(MetaError::io(path, "read", e)),
+            };
+        }
+        let id_text = arg.strip_prefix(RUN_FILE_PREFIX).unwrap_or(arg);
+        let id = RunId::parse(id_text).map_err(|e| match e {
+            MetaError::InvalidRunId { reason, .. } => MetaError::InvalidRunId {
+                arg: arg.to_owned(),
+                reason,
+            },
+            other => other,
+        })?;
+        let meta = self.paths(&id).meta;
+        if meta.is_file() {
+            return Ok(meta);
+        }
+        // A unique prefix of an id, like git's abbreviated hashes.
+        let mut matches = Vec::new();
+        if let Ok(entries) = fs::read_dir(&self.path) {
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                if let Some(found) = meta_id(&name) {
+                    if found.starts_with(id.as_str()) {
+                        matches.push(entry.path());
+                    }
+                }
+            }
+        }
+        match matches.len() {
+            1 => Ok(matches.remove(0)),
+            0 => Err(MetaError::UnknownRun {
+                id: arg.to_owned(),
+                file: format!("{RUN_FILE_PREFIX}{}{META_SUFFIX}", id.as_str()),
+                dir: self.path.clone(),
+            }),
+            n => Err(MetaError::AmbiguousRun {
+                id: arg.to_owned(),
+                count: n,
+                dir: self.path.clone(),
+            }),
+        }
+    }
+
+    /// Every meta in the dir, newest first (by `started_at`, then run id). A missing dir
+    /// lists nothing. Unreadable metas are listed with their error.
+    pub fn list(&self) -> Result<Vec<ListedRun>, MetaError> {
+        let entries = match fs::read_dir(&self.path) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(MetaError::io(&self.path, "read runs dir", e)),
+        };
+        let mut runs = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| MetaError::io(&self.path, "read runs dir", e))?;
+            let name = entry.file_name();
+            let Some(id) = meta_id(&name) else { continue };
+            let meta_path = entry.path();
+            let meta = read_meta(&meta_path);
+            runs.push(ListedRun {
+                id: id.to_owned(),
+                meta_path,
+                meta,
+            });
+        }
+        runs.sort_by(|a, b| sort_key(b).cmp(&sort_key(a)));
+        Ok(runs)
+    }
+}
+
+fn sort_key(run: &ListedRun) -> (String, &str) {
+    let started = run
+        .meta
+        .as_ref()
+        .ok()
+        .and_then(|m| m.started_at.clone())
+        .unwrap_or_default();
+    (started, run.id.as_str())
+}
+
+/// The run id in a meta file name `codex-run-<id>.meta.json`, if it is one.
+fn meta_id(name: &OsStr) -> Option<&str> {
+    let name = name.to_str()?;
+    let id = name
+        .strip_prefix(RUN_FILE_PREFIX)?
+        .strip_suffix(META_SUFFIX)?;
+    RunId::parse(id).ok().map(|_| id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::write_meta;
+    use std::collections::HashSet;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn paths_follow_the_naming_scheme() {
+        let dir = RunsDir::new(Path::new("/r")).unwrap();
+        let id = RunId::parse("20261123-195751-9f3ac2").unwrap();
+        let p = dir.paths(&id);
+        assert_eq!(p.log, Path::new("/r/codex-run-20261123-195751-9f3ac2.log"));
+        assert_eq!(
+            p.meta,
+            Path::new("/r/codex-run-20261123-195751-9f3ac2.meta.json")
+        );
+        assert_eq!(
+            p.summary,
+            Path::new("/r/codex-run-20261123-195751-9f3ac2.summary.json")
+        );
+        assert_eq!(
+            p.last_message,
+            Path::new("/r/codex-run-20261123-195751-9f3ac2.last-message.txt")
+        );
+    }
+
+    #[test]
+    fn resolve_is_absolute() {
+        let d = RunsDir::resolve(Some(Path::new("some/runs"))).unwrap();
+        assert!(d.path().is_absolute());
+        assert!(d.path().ends_with("some/runs"));
+    }
+
+    #[test]
+    fn ensure_creates_private_dirs() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = RunsDir::new(&tmp.path().join("a/b")).unwrap();
+        d.ensure().unwrap();
+        d.ensure().unwrap();
+        for p in [tmp.path().join("a"), tmp.path().join("a/b")] {
+            let mode = fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o700, "{}", p.display());
+        }
+    }
+
+    #[test]
+    fn hundred_runs_in_threads_get_distinct_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = RunsDir::new(&tmp.path().join("runs")).unwrap();
+        let ids: Vec<String> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(|| {
+                        (0..25)
+                            .map(|_| d.create_run().unwrap().id.as_str().to_owned())
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap())
+                .collect()
+        });
+        let distinct: HashSet<_> = ids.iter().collect();
+        assert_eq!(distinct.len(), 100);
+        assert_eq!(fs::read_dir(d.path()).unwrap().count(), 100);
+        let log = d.paths(&RunId::parse(&ids[0]).unwrap()).log;
+        let mode = fs::metadata(&log).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+
+    #[test]
+    fn collisions_are_retried_with_a_fresh_id() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = RunsDir::new(tmp.path()).unwrap();
+        let fixed = || RunId::parse("20260101-000000-000000").unwrap();
+        let first = d.create_run_with(fixed).unwrap();
+        // An id whose meta exists (but whose log is gone) is not reused either.
+        let taken = RunId::parse("20260101-000000-000001").unwrap();
+        write_meta(&d.paths(&taken).meta, &Meta::new(taken.as_str())).unwrap();
+        let mut ids = vec![fixed(), taken.clone(), fixed(), RunId::generate()].into_iter();
+        let second = d.create_run_with(|| ids.next().unwrap()).unwrap();
+        assert_ne!(second.id, first.id);
+        assert_ne!(second.id, taken);
+        let mut always = fixed;
+        assert!(matches!(
+            d.create_run_with(&mut always),
+            Err(MetaError::Exhausted { .. })
+        ));
+    }
+
+    #[test]
+    fn resolve_run_by_id_prefix_and_path() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = RunsDir::new(tmp.path()).unwrap();
+        let a = RunId::parse("20260101-000000-aaaaaa").unwrap();
+        let b = RunId::parse("20260101-000000-aabbbb").unwrap();
+        for id in [&a, &b] {
+            write_meta(&d.paths(id).meta, &Meta::new(id.as_str())).unwrap();
+        }
+        assert_eq!(d.resolve_run(a.as_str()).unwrap(), d.paths(&a).meta);
+        assert_eq!(
+            d.resolve_run("codex-run-20260101-000000-aaaaaa").unwrap(),
+            d.paths(&a).meta
+        );
+        assert_eq!(
+            d.resolve_run("20260101-000000-aab").unwrap(),
+            d.paths(&b).meta
+        );
+        assert!(matches!(
+            d.resolve_run("20260101-000000-aa"),
+            Err(MetaError::AmbiguousRun { count: 2, .. })
+        ));
+        assert!(matches!(
+            d.resolve_run("nope"),
+            Err(MetaError::UnknownRun { .. })
+        ));
+        assert!(matches!(
+            d.resolve_run(".."),
+            Err(MetaError::InvalidRunId { .. })
+        ));
+        let p = d.paths(&a).meta;
+        assert_eq!(d.resolve_run(p.to_str().unwrap()).unwrap(), p);
+        assert_eq!(
+            d.resolve_run("codex-run-20260101-000000-aaaaaa.meta.json")
+                .unwrap(),
+            p
+        );
+        assert!(matches!(
+            d.resolve_run("/nonexistent/x.meta.json"),
+            Err(MetaError::NotFound { .. })
+        ));
+    }
+
+    #[test]
+    fn list_is_newest_first_and_reports_corrupt() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = RunsDir::new(tmp.path()).unwrap();
+        for (id, at) in [
+            ("20260101-000000-000001", "2026-01-01T00:00:00.000Z"),
+            ("20260101-000000-000003", "2026-01-03T00:00:00.000Z"),
+            ("20260101-000000-000002", "2026-01-02T00:00:00.000Z"),
+        ] {
+            let mut m = Meta::new(id);
+            m.started_at = Some(at.into());
+            m.status = Some(Status::Succeeded);
+            write_meta(&d.paths(&RunId::parse(id).unwrap()).meta, &m).unwrap();
+        }
+        fs::write(tmp.path().join("codex-run-bad.meta.json"), "{").unwrap();
+        fs::write(tmp.path().join("unrelated.json"), "{}").unwrap();
+        let runs = d.list().unwrap();
+        let ids: Vec<&str> = runs.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "20260101-000000-000003",
+                "20260101-000000-000002",
+                "20260101-000000-000001",
+                "bad"
+            ]
+        );
+        assert!(runs[3].meta.is_err());
+        assert_eq!(runs[0].status(), Some(Status::Succeeded));
+        let missing = RunsDir::new(&tmp.path().join("none")).unwrap();
+        assert!(missing.list().unwrap().is_empty());
+    }
+}

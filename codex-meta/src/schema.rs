@@ -1,0 +1,337 @@
+//! The meta file's schema: one JSON object per run, `codex-run-<id>.meta.json`.
+//!
+//! It exists as a typed struct so every tool agrees on field names and types, while
+//! `extra` keeps whatever a newer (or older) writer added: unknown fields survive every
+//! read-modify-write. Known fields that are `None` are written as `null`, so readers see
+//! a stable set of keys.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The state of a run. `Lost` is never stored by an owner: readers derive it when the
+/// meta says `running` but no process holds the run's lock (see [`crate::effective_status`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Running,
+    Succeeded,
+    Failed,
+    Killed,
+    TimedOut,
+    Stalled,
+    VerifyFailed,
+    Lost,
+}
+
+impl Status {
+    /// Every status, in a stable order (for help texts and validation messages).
+    pub const ALL: [Status; 8] = [
+        Status::Running,
+        Status::Succeeded,
+        Status::Failed,
+        Status::Killed,
+        Status::TimedOut,
+        Status::Stalled,
+        Status::VerifyFailed,
+        Status::Lost,
+    ];
+
+    /// The serialised name (`"timed_out"`, …).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Status::Running => "running",
+            Status::Succeeded => "succeeded",
+            Status::Failed => "failed",
+            Status::Killed => "killed",
+            Status::TimedOut => "timed_out",
+            Status::Stalled => "stalled",
+            Status::VerifyFailed => "verify_failed",
+            Status::Lost => "lost",
+        }
+    }
+
+    /// True for every status but `Running`: the run will not change any more.
+    pub fn is_terminal(&self) -> bool {
+        !matches!(self, Status::Running)
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The error of [`Status::from_str`]: names the bad value and lists the good ones.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid status '{0}' (expected one of: running, succeeded, failed, killed, timed_out, stalled, verify_failed, lost)"
+)]
+pub struct ParseStatusError(pub String);
+
+impl FromStr for Status {
+    type Err = ParseStatusError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Status::ALL
+            .iter()
+            .copied()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| ParseStatusError(s.to_owned()))
+    }
+}
+
+/// Whether a run started a new Codex session or resumed one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    New,
+    Resume,
+}
+
+impl Mode {
+    /// The serialised name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Mode::New => "new",
+            Mode::Resume => "resume",
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Mode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "new" => Ok(Mode::New),
+            "resume" => Ok(Mode::Resume),
+            _ => Err(format!("invalid mode '{s}' (expected new or resume)")),
+        }
+    }
+}
+
+/// One run's record. Field order here is the order in the file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Meta {
+    #[serde(default)]
+    pub run_id: String,
+    pub status: Option<Status>,
+    pub mode: Option<Mode>,
+    pub session_id: Option<String>,
+    pub resume_session: Option<String>,
+    pub repo: Option<String>,
+    pub repo_abs: Option<String>,
+    pub task: Option<String>,
+    pub codex_bin: Option<String>,
+    pub codex_command: Option<Vec<String>>,
+    pub model: Option<String>,
+    pub log_file: Option<String>,
+    pub meta_file: Option<String>,
+    pub summary_file: Option<String>,
+    pub last_message_file: Option<String>,
+    pub pid: Option<u32>,
+    pub host: Option<String>,
+    /// RFC 3339 UTC, e.g. `2026-11-23T19:57:51.123Z` (see [`crate::now_rfc3339`]).
+    pub started_at: Option<String>,
+    pub ended_at: Option<String>,
+    pub elapsed_seconds: Option<f64>,
+    pub exit_code: Option<i32>,
+    /// The signal that ended codex, e.g. `"SIGTERM"`.
+    pub signal: Option<String>,
+    pub outcome_reason: Option<String>,
+    /// One entry per codex invocation (the verify loop).
+    pub attempts: Option<Vec<Value>>,
+    /// Fields this version does not know; they survive updates.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// The names of the fields [`Meta`] knows, in file order.
+pub const KNOWN_FIELDS: &[&str] = &[
+    "run_id",
+    "status",
+    "mode",
+    "session_id",
+    "resume_session",
+    "repo",
+    "repo_abs",
+    "task",
+    "codex_bin",
+    "codex_command",
+    "model",
+    "log_file",
+    "meta_file",
+    "summary_file",
+    "last_message_file",
+    "pid",
+    "host",
+    "started_at",
+    "ended_at",
+    "elapsed_seconds",
+    "exit_code",
+    "signal",
+    "outcome_reason",
+    "attempts",
+];
+
+impl Meta {
+    /// A meta for a new run id with everything else unset.
+    pub fn new(run_id: impl Into<String>) -> Meta {
+        Meta {
+            run_id: run_id.into(),
+            ..Meta::default()
+        }
+    }
+
+    /// The meta as a JSON object: known fields first (`null` when unset), then the unknown
+    /// ones in the order they were read. An unknown key that shadows a known one is dropped.
+    pub fn to_object(&self) -> Map<String, Value> {
+        let mut plain = self.clone();
+        let extra = std::mem::take(&mut plain.extra);
+        let mut out = match serde_json::to_value(&plain) {
+            Ok(Value::Object(map)) => map,
+            // Serialising plain strings/numbers/enums cannot fail; keep a total function.
+            _ => Map::new(),
+        };
+        for (k, v) in extra {
+            if !KNOWN_FIELDS.contains(&k.as_str()) {
+                out.insert(k, v);
+            }
+        }
+        out
+    }
+
+    /// Parse a JSON object into a meta, checking the known fields' types.
+    pub fn from_object(object: Map<String, Value>) -> Result<Meta, serde_json::Error> {
+        serde_json::from_value(Value::Object(object))
+    }
+}
+
+/// Check that `value` has the right type for the field `key` (any value is fine for an
+/// unknown key). The message says what was expected.
+pub fn validate_field(key: &str, value: &Value) -> Result<(), String> {
+    if !KNOWN_FIELDS.contains(&key) {
+        return Ok(());
+    }
+    let mut probe = Map::new();
+    probe.insert(key.to_owned(), value.clone());
+    match Meta::from_object(probe) {
+        Ok(_) => {
+            if key == "run_id" && value.is_null() {
+                return Err("run_id must be a string".to_owned());
+            }
+            Ok(())
+        }
+        Err(_) => Err(match (key, value.as_str()) {
+            ("status", Some(s)) => ParseStatusError(s.to_owned()).to_string(),
+            _ => format!("{key} must be {}", expected_type(key)),
+        }),
+    }
+}
+
+/// What a known field holds, for error messages.
+fn expected_type(key: &str) -> &'static str {
+    match key {
+        "status" => {
+            "a status (running, succeeded, failed, killed, timed_out, stalled, verify_failed, lost) or null"
+        }
+        "mode" => "\"new\", \"resume\" or null",
+        "pid" => "a non-negative integer or null",
+        "exit_code" => "an integer or null",
+        "elapsed_seconds" => "a number or null",
+        "codex_command" => "an array of strings or null",
+        "attempts" => "an array or null",
+        "run_id" => "a string",
+        _ => "a string or null",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn status_names_round_trip() {
+        for st in Status::ALL {
+            let v = serde_json::to_value(st).unwrap();
+            assert_eq!(v, Value::String(st.to_string()));
+            assert_eq!(st.as_str().parse::<Status>().unwrap(), st);
+            let back: Status = serde_json::from_value(v).unwrap();
+            assert_eq!(back, st);
+        }
+        assert_eq!(Status::TimedOut.to_string(), "timed_out");
+        assert_eq!(Status::VerifyFailed.to_string(), "verify_failed");
+        assert!("Running".parse::<Status>().is_err());
+        assert!(!Status::Running.is_terminal());
+        assert!(Status::Lost.is_terminal());
+        assert!(Status::Succeeded.is_terminal());
+    }
+
+    #[test]
+    fn unknown_fields_survive_round_trip_in_order() {
+        let text = r#"{"run_id":"r1","zeta":1,"status":"failed","alpha":{"x":[1,2]},"exit_code":3,"elapsed_seconds":12}"#;
+        let meta: Meta = serde_json::from_str(text).unwrap();
+        assert_eq!(meta.status, Some(Status::Failed));
+        assert_eq!(meta.exit_code, Some(3));
+        assert_eq!(meta.elapsed_seconds, Some(12.0));
+        let keys: Vec<&String> = meta.extra.keys().collect();
+        assert_eq!(keys, ["zeta", "alpha"]);
+        let obj = meta.to_object();
+        assert_eq!(obj["alpha"], json!({"x":[1,2]}));
+        assert_eq!(obj["zeta"], json!(1));
+        // Known fields come first, unset ones as null.
+        assert_eq!(obj.keys().next().map(String::as_str), Some("run_id"));
+        assert_eq!(obj["session_id"], Value::Null);
+        let again = Meta::from_object(obj).unwrap();
+        assert_eq!(again, meta);
+    }
+
+    #[test]
+    fn missing_fields_are_none_and_nulls_accepted() {
+        let meta: Meta = serde_json::from_str(r#"{"status":null,"pid":null}"#).unwrap();
+        assert_eq!(meta, Meta::default());
+    }
+
+    #[test]
+    fn wrong_types_are_rejected() {
+        assert!(serde_json::from_str::<Meta>(r#"{"status":"bogus"}"#).is_err());
+        assert!(serde_json::from_str::<Meta>(r#"{"exit_code":"0"}"#).is_err());
+        assert!(serde_json::from_str::<Meta>(r#"{"exit_code":1.5}"#).is_err());
+        assert!(serde_json::from_str::<Meta>(r#"{"pid":-1}"#).is_err());
+        assert!(serde_json::from_str::<Meta>(r#"[1]"#).is_err());
+    }
+
+    #[test]
+    fn validate_field_checks_known_types_only() {
+        assert!(validate_field("status", &json!("running")).is_ok());
+        let err = validate_field("status", &json!("runing")).unwrap_err();
+        assert!(err.contains("runing"), "{err}");
+        assert!(validate_field("exit_code", &json!(0)).is_ok());
+        assert!(validate_field("exit_code", &json!("zero")).is_err());
+        assert!(validate_field("exit_code", &Value::Null).is_ok());
+        assert!(validate_field("run_id", &Value::Null).is_err());
+        assert!(validate_field("whatever", &json!({"a":1})).is_ok());
+        assert!(validate_field("codex_command", &json!(["codex", "exec"])).is_ok());
+        assert!(validate_field("codex_command", &json!("codex exec")).is_err());
+    }
+
+    #[test]
+    fn shadowing_extra_key_is_dropped() {
+        let mut meta = Meta::new("r");
+        meta.extra.insert("status".into(), json!("bogus"));
+        meta.status = Some(Status::Running);
+        let obj = meta.to_object();
+        assert_eq!(obj["status"], json!("running"));
+    }
+}
