@@ -1,0 +1,478 @@
+//! Finding the Codex session id in a stream of bytes.
+//!
+//! This crate exists so that every tool (the `codex-session-id` CLI, and `codex-spawn`
+//! watching codex's output live) recognises the session id the same way and only where
+//! Codex puts it: the `session id:` header line, the `thread.started` /
+//! `session_configured` / `session_meta` JSON events, and codex-spawn's
+//! `codex_session_id=` closing line — never another UUID of the transcript (an agent
+//! message quoting `session id: …`, `request id: …`, a path, a tool's output). The
+//! per-line rules are in [`line`](crate::line) (private); this file holds the streaming
+//! [`Scanner`].
+//!
+//! # How the scanner is fast and bounded
+//!
+//! Lines end at `\n` or `\r`. Every recognised line is recognisable by its first bytes:
+//! after leading whitespace, a header starts with `s`/`S` (or an ANSI escape), a JSON
+//! event with `{`, a codex-spawn line with `c`. So the complete lines of a chunk are
+//! walked with SIMD line-end search (`memchr2_iter`) and all other lines — nearly all of a
+//! transcript — are dismissed after looking at a byte or two; only plausible lines are
+//! classified (an `s` line is rejected at its first differing letter, a `{` line unless
+//! it holds an event marker). A line that spans chunks is
+//! carried over, but at most [`MAX_JSON_LINE`] (1 MiB) of it is kept: a header can't be
+//! longer than [`MAX_HEADER_LINE`] (64 KiB), and a longer JSON line is read as a prefix
+//! (the ids come first in those events). So memory stays at about one read buffer plus
+//! 1 MiB whatever the input, and results never depend on how the input was chunked.
+
+mod duration;
+mod json_prefix;
+mod line;
+mod read;
+
+pub mod cli;
+
+use std::fmt;
+
+pub use duration::{DurationError, parse_duration};
+pub use line::{MAX_HEADER_LINE, MAX_JSON_LINE};
+pub use read::{
+    Error, Mode, find_all, find_first, find_last, follow_file, follow_reader, scan_file, scan_path,
+    scan_reader,
+};
+
+use line::Line;
+
+/// A session id: a UUID, kept as its 36-character lowercase text.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Uuid([u8; 36]);
+
+impl Default for Uuid {
+    /// The nil UUID `00000000-0000-0000-0000-000000000000`.
+    fn default() -> Uuid {
+        let mut text = [b'0'; 36];
+        for i in [8, 13, 18, 23] {
+            text[i] = b'-';
+        }
+        Uuid(text)
+    }
+}
+
+impl Uuid {
+    /// Parses exactly 36 bytes `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` (hex digits in any
+    /// case); the result is lowercase.
+    pub fn parse(text: &[u8]) -> Option<Uuid> {
+        let text: &[u8; 36] = text.try_into().ok()?;
+        let mut out = [0u8; 36];
+        for (i, (&b, slot)) in text.iter().zip(out.iter_mut()).enumerate() {
+            *slot = if matches!(i, 8 | 13 | 18 | 23) {
+                (b == b'-').then_some(b)?
+            } else {
+                b.is_ascii_hexdigit().then(|| b.to_ascii_lowercase())?
+            };
+        }
+        Some(Uuid(out))
+    }
+
+    /// The lowercase text.
+    pub fn as_str(&self) -> &str {
+        // only ASCII hex digits and '-' are ever stored
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl fmt::Display for Uuid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for Uuid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Uuid({})", self.as_str())
+    }
+}
+
+/// Where a session id was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IdKind {
+    /// The human header line `session id: <uuid>`.
+    Header,
+    /// `{"type":"thread.started","thread_id":…}` (`codex exec --json`).
+    ThreadStarted,
+    /// Legacy `{"id":"0","msg":{"type":"session_configured","session_id":…}}`.
+    SessionConfigured,
+    /// A rollout's `{"type":"session_meta","payload":{"id":…}}` line.
+    SessionMeta,
+    /// codex-spawn's closing line `codex_session_id=<uuid>`.
+    SpawnLine,
+}
+
+/// One session id found in a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SessionId {
+    /// The id.
+    pub uuid: Uuid,
+    /// Which kind of line carried it.
+    pub kind: IdKind,
+    /// Byte offset of that line's start in the stream.
+    pub offset: u64,
+}
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.uuid.fmt(f)
+    }
+}
+
+/// The positions of the line ends (`\n`, `\r`) in a haystack, found 64 bytes at a time
+/// as a bit mask (SIMD on x86_64). Cheaper than a `memchr` call per line when lines are
+/// short, which is what a transcript is made of.
+struct Eols<'a> {
+    hay: &'a [u8],
+    /// Offset of the 64-byte block `mask` describes.
+    base: usize,
+    /// One bit per line end of that block not yet reported.
+    mask: u64,
+}
+
+/// Bit `i` set where `block[i]` is a line end: SSE2 compares and byte masks (SSE2 is
+/// part of every x86_64 CPU, so no run-time detection is needed).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn eol_mask64(block: &[u8; 64]) -> u64 {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+    };
+    let mut mask = 0u64;
+    for (i, part) in block.chunks_exact(16).enumerate() {
+        // SAFETY: `part` is 16 readable bytes (chunks_exact) and `_mm_loadu_si128` has no
+        // alignment requirement; the other intrinsics only touch registers, and SSE2 is
+        // always enabled on x86_64.
+        let bits = unsafe {
+            let v = _mm_loadu_si128(part.as_ptr().cast::<__m128i>());
+            let nl = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\n' as i8));
+            let cr = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\r' as i8));
+            _mm_movemask_epi8(_mm_or_si128(nl, cr))
+        };
+        mask |= u64::from(bits as u16) << (16 * i);
+    }
+    mask
+}
+
+/// Bit `i` set where `block[i]` is a line end (portable version).
+#[cfg(not(target_arch = "x86_64"))]
+#[inline]
+fn eol_mask64(block: &[u8; 64]) -> u64 {
+    let mut mask = 0u64;
+    for (i, &b) in block.iter().enumerate() {
+        mask |= u64::from((b == b'\n') | (b == b'\r')) << i;
+    }
+    mask
+}
+
+impl<'a> Eols<'a> {
+    fn new(hay: &'a [u8]) -> Eols<'a> {
+        let mut eols = Eols {
+            hay,
+            base: 0,
+            mask: 0,
+        };
+        eols.mask = eols.mask_at(0);
+        eols
+    }
+
+    /// The line-end mask of the 64 bytes at `at` (fewer at the end of the haystack).
+    #[inline]
+    fn mask_at(&self, at: usize) -> u64 {
+        match self
+            .hay
+            .get(at..at + 64)
+            .and_then(|b| <&[u8; 64]>::try_from(b).ok())
+        {
+            Some(block) => eol_mask64(block),
+            None => {
+                let tail = self.hay.get(at..).unwrap_or_default();
+                let mut mask = 0;
+                for (i, &b) in tail.iter().enumerate() {
+                    mask |= u64::from((b == b'\n') | (b == b'\r')) << i;
+                }
+                mask
+            }
+        }
+    }
+}
+
+impl Iterator for Eols<'_> {
+    type Item = usize;
+
+    #[inline]
+    fn next(&mut self) -> Option<usize> {
+        while self.mask == 0 {
+            self.base += 64;
+            if self.base >= self.hay.len() {
+                return None;
+            }
+            self.mask = self.mask_at(self.base);
+        }
+        let at = self.base + self.mask.trailing_zeros() as usize;
+        self.mask &= self.mask - 1;
+        Some(at)
+    }
+}
+
+/// The streaming scanner: feed it byte chunks of any size, in order; it yields each
+/// session id as soon as the line carrying it is complete.
+///
+/// ```
+/// use codex_session_id::{IdKind, Scanner};
+/// let mut s = Scanner::new();
+/// assert_eq!(s.feed(b"OpenAI Codex v0.169.0\nsession id: 01A20A11-c891").count(), 0);
+/// let ids: Vec<_> = s.feed(b"-7691-9716-0a912243e201\n").collect();
+/// assert_eq!(ids[0].uuid.as_str(), "01a20a11-c891-7691-9716-0a912243e201");
+/// assert_eq!(ids[0].kind, IdKind::Header);
+/// assert!(s.finish().is_none());
+/// ```
+#[derive(Debug, Default)]
+pub struct Scanner {
+    /// The start of the current, unfinished line (at most `MAX_JSON_LINE` bytes).
+    carry: Vec<u8>,
+    /// Whether the current line is longer than `carry`.
+    carry_truncated: bool,
+    /// Whether we are inside a line (the last chunk did not end at a line end).
+    mid_line: bool,
+    /// Stream offset of the current line's start.
+    line_start: u64,
+    /// Stream offset of the next byte to be fed.
+    offset: u64,
+    /// Whether a `codex_exit_code=` line was seen.
+    run_ended: bool,
+    found: Vec<SessionId>,
+}
+
+impl Scanner {
+    /// A scanner at the start of a stream.
+    pub fn new() -> Scanner {
+        Scanner::default()
+    }
+
+    /// A scanner whose stream starts at byte `offset` of something larger (offsets in
+    /// the [`SessionId`]s it reports count from there). `offset` must be a line start.
+    pub fn at_offset(offset: u64) -> Scanner {
+        Scanner {
+            offset,
+            ..Scanner::default()
+        }
+    }
+
+    /// Feeds the next chunk; yields the ids of the lines it completed, in order.
+    pub fn feed(&mut self, chunk: &[u8]) -> std::vec::Drain<'_, SessionId> {
+        self.found.clear();
+        self.push(chunk);
+        self.found.drain(..)
+    }
+
+    /// Like [`feed`](Scanner::feed), appending the ids to `out`.
+    pub fn feed_into(&mut self, chunk: &[u8], out: &mut Vec<SessionId>) {
+        self.found.clear();
+        self.push(chunk);
+        out.append(&mut self.found);
+    }
+
+    /// Ends the stream: the unfinished last line (no line end) is classified too.
+    /// The scanner can then go on as if a line end had been fed.
+    pub fn finish(&mut self) -> Option<SessionId> {
+        self.found.clear();
+        if self.mid_line {
+            self.end_carried_line();
+        }
+        self.found.pop()
+    }
+
+    /// Whether a codex-spawn closing line `codex_exit_code=…` has been seen: the run that
+    /// writes this log is over.
+    pub fn run_ended(&self) -> bool {
+        self.run_ended
+    }
+
+    /// Bytes fed so far (plus the starting offset).
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    fn push(&mut self, chunk: &[u8]) {
+        let mut i = 0;
+        if self.mid_line {
+            match memchr::memchr2(b'\n', b'\r', chunk) {
+                None => {
+                    self.extend_carry(chunk);
+                    self.offset += chunk.len() as u64;
+                    return;
+                }
+                Some(n) => {
+                    self.extend_carry(&chunk[..n]);
+                    self.end_carried_line();
+                    i = n + 1;
+                }
+            }
+        }
+        if let Some(last) = memchr::memrchr2(b'\n', b'\r', &chunk[i..]) {
+            let end = i + last + 1;
+            self.scan_lines(&chunk[i..end], self.offset + i as u64);
+            i = end;
+        }
+        if i < chunk.len() {
+            self.mid_line = true;
+            self.line_start = self.offset + i as u64;
+            self.extend_carry(&chunk[i..]);
+        }
+        self.offset += chunk.len() as u64;
+    }
+
+    fn extend_carry(&mut self, bytes: &[u8]) {
+        let room = MAX_JSON_LINE - self.carry.len();
+        if bytes.len() > room {
+            self.carry_truncated = true;
+        }
+        self.carry
+            .extend_from_slice(&bytes[..bytes.len().min(room)]);
+    }
+
+    fn end_carried_line(&mut self) {
+        if line::plausible(&self.carry) {
+            let line = line::classify(&self.carry, self.carry_truncated);
+            self.handle(line, self.line_start);
+        }
+        self.carry.clear();
+        if self.carry.capacity() > 64 * 1024 {
+            self.carry.shrink_to(64 * 1024);
+        }
+        self.carry_truncated = false;
+        self.mid_line = false;
+    }
+
+    /// `region` is a run of complete lines (it ends with a line end) starting at stream
+    /// offset `base`. Most lines are dismissed by their first bytes (see
+    /// [`line::plausible`]); the line ends are found 64 bytes at a time ([`Eols`]).
+    fn scan_lines(&mut self, region: &[u8], base: u64) {
+        let mut start = 0;
+        for end in Eols::new(region) {
+            let whole = &region[start..end];
+            if line::plausible(whole) {
+                let truncated = whole.len() > MAX_JSON_LINE;
+                let kept = &whole[..whole.len().min(MAX_JSON_LINE)];
+                self.handle(line::classify(kept, truncated), base + start as u64);
+            }
+            start = end + 1;
+        }
+    }
+
+    fn handle(&mut self, line: Line, offset: u64) {
+        match line {
+            Line::Id(kind, uuid) => self.found.push(SessionId { uuid, kind, offset }),
+            Line::RunEnded => self.run_ended = true,
+            Line::Nothing => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "01a20a11-c891-7691-9716-0a912243e201";
+    const B: &str = "01a20a11-cee4-7090-bde8-0211b8147f80";
+
+    fn all_ids(text: &[u8], chunk: usize) -> Vec<(String, IdKind, u64)> {
+        let mut s = Scanner::new();
+        let mut out = Vec::new();
+        for c in text.chunks(chunk.max(1)) {
+            out.extend(s.feed(c).map(|i| (i.uuid.to_string(), i.kind, i.offset)));
+        }
+        out.extend(s.finish().map(|i| (i.uuid.to_string(), i.kind, i.offset)));
+        out
+    }
+
+    #[test]
+    fn eols_match_a_plain_search() {
+        let mut text = Vec::new();
+        for i in 0..300u32 {
+            text.extend(std::iter::repeat_n(b'a', (i * 7 % 41) as usize));
+            text.push(if i % 3 == 0 { b'\r' } else { b'\n' });
+            text.push(i as u8);
+        }
+        for len in 0..text.len() {
+            let hay = &text[..len];
+            let want: Vec<usize> = (0..len)
+                .filter(|&i| matches!(hay[i], b'\n' | b'\r'))
+                .collect();
+            assert_eq!(Eols::new(hay).collect::<Vec<_>>(), want, "len {len}");
+        }
+    }
+
+    #[test]
+    fn uuid_parse() {
+        assert_eq!(
+            Uuid::parse(A.to_uppercase().as_bytes()).map(|u| u.to_string()),
+            Some(A.to_owned())
+        );
+        assert!(Uuid::parse(&A.as_bytes()[1..]).is_none());
+        assert!(Uuid::parse(A.replace('-', "_").as_bytes()).is_none());
+        assert!(Uuid::parse(A.replace('a', "g").as_bytes()).is_none());
+    }
+
+    #[test]
+    fn chunking_does_not_matter() {
+        let text = format!(
+            "x\r\nrequest id: {B}\nsession id: {A}\r\n{{\"type\":\"thread.started\",\"thread_id\":\"{B}\"}}\ndecoy session id: {B}\ncodex_session_id={A}"
+        );
+        let want = all_ids(text.as_bytes(), text.len());
+        assert_eq!(
+            want.iter().map(|w| (w.0.as_str(), w.1)).collect::<Vec<_>>(),
+            [
+                (A, IdKind::Header),
+                (B, IdKind::ThreadStarted),
+                (A, IdKind::SpawnLine)
+            ]
+        );
+        assert_eq!(want[0].2, text.find("session id").unwrap() as u64);
+        for chunk in 1..text.len() {
+            assert_eq!(all_ids(text.as_bytes(), chunk), want, "chunk {chunk}");
+        }
+    }
+
+    #[test]
+    fn run_end_is_seen() {
+        let mut s = Scanner::new();
+        assert_eq!(s.feed(b"codex_exit_code=0\ncodex_session_id=\n").count(), 0);
+        assert!(s.run_ended());
+        let mut s = Scanner::new();
+        let _ = s.feed(b"x codex_exit_code=0\n");
+        assert!(!s.run_ended());
+    }
+
+    #[test]
+    fn huge_lines_are_bounded() {
+        let mut s = Scanner::new();
+        let block = vec![b'x'; 1 << 20];
+        for _ in 0..20 {
+            assert_eq!(s.feed(&block).count(), 0);
+        }
+        assert!(s.carry.len() <= MAX_JSON_LINE);
+        let ids: Vec<_> = s.feed(format!("\nsession id: {A}\n").as_bytes()).collect();
+        assert_eq!(ids.len(), 1);
+        assert_eq!(ids[0].offset, 20 << 20 | 1);
+    }
+
+    #[test]
+    fn huge_session_meta_line_is_read_as_prefix() {
+        let mut line =
+            format!(r#"{{"timestamp":"t","type":"session_meta","payload":{{"id":"{A}","base_instructions":""#)
+                .into_bytes();
+        line.resize(3 << 20, b'a');
+        line.extend_from_slice(b"\"}}\n");
+        for chunk in [4096, 1 << 20, line.len()] {
+            let got = all_ids(&line, chunk);
+            assert_eq!(got.len(), 1, "chunk {chunk}");
+            assert_eq!(got[0].1, IdKind::SessionMeta);
+        }
+    }
+}

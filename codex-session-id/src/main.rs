@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    codex_session_id::cli::main()
+}

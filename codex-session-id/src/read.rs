@@ -1,0 +1,518 @@
+//! Feeding the [`Scanner`] from the outside world: readers and pipes (incrementally, so an
+//! id is reported the moment its line arrives), regular files (in line-aligned blocks on
+//! all cores, `--last` from the end backwards), and growing files (`--follow`).
+//!
+//! This file exists to keep the I/O strategies apart from the format rules. Memory per
+//! reading thread: one 1 MiB buffer plus the scanner's carry (≤ 1 MiB).
+
+use crate::{Scanner, SessionId, Uuid};
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{self, Read};
+use std::ops::ControlFlow;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, mpsc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Read size for streams and file blocks.
+const CHUNK: usize = 1 << 20;
+/// A regular file is split into blocks of about this size, scanned in parallel.
+const BLOCK: u64 = 8 << 20;
+/// How long `--follow` sleeps when a growing file has no new bytes.
+const POLL: Duration = Duration::from_millis(50);
+/// After a codex-spawn run ended, how long `--follow` waits for its remaining closing lines.
+const GRACE: Duration = Duration::from_millis(200);
+/// `--all` remembers this many distinct ids (16 bytes each) to drop repeats; past that,
+/// an id not remembered may be reported again. Real logs hold a handful.
+pub const MAX_DISTINCT: usize = 100_000;
+
+/// Which ids to report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// The first one (stop reading there).
+    #[default]
+    First,
+    /// The last one (read everything).
+    Last,
+    /// Each distinct one, in order of first appearance.
+    All,
+}
+
+/// What can go wrong: only reading.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file could not be opened or read.
+    #[error("cannot read '{}': {}", .path.display(), os_message(.source))]
+    Read {
+        /// The file as named on the command line.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// Standard input could not be read.
+    #[error("cannot read standard input: {}", os_message(.0))]
+    Stdin(#[source] io::Error),
+}
+
+/// An I/O error's text without the ` (os error N)` suffix.
+fn os_message(e: &io::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" (os error ") {
+        Some(at) if text.ends_with(')') => text[..at].to_owned(),
+        _ => text,
+    }
+}
+
+/// Drops repeated ids (up to [`MAX_DISTINCT`] remembered).
+#[derive(Debug, Default)]
+pub(crate) struct Distinct(HashSet<Uuid>);
+
+impl Distinct {
+    /// `true` the first time `uuid` is offered.
+    pub(crate) fn insert(&mut self, uuid: Uuid) -> bool {
+        if self.0.contains(&uuid) {
+            return false;
+        }
+        if self.0.len() < MAX_DISTINCT {
+            self.0.insert(uuid);
+        }
+        true
+    }
+}
+
+fn read_retry(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match reader.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            other => return other,
+        }
+    }
+}
+
+/// Reads `reader` to its end (or until `on_id` breaks), feeding a [`Scanner`] as bytes
+/// arrive, so each id is handed to `on_id` as soon as its line is complete.
+pub fn scan_reader<R: Read>(
+    mut reader: R,
+    mut on_id: impl FnMut(SessionId) -> ControlFlow<()>,
+) -> io::Result<()> {
+    let mut buf = vec![0u8; CHUNK];
+    let mut scanner = Scanner::new();
+    loop {
+        let n = read_retry(&mut reader, &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        for id in scanner.feed(&buf[..n]) {
+            if on_id(id).is_break() {
+                return Ok(());
+            }
+        }
+    }
+    if let Some(id) = scanner.finish() {
+        let _ = on_id(id);
+    }
+    Ok(())
+}
+
+/// The first session id in `reader`; reading stops right after its line.
+pub fn find_first<R: Read>(reader: R) -> io::Result<Option<SessionId>> {
+    let mut first = None;
+    scan_reader(reader, |id| {
+        first = Some(id);
+        ControlFlow::Break(())
+    })?;
+    Ok(first)
+}
+
+/// The last session id in `reader` (read to the end).
+pub fn find_last<R: Read>(reader: R) -> io::Result<Option<SessionId>> {
+    let mut last = None;
+    scan_reader(reader, |id| {
+        last = Some(id);
+        ControlFlow::Continue(())
+    })?;
+    Ok(last)
+}
+
+/// Each distinct session id in `reader`, in order of first appearance.
+pub fn find_all<R: Read>(reader: R) -> io::Result<Vec<SessionId>> {
+    let mut seen = Distinct::default();
+    let mut all = Vec::new();
+    scan_reader(reader, |id| {
+        if seen.insert(id.uuid) {
+            all.push(id);
+        }
+        ControlFlow::Continue(())
+    })?;
+    Ok(all)
+}
+
+/// Opens `path` and [`scan_file`]s it.
+pub fn scan_path(path: &Path, mode: Mode) -> Result<Vec<SessionId>, Error> {
+    let err = |source| Error::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let file = File::open(path).map_err(err)?;
+    scan_file(&file, mode).map_err(err)
+}
+
+/// The ids of a whole file per `mode` (`First`/`Last`: at most one; `All`: distinct, in
+/// order). A regular file is cut into line-aligned blocks of ~8 MiB that all cores scan
+/// (`First` in ascending order, stopping once an earlier block can't matter; `Last` in
+/// descending order, so an id near the end is found after reading little); anything
+/// else (a pipe, a terminal) is read as a stream.
+pub fn scan_file(file: &File, mode: Mode) -> io::Result<Vec<SessionId>> {
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        let mut reader = file;
+        return match mode {
+            Mode::First => Ok(find_first(&mut reader)?.into_iter().collect()),
+            Mode::Last => Ok(find_last(&mut reader)?.into_iter().collect()),
+            Mode::All => find_all(&mut reader),
+        };
+    }
+    let len = meta.len();
+    let blocks = usize::try_from(len.div_ceil(BLOCK).max(1)).unwrap_or(usize::MAX);
+    let workers = thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(blocks)
+        .min(8);
+    let job = Blocks {
+        file,
+        len,
+        blocks,
+        mode,
+        next: AtomicUsize::new(0),
+        // First: lowest block with an id (MAX = none); Last: highest block + 1 (0 = none)
+        bound: AtomicUsize::new(if mode == Mode::First { usize::MAX } else { 0 }),
+        failed: AtomicBool::new(false),
+        results: Mutex::new(Vec::new()),
+        error: Mutex::new(None),
+    };
+    if workers <= 1 {
+        job.work();
+    } else {
+        thread::scope(|s| {
+            for _ in 0..workers {
+                s.spawn(|| job.work());
+            }
+        });
+    }
+    if let Some(e) = job.error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(e);
+    }
+    let mut results = job.results.into_inner().unwrap_or_else(|p| p.into_inner());
+    results.sort_by_key(|(k, _)| *k);
+    let ids = results.into_iter().flat_map(|(_, ids)| ids);
+    Ok(match mode {
+        Mode::First => ids.take(1).collect(),
+        Mode::Last => ids.last().into_iter().collect(),
+        Mode::All => {
+            let mut seen = Distinct::default();
+            ids.filter(|id| seen.insert(id.uuid)).collect()
+        }
+    })
+}
+
+/// A parallel scan of a regular file's blocks.
+struct Blocks<'a> {
+    file: &'a File,
+    len: u64,
+    blocks: usize,
+    mode: Mode,
+    next: AtomicUsize,
+    bound: AtomicUsize,
+    failed: AtomicBool,
+    results: Mutex<Vec<(usize, Vec<SessionId>)>>,
+    error: Mutex<Option<io::Error>>,
+}
+
+impl Blocks<'_> {
+    /// Whether block `k` can no longer change the answer.
+    fn moot(&self, k: usize) -> bool {
+        if self.failed.load(Ordering::Relaxed) {
+            return true;
+        }
+        let bound = self.bound.load(Ordering::Relaxed);
+        match self.mode {
+            Mode::First => k > bound,
+            Mode::Last => k + 1 < bound,
+            Mode::All => false,
+        }
+    }
+
+    fn work(&self) {
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            let taken = self.next.fetch_add(1, Ordering::Relaxed);
+            if taken >= self.blocks {
+                return;
+            }
+            let k = match self.mode {
+                Mode::Last => self.blocks - 1 - taken,
+                _ => taken,
+            };
+            if self.moot(k) {
+                // blocks are handed out in order: every later one is moot too
+                return;
+            }
+            match self.block(k, &mut buf) {
+                Ok(ids) if ids.is_empty() => {}
+                Ok(ids) => {
+                    match self.mode {
+                        Mode::First => self.bound.fetch_min(k, Ordering::Relaxed),
+                        Mode::Last => self.bound.fetch_max(k + 1, Ordering::Relaxed),
+                        Mode::All => 0,
+                    };
+                    if let Ok(mut r) = self.results.lock() {
+                        r.push((k, ids));
+                    }
+                }
+                Err(e) => {
+                    self.failed.store(true, Ordering::Relaxed);
+                    if let Ok(mut slot) = self.error.lock() {
+                        slot.get_or_insert(e);
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The first line start at or after `nominal` (a line belongs to the block its first
+    /// byte is in).
+    fn line_start(&self, nominal: u64, buf: &mut [u8]) -> io::Result<u64> {
+        if nominal == 0 {
+            return Ok(0);
+        }
+        // block k starts after the first line end at or after byte k*BLOCK - 1
+        let mut pos = nominal - 1;
+        while pos < self.len {
+            let want = buf.len().min(64 * 1024).min((self.len - pos) as usize);
+            let n = read_at_retry(self.file, &mut buf[..want], pos)?;
+            if n == 0 {
+                break;
+            }
+            if let Some(i) = memchr::memchr2(b'\n', b'\r', &buf[..n]) {
+                return Ok(pos + i as u64 + 1);
+            }
+            pos += n as u64;
+        }
+        Ok(self.len)
+    }
+
+    fn block(&self, k: usize, buf: &mut [u8]) -> io::Result<Vec<SessionId>> {
+        let start = self.line_start(k as u64 * BLOCK, buf)?;
+        let end = if k + 1 >= self.blocks {
+            self.len
+        } else {
+            self.line_start((k as u64 + 1) * BLOCK, buf)?
+        };
+        let mut scanner = Scanner::at_offset(start);
+        let mut ids = Vec::new();
+        let mut seen = Distinct::default();
+        let mut keep = |id: SessionId, ids: &mut Vec<SessionId>| match self.mode {
+            Mode::First => {
+                ids.push(id);
+                ControlFlow::Break(())
+            }
+            Mode::Last => {
+                ids.clear();
+                ids.push(id);
+                ControlFlow::Continue(())
+            }
+            Mode::All => {
+                if seen.insert(id.uuid) {
+                    ids.push(id);
+                }
+                ControlFlow::Continue(())
+            }
+        };
+        let mut pos = start;
+        while pos < end {
+            if self.moot(k) {
+                return Ok(Vec::new());
+            }
+            let want = buf.len().min((end - pos) as usize);
+            let n = read_at_retry(self.file, &mut buf[..want], pos)?;
+            if n == 0 {
+                break; // the file shrank
+            }
+            pos += n as u64;
+            for id in scanner.feed(&buf[..n]) {
+                if keep(id, &mut ids).is_break() {
+                    return Ok(ids);
+                }
+            }
+        }
+        if let Some(id) = scanner.finish() {
+            let _ = keep(id, &mut ids);
+        }
+        Ok(ids)
+    }
+}
+
+fn read_at_retry(file: &File, buf: &mut [u8], pos: u64) -> io::Result<usize> {
+    loop {
+        match file.read_at(buf, pos) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            other => return other,
+        }
+    }
+}
+
+/// Reads a growing file from its current position: to its end, then again every 50 ms,
+/// until `on_id` breaks, the codex-spawn run writing it ends (a `codex_exit_code=` line;
+/// its remaining closing lines are still read), or `deadline` passes. Returns whether it
+/// stopped because of the deadline.
+pub fn follow_file(
+    file: &mut File,
+    deadline: Option<Instant>,
+    mut on_id: impl FnMut(SessionId) -> ControlFlow<()>,
+) -> io::Result<bool> {
+    let mut buf = vec![0u8; CHUNK];
+    let mut scanner = Scanner::new();
+    let mut idle_since_end: Option<Instant> = None;
+    let timed_out = loop {
+        let n = read_retry(file, &mut buf)?;
+        if n > 0 {
+            for id in scanner.feed(&buf[..n]) {
+                if on_id(id).is_break() {
+                    return Ok(false);
+                }
+            }
+            idle_since_end = None;
+            continue;
+        }
+        let now = Instant::now();
+        if scanner.run_ended() {
+            let since = *idle_since_end.get_or_insert(now);
+            if now.duration_since(since) >= GRACE {
+                break false;
+            }
+        }
+        let mut nap = POLL;
+        if let Some(deadline) = deadline {
+            if now >= deadline {
+                break true;
+            }
+            nap = nap.min(deadline - now);
+        }
+        thread::sleep(nap);
+    };
+    if let Some(id) = scanner.finish() {
+        let _ = on_id(id);
+    }
+    Ok(timed_out)
+}
+
+/// Like [`scan_reader`], but gives up at `deadline` even while a read blocks (the reading
+/// happens on a helper thread, left blocked in `read` if the deadline passes — meant for
+/// a process's stdin). Also stops after a codex-spawn run's end once the reader ends.
+/// Returns whether it stopped because of the deadline.
+pub fn follow_reader<R: Read + Send + 'static>(
+    mut reader: R,
+    deadline: Option<Instant>,
+    mut on_id: impl FnMut(SessionId) -> ControlFlow<()>,
+) -> io::Result<bool> {
+    let Some(deadline) = deadline else {
+        return scan_reader(reader, on_id).map(|()| false);
+    };
+    let (tx, rx) = mpsc::sync_channel::<io::Result<Vec<u8>>>(2);
+    thread::spawn(move || {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let msg = read_retry(&mut reader, &mut buf).map(|n| buf[..n].to_vec());
+            let done = !matches!(&msg, Ok(b) if !b.is_empty());
+            if tx.send(msg).is_err() || done {
+                return;
+            }
+        }
+    });
+    let mut scanner = Scanner::new();
+    let timed_out = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(Ok(bytes)) if bytes.is_empty() => break false,
+            Ok(Ok(bytes)) => {
+                for id in scanner.feed(&bytes) {
+                    if on_id(id).is_break() {
+                        return Ok(false);
+                    }
+                }
+            }
+            Ok(Err(e)) => return Err(e),
+            Err(mpsc::RecvTimeoutError::Timeout) => break true,
+            Err(mpsc::RecvTimeoutError::Disconnected) => break false,
+        }
+    };
+    if let Some(id) = scanner.finish() {
+        let _ = on_id(id);
+    }
+    Ok(timed_out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    const A: &str = "01a20a11-c891-7691-9716-0a912243e201";
+    const B: &str = "01a20a11-cee4-7090-bde8-0211b8147f80";
+
+    #[test]
+    fn os_message_drops_the_code() {
+        let e = io::Error::from_raw_os_error(2);
+        assert_eq!(os_message(&e), "No such file or directory");
+    }
+
+    #[test]
+    fn blocks_agree_with_the_stream() {
+        // ~20 MiB: several blocks, ids near block boundaries and inside long lines
+        let mut text = Vec::new();
+        let filler = b"request id: 3f2504e0-4f89-11d3-9a0c-0305e82c3301 session\n";
+        let mut i = 0u64;
+        while text.len() < 20 << 20 {
+            text.extend_from_slice(filler);
+            i += 1;
+            if i % 150_001 == 0 {
+                let id = if i % 2 == 0 { A } else { B };
+                text.extend_from_slice(format!("session id: {id}\r\n").as_bytes());
+            }
+        }
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(&text).unwrap();
+        for mode in [Mode::First, Mode::Last, Mode::All] {
+            let want: Vec<SessionId> = match mode {
+                Mode::First => find_first(&text[..]).unwrap().into_iter().collect(),
+                Mode::Last => find_last(&text[..]).unwrap().into_iter().collect(),
+                Mode::All => find_all(&text[..]).unwrap(),
+            };
+            assert!(!want.is_empty());
+            assert_eq!(scan_file(&file, mode).unwrap(), want, "{mode:?}");
+        }
+    }
+
+    #[test]
+    fn follow_stops_at_run_end() {
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(b"x\ncodex_exit_code=1\ncodex_session_id=-\n")
+            .unwrap();
+        let mut f = file.try_clone().unwrap();
+        use std::io::Seek;
+        f.rewind().unwrap();
+        let timed_out = follow_file(&mut f, None, |_| ControlFlow::Continue(())).unwrap();
+        assert!(!timed_out);
+        let timed_out = follow_file(
+            &mut f,
+            Some(Instant::now() + Duration::from_millis(100)),
+            |_| ControlFlow::Continue(()),
+        )
+        .unwrap();
+        assert!(timed_out);
+    }
+}
