@@ -1,0 +1,271 @@
+//! The `codex-summarize` command line: argument parsing, mode selection, output
+//! and exit codes. All logic lives in the library modules.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser};
+
+use crate::format::{self, Format};
+use crate::pricing::Pricing;
+use crate::report::{self, GroupBy, ReportOptions};
+use crate::run::{self, Options, RunSource, RunSummary};
+
+/// Exit statuses (code, meaning); the man page is generated from these.
+pub const EXIT_STATUS: &[(u8, &str)] = &[
+    (0, "a summary or report was printed and usage was found"),
+    (
+        1,
+        "nothing to summarize: no usage found for the run(s), or no session in the Codex home (the summary is still printed)",
+    ),
+    (
+        2,
+        "usage error or bad input: unknown run, unreadable meta/log/pricing file, bad date (one line naming it)",
+    ),
+];
+
+/// Exact token usage and cost of Codex runs, sessions and whole Codex homes.
+///
+/// One run: `codex-summarize RUN` (a meta path or a run id in the runs dir) or
+/// `codex-summarize --log LOG [--meta META]`. Many: `codex-summarize RUN…` or
+/// `--all`. Codex's own history: `codex-summarize --codex-home DIR [--by day]`.
+#[derive(Debug, Parser)]
+#[command(name = "codex-summarize", version, about, long_about = None)]
+pub struct Cli {
+    /// Runs to summarize: meta file paths or run ids in the runs dir.
+    #[arg(value_name = "RUN")]
+    pub runs: Vec<String>,
+
+    /// Summarize this log (the original interface); with --meta for the run's record.
+    #[arg(long, value_name = "LOG")]
+    pub log: Option<PathBuf>,
+
+    /// The run's meta file (with --log).
+    #[arg(long, value_name = "META", requires = "log")]
+    pub meta: Option<PathBuf>,
+
+    /// Summarize every run in the runs dir.
+    #[arg(long, conflicts_with_all = ["runs", "log"])]
+    pub all: bool,
+
+    /// The runs dir (default: $CODEX_RUNS_DIR, else ./runs).
+    #[arg(long, value_name = "DIR", alias = "log-dir")]
+    pub runs_dir: Option<PathBuf>,
+
+    /// The Codex home (default: $CODEX_HOME, else ~/.codex). Alone, it reports
+    /// every session under sessions/ and archived_sessions/.
+    #[arg(long, value_name = "DIR")]
+    pub codex_home: Option<PathBuf>,
+
+    /// Report: only usage at or after this day or instant (YYYY-MM-DD or RFC 3339, UTC).
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+
+    /// Report: only usage at or before this day or instant (YYYY-MM-DD or RFC 3339, UTC).
+    #[arg(long, value_name = "WHEN")]
+    pub until: Option<String>,
+
+    /// Report: one row per session, UTC day or model.
+    #[arg(long, value_enum, default_value_t = GroupBy::Session)]
+    pub by: GroupBy,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Json)]
+    pub format: Format,
+
+    /// Also write the JSON to FILE (atomically).
+    #[arg(long, value_name = "FILE")]
+    pub json_out: Option<PathBuf>,
+
+    /// Prices from LiteLLM's model_prices_and_context_window.json instead of the built-in table.
+    #[arg(long, value_name = "FILE")]
+    pub pricing: Option<PathBuf>,
+}
+
+/// The clap definition (for man pages and completions).
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
+/// Parses the process arguments, runs, and maps the outcome to an exit status.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let stdout = io::stdout();
+    let stderr = io::stderr();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let mut err = stderr.lock();
+    let code = run(cli, &mut out, &mut err);
+    let code = match out.flush() {
+        Err(e) if !codex_meta::io::is_broken_pipe(&e) => {
+            let _ = writeln!(err, "codex-summarize: cannot write to stdout: {e}");
+            2
+        }
+        _ => code,
+    };
+    ExitCode::from(code)
+}
+
+/// A failure with its exit status and one-line message.
+struct Fail(u8, String);
+
+impl<E: std::fmt::Display> From<E> for Fail {
+    fn from(e: E) -> Self {
+        Fail(2, e.to_string())
+    }
+}
+
+/// Runs a parsed command line, writing results to `out` and diagnostics to
+/// `err`; returns the exit status (see [`EXIT_STATUS`]).
+pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    match execute(&cli, out) {
+        Ok(code) => code,
+        Err(Fail(code, msg)) => {
+            if code == 0 {
+                return 0;
+            }
+            let _ = writeln!(err, "codex-summarize: {msg}");
+            code
+        }
+    }
+}
+
+fn emit(out: &mut dyn Write, text: &str) -> Result<(), Fail> {
+    match out.write_all(text.as_bytes()) {
+        Err(e) if codex_meta::io::is_broken_pipe(&e) => Err(Fail(0, String::new())),
+        Err(e) => Err(Fail(2, format!("cannot write to stdout: {e}"))),
+        Ok(()) => Ok(()),
+    }
+}
+
+fn write_json_out(path: Option<&Path>, value: &impl serde::Serialize) -> Result<(), Fail> {
+    if let Some(p) = path {
+        codex_meta::write_json_atomic(p, value)?;
+    }
+    Ok(())
+}
+
+fn execute(cli: &Cli, out: &mut dyn Write) -> Result<u8, Fail> {
+    let pricing = match &cli.pricing {
+        Some(p) => Pricing::from_litellm_file(p)?,
+        None => Pricing::builtin(),
+    };
+    let report_only = cli.runs.is_empty() && cli.log.is_none() && !cli.all;
+    let report_flags = cli.since.is_some() || cli.until.is_some() || cli.by != GroupBy::Session;
+    if report_flags && !report_only {
+        return Err(Fail(
+            2,
+            "--since/--until/--by apply to the --codex-home report, not to runs".into(),
+        ));
+    }
+    if report_only {
+        let Some(home) = &cli.codex_home else {
+            return Err(Fail(
+                2,
+                "nothing to summarize: give RUN…, --all, --log LOG, or --codex-home DIR".into(),
+            ));
+        };
+        if !home.is_dir() {
+            return Err(Fail(2, format!("{}: not a directory", home.display())));
+        }
+        let bound = |s: &Option<String>, end: bool, flag: &str| -> Result<Option<i64>, Fail> {
+            s.as_deref()
+                .map(|v| {
+                    crate::time::parse_bound(v, end).ok_or_else(|| {
+                        Fail(
+                            2,
+                            format!("{flag} '{v}': expected YYYY-MM-DD or an RFC 3339 time"),
+                        )
+                    })
+                })
+                .transpose()
+        };
+        let opts = ReportOptions {
+            since_ms: bound(&cli.since, false, "--since")?,
+            until_ms: bound(&cli.until, true, "--until")?,
+            by: cli.by,
+        };
+        let r = report::codex_home_report(home, &opts, &pricing);
+        write_json_out(cli.json_out.as_deref(), &r)?;
+        let head = match cli.by {
+            GroupBy::Session => "session",
+            GroupBy::Day => "day",
+            GroupBy::Model => "model",
+        };
+        emit(out, &format::render_report(&r, cli.format, head)?)?;
+        return Ok(if r.rows.is_empty() { 1 } else { 0 });
+    }
+
+    let runs_dir_arg = cli.runs_dir.as_deref();
+    let opts = Options {
+        codex_home: cli.codex_home.clone(),
+        runs_dir: cli.runs_dir.clone().or_else(|| {
+            std::env::var_os(codex_meta::RUNS_DIR_ENV)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        }),
+        pricing,
+        log_override: cli.log.clone(),
+    };
+
+    if let Some(log) = &cli.log {
+        if !log.is_file() {
+            return Err(Fail(2, format!("{}: no such log file", log.display())));
+        }
+        let s = match &cli.meta {
+            Some(m) => run::summarize_run(RunSource::MetaPath(m), &opts)?,
+            None => run::summarize_run(RunSource::LogOnly(log), &opts)?,
+        };
+        return single(cli, out, &s);
+    }
+
+    let dir = codex_meta::RunsDir::resolve(runs_dir_arg)?;
+    let metas: Vec<PathBuf> = if cli.all {
+        dir.list()?.into_iter().map(|r| r.meta_path).collect()
+    } else {
+        cli.runs
+            .iter()
+            .map(|r| dir.resolve_run(r))
+            .collect::<Result<_, _>>()?
+    };
+    if metas.len() == 1 && !cli.all {
+        let s = run::summarize_run(RunSource::MetaPath(&metas[0]), &opts)?;
+        return single(cli, out, &s);
+    }
+    let mut summaries: Vec<RunSummary> = Vec::with_capacity(metas.len());
+    for m in &metas {
+        summaries.push(run::summarize_run(RunSource::MetaPath(m), &opts)?);
+    }
+    let r = format::runs_report(&summaries);
+    write_json_out(cli.json_out.as_deref(), &r)?;
+    emit(out, &format::render_runs(&r, &summaries, cli.format)?)?;
+    let found = summaries.iter().any(|s| s.token_usage.source.is_some());
+    Ok(if found { 0 } else { 1 })
+}
+
+fn single(cli: &Cli, out: &mut dyn Write, s: &RunSummary) -> Result<u8, Fail> {
+    write_json_out(cli.json_out.as_deref(), s)?;
+    let text = match cli.format {
+        Format::Json => serde_json::to_string_pretty(s)? + "\n",
+        Format::Compact => format::compact_line(s) + "\n",
+        Format::Table => format::run_table(s),
+    };
+    emit(out, &text)?;
+    Ok(if s.token_usage.source.is_some() { 0 } else { 1 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verify_cli() {
+        command().debug_assert();
+    }
+}

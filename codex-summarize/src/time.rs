@@ -1,0 +1,152 @@
+//! Timestamps without allocation: RFC 3339 strings to epoch milliseconds and back
+//! to a UTC calendar day. Rollouts carry millions of them, so the common compact
+//! form (`2026-11-23T20:21:09.006Z`) is parsed by hand; anything else goes
+//! through chrono.
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let m = i64::from(m);
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The calendar date of a day number (inverse of [`days_from_civil`]).
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+fn digits(b: &[u8], at: usize, n: usize) -> Option<u32> {
+    let s = b.get(at..at + n)?;
+    let mut v = 0u32;
+    for &c in s {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + u32::from(c - b'0');
+    }
+    Some(v)
+}
+
+/// `YYYY-MM-DD` → day number.
+pub fn parse_date(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let (y, m, d) = (digits(b, 0, 4)?, digits(b, 5, 2)?, digits(b, 8, 2)?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    Some(days_from_civil(i64::from(y), m, d))
+}
+
+/// RFC 3339 timestamp → milliseconds since the epoch (UTC).
+pub fn parse_ts_ms(s: &str) -> Option<i64> {
+    let b = s.trim().as_bytes();
+    if b.len() >= 20 && b[10] == b'T' || b.len() >= 20 && b[10] == b' ' {
+        if let Some(v) = fast_ts(b) {
+            return Some(v);
+        }
+    }
+    chrono::DateTime::parse_from_rfc3339(s.trim())
+        .ok()
+        .map(|d| d.timestamp_millis())
+}
+
+fn fast_ts(b: &[u8]) -> Option<i64> {
+    let day = parse_date(std::str::from_utf8(b.get(..10)?).ok()?)?;
+    if b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (h, mi, se) = (digits(b, 11, 2)?, digits(b, 14, 2)?, digits(b, 17, 2)?);
+    if h > 23 || mi > 59 || se > 60 {
+        return None;
+    }
+    let mut i = 19;
+    let mut ms = 0i64;
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        let mut scale = 100i64;
+        while let Some(c) = b.get(i).filter(|c| c.is_ascii_digit()) {
+            ms += i64::from(c - b'0') * scale;
+            scale /= 10;
+            i += 1;
+        }
+    }
+    let offset_min: i64 = match b.get(i)? {
+        b'Z' | b'z' if i + 1 == b.len() => 0,
+        sign @ (b'+' | b'-') if i + 6 == b.len() && b[i + 3] == b':' => {
+            let v = i64::from(digits(b, i + 1, 2)? * 60 + digits(b, i + 4, 2)?);
+            if *sign == b'+' { v } else { -v }
+        }
+        _ => return None,
+    };
+    let secs =
+        day * 86_400 + i64::from(h) * 3600 + i64::from(mi) * 60 + i64::from(se) - offset_min * 60;
+    Some(secs * 1000 + ms)
+}
+
+/// The UTC day (`YYYY-MM-DD`) of an epoch-millisecond instant.
+pub fn day_string(ms: i64) -> String {
+    let (y, m, d) = civil_from_days(ms.div_euclid(86_400_000));
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// A `--since/--until` bound: a date (whole UTC day) or an RFC 3339 instant.
+/// `end` picks the last millisecond of a date instead of the first.
+pub fn parse_bound(s: &str, end: bool) -> Option<i64> {
+    if let Some(day) = parse_date(s) {
+        let start = day * 86_400_000;
+        return Some(if end { start + 86_400_000 - 1 } else { start });
+    }
+    parse_ts_ms(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_codex_timestamps() {
+        let a = parse_ts_ms("2026-11-23T20:21:09.006Z");
+        let b = chrono::DateTime::parse_from_rfc3339("2026-11-23T20:21:09.006Z")
+            .map(|d| d.timestamp_millis())
+            .ok();
+        assert_eq!(a, b);
+        assert_eq!(
+            parse_ts_ms("2026-11-23T21:21:09+01:00"),
+            parse_ts_ms("2026-11-23T20:21:09Z")
+        );
+        assert_eq!(parse_ts_ms("garbage"), None);
+        assert_eq!(parse_ts_ms("2026-13-23T20:21:09Z"), None);
+    }
+
+    #[test]
+    fn day_round_trip() {
+        let ms = parse_ts_ms("2026-11-23T23:59:59.999Z").unwrap_or_default();
+        assert_eq!(day_string(ms), "2026-11-23");
+        assert_eq!(day_string(ms + 1), "2026-11-24");
+        assert_eq!(civil_from_days(days_from_civil(2024, 2, 29)), (2024, 2, 29));
+    }
+
+    #[test]
+    fn bounds() {
+        let s = parse_bound("2026-11-23", false).unwrap_or_default();
+        let e = parse_bound("2026-11-23", true).unwrap_or_default();
+        assert_eq!(e - s, 86_400_000 - 1);
+    }
+}

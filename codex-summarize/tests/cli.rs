@@ -1,0 +1,525 @@
+//! End-to-end tests of the `codex-summarize` binary on the transcripts captured
+//! from the real Codex CLI 0.169.0 (tests/fixtures/codex-0.169.0): every
+//! interface, every format, every source, and the exit codes.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+const SID_RESUMED: &str = "01a20a11-cee4-7090-bde8-0211b8147f80";
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/codex-0.169.0")
+}
+
+fn codex_home() -> PathBuf {
+    fixtures().join("codex-home")
+}
+
+/// A scrubbed command whose HOME is the temp dir (so no real ~/.codex is read).
+fn cmd(tmp: &TempDir) -> Command {
+    let mut c = Command::cargo_bin("codex-summarize").expect("binary");
+    c.env_clear()
+        .env("HOME", tmp.path())
+        .current_dir(tmp.path());
+    c
+}
+
+/// Writes `codex-run-<id>.meta.json` into `<tmp>/runs` with a copy of the fixture log.
+fn write_run(tmp: &TempDir, id: &str, log_fixture: &str, extra: Value) -> PathBuf {
+    let runs = tmp.path().join("runs");
+    std::fs::create_dir_all(&runs).expect("mkdir");
+    let log = runs.join(format!("codex-run-{id}.log"));
+    std::fs::copy(fixtures().join(log_fixture), &log).expect("copy log");
+    let meta_path = runs.join(format!("codex-run-{id}.meta.json"));
+    let mut meta = json!({
+        "run_id": id, "status": "succeeded", "mode": "new", "repo": "/tmp/capture/repo",
+        "task": "say hello", "log_file": log, "meta_file": meta_path,
+        "exit_code": 0, "elapsed_seconds": 1.5,
+    });
+    if let (Some(m), Some(e)) = (meta.as_object_mut(), extra.as_object()) {
+        for (k, v) in e {
+            m.insert(k.clone(), v.clone());
+        }
+    }
+    std::fs::write(&meta_path, serde_json::to_vec_pretty(&meta).expect("json")).expect("write");
+    meta_path
+}
+
+fn json_out(out: &[u8]) -> Value {
+    serde_json::from_slice(out)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(out)))
+}
+
+fn resumed_run(tmp: &TempDir) -> PathBuf {
+    // resume-json.log is the run of turn 18 of session cee4 (rollout 20:21:14.416–.528)
+    write_run(
+        tmp,
+        "20261123-202114-bbbbbb",
+        "resume-json.log",
+        json!({"mode": "resume", "session_id": SID_RESUMED, "resume_session": SID_RESUMED,
+               "started_at": "2026-11-23T20:21:14.300Z", "ended_at": "2026-11-23T20:21:14.900Z"}),
+    )
+}
+
+#[test]
+fn resumed_run_from_the_rollout_counts_only_this_run() {
+    let tmp = TempDir::new().expect("tmp");
+    let meta = resumed_run(&tmp);
+    let out = cmd(&tmp)
+        .arg(&meta)
+        .arg("--codex-home")
+        .arg(codex_home())
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v = json_out(&out);
+    let t = &v["token_usage"];
+    assert_eq!(t["source"], "rollout", "{v:#}");
+    assert_eq!(t["input_tokens"], 18000, "{v:#}");
+    assert_eq!(t["cached_input_tokens"], 3600);
+    assert_eq!(t["output_tokens"], 900);
+    assert_eq!(t["reasoning_output_tokens"], 180);
+    assert_eq!(t["total_tokens"], 18900);
+    // the session's running total: the cumulative turn.completed of the same run
+    assert_eq!(t["session_total"]["input_tokens"], 71000);
+    assert_eq!(t["session_total"]["output_tokens"], 3550);
+    assert_eq!(v["cost"]["model"], "gpt-5");
+    let usd = v["cost"]["usd"].as_f64().expect("usd");
+    assert!((usd - (14400.0 * 1.25 + 3600.0 * 0.125 + 900.0 * 10.0) / 1e6).abs() < 1e-12);
+    assert_eq!(v["run_id"], "20261123-202114-bbbbbb");
+    assert_eq!(v["success"], true);
+    assert_eq!(v["session_id"], SID_RESUMED);
+}
+
+#[test]
+fn resumed_run_from_events_subtracts_the_previous_run() {
+    let tmp = TempDir::new().expect("tmp");
+    // the previous run of the same session: its turn.completed says 53000 cumulative
+    write_run(
+        &tmp,
+        "20261123-202113-aaaaaa",
+        "resume-json.stdout",
+        json!({"mode": "resume", "session_id": SID_RESUMED, "resume_session": SID_RESUMED,
+               "started_at": "2026-11-23T20:21:13.900Z", "ended_at": "2026-11-23T20:21:14.200Z"}),
+    );
+    resumed_run(&tmp);
+    let empty_home = tmp.path().join("empty-codex-home");
+    std::fs::create_dir_all(&empty_home).expect("mkdir");
+    let out = cmd(&tmp)
+        .env("CODEX_RUNS_DIR", tmp.path().join("runs"))
+        .env("CODEX_HOME", &empty_home)
+        .arg("20261123-202114-bbbbbb")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v = json_out(&out);
+    let t = &v["token_usage"];
+    assert_eq!(t["source"], "events", "{v:#}");
+    assert_eq!(t["input_tokens"], 18000, "{v:#}");
+    assert_eq!(t["cached_input_tokens"], 3600);
+    assert_eq!(t["output_tokens"], 900);
+    assert_eq!(t["session_total"]["input_tokens"], 71000);
+}
+
+#[test]
+fn resumed_run_with_events_and_no_history_reports_no_guess() {
+    let tmp = TempDir::new().expect("tmp");
+    let meta = resumed_run(&tmp);
+    let out = cmd(&tmp)
+        .arg(&meta)
+        .arg("--codex-home")
+        .arg(tmp.path())
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v = json_out(&out);
+    assert_eq!(v["token_usage"]["source"], "events");
+    assert!(v["token_usage"]["input_tokens"].is_null(), "{v:#}");
+    assert_eq!(v["token_usage"]["session_total"]["input_tokens"], 71000);
+    assert!(v["cost"]["usd"].is_null());
+    assert!(v["cost"]["reason"].is_string());
+}
+
+#[test]
+fn human_log_gives_only_a_blended_total() {
+    let tmp = TempDir::new().expect("tmp");
+    let out = cmd(&tmp)
+        .arg("--log")
+        .arg(fixtures().join("new-human.log"))
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v = json_out(&out);
+    let t = &v["token_usage"];
+    assert_eq!(t["source"], "log", "{v:#}");
+    assert_eq!(t["total_tokens"], 1700);
+    assert_eq!(t["total_is_blended"], true);
+    assert!(t["input_tokens"].is_null());
+    assert!(t["output_tokens"].is_null());
+    assert!(v["cost"]["usd"].is_null());
+    assert!(
+        v["cost"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("blended"))
+    );
+    assert_eq!(v["session_id"], "01a20a11-c891-7691-9716-0a912243e201");
+    assert_eq!(v["model"], "gpt-5");
+}
+
+#[test]
+fn resumed_human_log_alone_gives_only_the_session_total() {
+    let tmp = TempDir::new().expect("tmp");
+    let meta = write_run(
+        &tmp,
+        "20261123-202113-cccccc",
+        "resume-human.log",
+        json!({"mode": "resume", "resume_session": SID_RESUMED}),
+    );
+    let out = cmd(&tmp)
+        .args(["--log"])
+        .arg(fixtures().join("resume-human.log"))
+        .arg("--meta")
+        .arg(&meta)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v = json_out(&out);
+    assert_eq!(v["token_usage"]["source"], "log");
+    assert!(v["token_usage"]["total_tokens"].is_null(), "{v:#}");
+    assert_eq!(v["token_usage"]["session_total"]["total_tokens"], 30600);
+}
+
+#[test]
+fn log_interface_with_json_events() {
+    let tmp = TempDir::new().expect("tmp");
+    let out = cmd(&tmp)
+        .arg("--log")
+        .arg(fixtures().join("tool-json.log"))
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v = json_out(&out);
+    // a tool-call turn is two model calls: 13000 + 14000
+    assert_eq!(v["token_usage"]["source"], "events", "{v:#}");
+    assert_eq!(v["token_usage"]["input_tokens"], 27000);
+    assert_eq!(v["token_usage"]["cached_input_tokens"], 5400);
+    assert_eq!(v["session_id"], "01a20a11-dbe1-7ab1-b5f8-db0cbe48c5e9");
+}
+
+#[test]
+fn compact_and_table_formats() {
+    let tmp = TempDir::new().expect("tmp");
+    let meta = resumed_run(&tmp);
+    cmd(&tmp)
+        .arg(&meta)
+        .args(["--format", "compact", "--codex-home"])
+        .arg(codex_home())
+        .assert()
+        .success()
+        .stdout(predicate::str::is_match(
+            r"^OK id=20261123-202114-bbbbbb exit=0 2s in=18000/cached=3600/out=900 \$0\.0\d+ sid=01a20a11-cee4-7090-bde8-0211b8147f80\n$",
+        ).expect("regex"));
+    cmd(&tmp)
+        .arg(&meta)
+        .args(["--format", "table", "--codex-home"])
+        .arg(codex_home())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("cached input").and(predicate::str::contains("18,000")));
+}
+
+#[test]
+fn json_out_and_last_message() {
+    let tmp = TempDir::new().expect("tmp");
+    let msg = tmp.path().join("last.txt");
+    std::fs::write(&msg, "Done 18.\n").expect("write");
+    let meta = write_run(
+        &tmp,
+        "20261123-202114-dddddd",
+        "resume-json.log",
+        json!({"mode": "resume", "session_id": SID_RESUMED, "last_message_file": msg,
+               "started_at": "2026-11-23T20:21:14.300Z", "ended_at": "2026-11-23T20:21:14.900Z",
+               "attempts": [{"started_at": "2026-11-23T20:21:14.300Z", "ended_at": "2026-11-23T20:21:14.900Z", "exit_code": 0}]}),
+    );
+    let file = tmp.path().join("out/summary.json");
+    std::fs::create_dir_all(file.parent().expect("parent")).expect("mkdir");
+    cmd(&tmp)
+        .arg(&meta)
+        .arg("--codex-home")
+        .arg(codex_home())
+        .arg("--json-out")
+        .arg(&file)
+        .args(["--format", "compact"])
+        .assert()
+        .success();
+    let v = json_out(&std::fs::read(&file).expect("summary written"));
+    assert_eq!(v["last_message"], "Done 18.");
+    assert_eq!(
+        v["attempts"]["items"][0]["token_usage"]["input_tokens"],
+        18000
+    );
+    assert_eq!(v["attempts"]["total"]["output_tokens"], 900);
+}
+
+#[test]
+fn many_runs_report_with_all() {
+    let tmp = TempDir::new().expect("tmp");
+    resumed_run(&tmp);
+    write_run(
+        &tmp,
+        "20261123-202109-eeeeee",
+        "new-json.log",
+        json!({"session_id": "01a20a11-d106-7b71-94cf-bcd84bc18137",
+               "started_at": "2026-11-23T20:21:09.000Z", "ended_at": "2026-11-23T20:21:10.000Z"}),
+    );
+    let out = cmd(&tmp)
+        .arg("--all")
+        .arg("--runs-dir")
+        .arg(tmp.path().join("runs"))
+        .arg("--codex-home")
+        .arg(codex_home())
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v = json_out(&out);
+    assert_eq!(v["rows"].as_array().map(Vec::len), Some(2), "{v:#}");
+    assert_eq!(v["totals"]["input_tokens"], 18000 + 6000);
+    cmd(&tmp)
+        .arg("--all")
+        .arg("--runs-dir")
+        .arg(tmp.path().join("runs"))
+        .args(["--format", "compact"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("TOTAL runs=2"));
+}
+
+#[test]
+fn codex_home_report_agrees_with_ccusage() {
+    // ccusage 20.0.24 on the same fixtures: inputTokens 136800 (+34200 cached),
+    // output 8550, reasoning 1710, total 179550, cost 0.260775, 10 sessions.
+    let tmp = TempDir::new().expect("tmp");
+    let out = cmd(&tmp)
+        .arg("--codex-home")
+        .arg(codex_home())
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v = json_out(&out);
+    assert_eq!(v["rows"].as_array().map(Vec::len), Some(10), "{v:#}");
+    let t = &v["totals"];
+    assert_eq!(t["input_tokens"], 171000);
+    assert_eq!(t["cached_input_tokens"], 34200);
+    assert_eq!(t["output_tokens"], 8550);
+    assert_eq!(t["reasoning_output_tokens"], 1710);
+    assert_eq!(t["total_tokens"], 179550);
+    assert!((t["cost_usd"].as_f64().unwrap_or(0.0) - 0.260775).abs() < 1e-9);
+    assert_eq!(v["skipped_lines"], 0);
+}
+
+#[test]
+fn codex_home_report_by_day_and_model_and_filters() {
+    let tmp = TempDir::new().expect("tmp");
+    cmd(&tmp)
+        .arg("--codex-home")
+        .arg(codex_home())
+        .args(["--by", "day", "--format", "compact"])
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with(
+            "2026-11-23 in=171000/cached=34200/out=8550",
+        ));
+    cmd(&tmp)
+        .arg("--codex-home")
+        .arg(codex_home())
+        .args(["--by", "model", "--format", "table"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("gpt-5").and(predicate::str::contains("TOTAL")));
+    // nothing after the capture day: exit 1, empty rows
+    let out = cmd(&tmp)
+        .arg("--codex-home")
+        .arg(codex_home())
+        .args(["--since", "2026-11-24"])
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    assert_eq!(json_out(&out)["rows"], json!([]));
+    cmd(&tmp)
+        .arg("--codex-home")
+        .arg(codex_home())
+        .args(["--until", "2026-11-23T20:21:07Z", "--format", "compact"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "TOTAL rows=1 in=1000/cached=200/out=50",
+        ));
+}
+
+#[test]
+fn zstd_and_garbage_in_a_codex_home() {
+    let tmp = TempDir::new().expect("tmp");
+    let day = tmp.path().join("home/archived_sessions/2026/11/23");
+    std::fs::create_dir_all(&day).expect("mkdir");
+    let src = codex_home().join("sessions/2026/11/23/rollout-2026-11-23T20-21-06-01a20a11-c643-7ab3-8c02-ecade433bd2a.jsonl");
+    let raw = std::fs::read(&src).expect("read");
+    let zst = zstd_compress(&raw);
+    std::fs::write(
+        day.join("rollout-2026-11-23T20-21-06-01a20a11-c643-7ab3-8c02-ecade433bd2a.jsonl.zst"),
+        zst,
+    )
+    .expect("write");
+    let mut junk = raw.clone();
+    junk.extend_from_slice(b"garbage line\n{\"timestamp\":\"2026-11-23T20:21:07Z\",\"type\":\"event_msg\",\"payload\":{\"type\":\"token_cou");
+    std::fs::write(
+        day.join("rollout-2026-11-23T20-21-06-01a20a11-c643-7ab3-8c02-ecade433bd2b.jsonl"),
+        junk,
+    )
+    .expect("write");
+    let out = cmd(&tmp)
+        .arg("--codex-home")
+        .arg(tmp.path().join("home"))
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v = json_out(&out);
+    assert_eq!(v["skipped_lines"], 2, "{v:#}");
+    assert_eq!(
+        v["totals"]["input_tokens"], 1000,
+        "same session once: {v:#}"
+    );
+}
+
+fn zstd_compress(b: &[u8]) -> Vec<u8> {
+    zstd::stream::encode_all(b, 3).expect("zstd")
+}
+
+#[test]
+fn exit_codes() {
+    let tmp = TempDir::new().expect("tmp");
+    // unknown run id: exit 2, one line naming it
+    cmd(&tmp)
+        .args(["--runs-dir", "runs", "no-such-run"])
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::starts_with("codex-summarize: ")
+                .and(predicate::str::contains("no-such-run")),
+        );
+    cmd(&tmp)
+        .arg("--log")
+        .arg(tmp.path().join("missing.log"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("missing.log"));
+    cmd(&tmp)
+        .arg("--codex-home")
+        .arg(codex_home())
+        .args(["--since", "yesterday-ish"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--since"));
+    cmd(&tmp)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("nothing to summarize"));
+    let bad = tmp.path().join("bad-pricing.json");
+    std::fs::write(&bad, "[1,2]").expect("write");
+    cmd(&tmp)
+        .arg("--pricing")
+        .arg(&bad)
+        .arg("--codex-home")
+        .arg(codex_home())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("bad-pricing.json"));
+    // a failed run with no usage anywhere: summary printed, exit 1
+    let meta = write_run(
+        &tmp,
+        "20261123-202215-ffffff",
+        "fail-json.log",
+        json!({"status": "failed", "exit_code": 1, "session_id": null}),
+    );
+    let out = cmd(&tmp)
+        .arg(&meta)
+        .arg("--codex-home")
+        .arg(tmp.path())
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let v = json_out(&out);
+    assert_eq!(v["success"], false);
+    assert!(v["token_usage"]["source"].is_null());
+}
+
+#[test]
+fn failed_run_with_rollout_costs_zero() {
+    let tmp = TempDir::new().expect("tmp");
+    let meta = write_run(
+        &tmp,
+        "20261123-202231-ffffff",
+        "fail-json.log",
+        json!({"status": "failed", "exit_code": 1, "session_id": "01a20a13-1021-7f33-b656-143cc2bbb371",
+               "started_at": "2026-11-23T20:22:31.000Z", "ended_at": "2026-11-23T20:22:56.000Z"}),
+    );
+    let out = cmd(&tmp)
+        .arg(&meta)
+        .args(["--format", "compact", "--codex-home"])
+        .arg(codex_home())
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert!(String::from_utf8_lossy(&out).starts_with("FAIL id=20261123-202231-ffffff exit=1 "));
+}
+
+#[test]
+fn litellm_pricing_file() {
+    let tmp = TempDir::new().expect("tmp");
+    let p = tmp.path().join("prices.json");
+    std::fs::write(&p, r#"{"gpt-5":{"input_cost_per_token":2e-06,"cache_read_input_token_cost":2e-07,"output_cost_per_token":2e-05}}"#).expect("write");
+    let out = cmd(&tmp)
+        .arg("--pricing")
+        .arg(&p)
+        .arg("--codex-home")
+        .arg(codex_home())
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v = json_out(&out);
+    assert!((v["totals"]["cost_usd"].as_f64().unwrap_or(0.0) - 0.45144).abs() < 1e-9);
+    assert!(
+        v["pricing_source"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("litellm:"))
+    );
+}
