@@ -1,0 +1,357 @@
+//! A validated run configuration.
+//!
+//! Everything that can make the command line unusable — a missing or bad `--repo`, no
+//! task, an unreadable task file, a bad `--timeout` or verbosity — is found here, before
+//! codex-spawn creates a single file, and reported as a one-line [`SpawnError::Usage`].
+
+use std::ffi::OsString;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::cli::Args;
+use crate::error::SpawnError;
+
+/// The prompt sent when `--resume` is given without a task. Codex 0.169.0 reads the
+/// prompt from stdin when `resume ID` has none, and with stdin at /dev/null it exits 1
+/// ("No prompt provided via stdin."), so codex-spawn always sends one.
+pub const DEFAULT_FOLLOW_UP: &str = "Continue.";
+
+/// How much of the log preamble to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+pub enum Verbosity {
+    /// Mode, run id, timestamps.
+    Low,
+    /// Adds repo, files, codex binary and command (the default).
+    Normal,
+    /// Adds user, host, pid, cwd, versions, the supervisor's peak memory.
+    High,
+    /// Adds the names (never the values) of environment variables codex reads.
+    Extreme,
+}
+
+impl Verbosity {
+    /// The name used on the command line and in `CODEX_LOG_VERBOSITY`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verbosity::Low => "low",
+            Verbosity::Normal => "normal",
+            Verbosity::High => "high",
+            Verbosity::Extreme => "extreme",
+        }
+    }
+
+    /// Parse `low|normal|high|extreme` (any case).
+    pub fn parse(s: &str) -> Option<Verbosity> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "low" => Some(Verbosity::Low),
+            "normal" => Some(Verbosity::Normal),
+            "high" => Some(Verbosity::High),
+            "extreme" => Some(Verbosity::Extreme),
+            _ => None,
+        }
+    }
+
+    /// `-v` → normal, `-vv` → high, `-vvv` (or more) → extreme.
+    pub fn from_count(count: u8) -> Verbosity {
+        match count {
+            0 => Verbosity::Low,
+            1 => Verbosity::Normal,
+            2 => Verbosity::High,
+            _ => Verbosity::Extreme,
+        }
+    }
+}
+
+/// Which session `--resume` continues.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resume {
+    /// `resume <ID>`.
+    Id(String),
+    /// `resume --last` (from `--resume last`).
+    Last,
+}
+
+impl Resume {
+    /// What the meta's `resume_session` and the preamble show: the id, or `last`.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Resume::Id(id) => id,
+            Resume::Last => "last",
+        }
+    }
+}
+
+/// Where the prompt came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskSource {
+    /// `--task TEXT`.
+    Argument,
+    /// `--task -`: read from codex-spawn's stdin.
+    Stdin,
+    /// `--task-file FILE` (absolute path).
+    File(PathBuf),
+    /// `--resume` without a task: [`DEFAULT_FOLLOW_UP`].
+    DefaultFollowUp,
+}
+
+impl TaskSource {
+    /// A short name for the log and the meta (`argument`, `stdin`, `file`, `default`).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            TaskSource::Argument => "argument",
+            TaskSource::Stdin => "stdin",
+            TaskSource::File(_) => "file",
+            TaskSource::DefaultFollowUp => "default",
+        }
+    }
+}
+
+/// The prompt and how it reaches codex.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Task {
+    /// The prompt, byte for byte.
+    pub bytes: Vec<u8>,
+    /// Where it came from.
+    pub source: TaskSource,
+    /// True when codex gets it on stdin (prompt argument `-`): `--task -`, `--task-file`,
+    /// and any task starting with `-` (which codex's parser would take for an option).
+    pub via_stdin: bool,
+}
+
+impl Task {
+    fn new(bytes: Vec<u8>, source: TaskSource) -> Task {
+        let via_stdin = matches!(source, TaskSource::Stdin | TaskSource::File(_))
+            || bytes.first() == Some(&b'-');
+        Task {
+            bytes,
+            source,
+            via_stdin,
+        }
+    }
+
+    /// The prompt as text (invalid UTF-8 replaced), for the meta.
+    pub fn text_lossy(&self) -> String {
+        String::from_utf8_lossy(&self.bytes).into_owned()
+    }
+}
+
+/// Everything a run needs, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `--repo` as given.
+    pub repo: PathBuf,
+    /// `--repo`, absolute and canonical (what codex gets as `--cd`).
+    pub repo_abs: PathBuf,
+    /// The prompt.
+    pub task: Task,
+    /// `--resume`.
+    pub resume: Option<Resume>,
+    /// `--codex-bin` / `$CODEX_BIN` / `codex`, as asked.
+    pub codex_bin: OsString,
+    /// `--runs-dir` / `$CODEX_RUNS_DIR` (else `./runs`, decided by codex-meta).
+    pub runs_dir: Option<PathBuf>,
+    /// `--json-out` (absolute).
+    pub json_out: Option<PathBuf>,
+    /// `--notify-cmd`.
+    pub notify_cmd: Option<String>,
+    /// `--notify-timeout`: how long a notify command may run.
+    pub notify_timeout: Duration,
+    /// `--event-stream` (absolute).
+    pub event_stream: Option<PathBuf>,
+    /// Log preamble size.
+    pub verbosity: Verbosity,
+    /// `--detach`.
+    pub detach: bool,
+    /// `--json`: JSON lines instead of `key=value` lines on stdout.
+    pub json: bool,
+    /// `--quiet`: don't echo codex's output to stdout.
+    pub quiet: bool,
+    /// `--timeout`.
+    pub timeout: Option<Duration>,
+    /// `--kill-grace`: SIGTERM → SIGKILL delay.
+    pub kill_grace: Duration,
+    /// Everything after `--`, passed to codex before `resume`.
+    pub codex_args: Vec<OsString>,
+}
+
+impl Config {
+    /// Validate parsed arguments. `stdin` is read only for `--task -`.
+    pub fn from_args(args: Args, stdin: &mut dyn Read) -> Result<Config, SpawnError> {
+        let repo = args
+            .repo
+            .ok_or_else(|| SpawnError::usage("--repo is required"))?;
+        let repo_abs = match std::fs::metadata(&repo) {
+            Ok(m) if m.is_dir() => std::fs::canonicalize(&repo)
+                .map_err(|e| SpawnError::usage(format!("--repo {}: {e}", repo.display())))?,
+            Ok(_) => {
+                return Err(SpawnError::usage(format!(
+                    "--repo {}: not a directory",
+                    repo.display()
+                )));
+            }
+            Err(e) => {
+                return Err(SpawnError::usage(format!(
+                    "--repo {}: {}",
+                    repo.display(),
+                    describe(&e)
+                )));
+            }
+        };
+
+        let resume = match args.resume.as_deref() {
+            None => None,
+            Some("last") => Some(Resume::Last),
+            Some("") => return Err(SpawnError::usage("--resume is empty")),
+            Some(id) if id.starts_with('-') => {
+                return Err(SpawnError::usage(format!(
+                    "--resume '{id}': a session id cannot start with '-'"
+                )));
+            }
+            Some(id) => Some(Resume::Id(id.to_owned())),
+        };
+
+        let task = match (args.task, args.task_file) {
+            (Some(_), Some(_)) => {
+                return Err(SpawnError::usage(
+                    "--task and --task-file cannot be used together",
+                ));
+            }
+            (Some(t), None) if t == "-" => Task::new(read_stdin(stdin)?, TaskSource::Stdin),
+            (Some(t), None) => {
+                if t.is_empty() {
+                    return Err(SpawnError::usage("--task is empty"));
+                }
+                Task::new(t.into_bytes(), TaskSource::Argument)
+            }
+            (None, Some(f)) if f.as_os_str() == "-" => {
+                Task::new(read_stdin(stdin)?, TaskSource::Stdin)
+            }
+            (None, Some(f)) => {
+                let bytes = std::fs::read(&f).map_err(|e| {
+                    SpawnError::usage(format!(
+                        "--task-file {}: cannot read: {}",
+                        f.display(),
+                        describe(&e)
+                    ))
+                })?;
+                if bytes.is_empty() {
+                    return Err(SpawnError::usage(format!(
+                        "--task-file {}: empty file",
+                        f.display()
+                    )));
+                }
+                Task::new(bytes, TaskSource::File(absolute(&f)))
+            }
+            (None, None) if resume.is_some() => Task::new(
+                DEFAULT_FOLLOW_UP.as_bytes().to_vec(),
+                TaskSource::DefaultFollowUp,
+            ),
+            (None, None) => {
+                return Err(SpawnError::usage(
+                    "a task is required: --task TEXT, --task -, --task-file FILE, or --resume ID",
+                ));
+            }
+        };
+
+        let verbosity = match (args.verbosity, args.verbose) {
+            (Some(v), _) => v,
+            (None, n) if n > 0 => Verbosity::from_count(n),
+            (None, _) => match std::env::var_os("CODEX_LOG_VERBOSITY") {
+                Some(v) if !v.is_empty() => {
+                    let text = v.to_string_lossy();
+                    Verbosity::parse(&text).ok_or_else(|| {
+                        SpawnError::usage(format!(
+                            "CODEX_LOG_VERBOSITY '{text}': expected low, normal, high or extreme"
+                        ))
+                    })?
+                }
+                _ => Verbosity::Normal,
+            },
+        };
+
+        let timeout = match args.timeout.as_deref() {
+            None => None,
+            Some(s) => Some(duration("--timeout", s)?),
+        };
+        let kill_grace = match args.kill_grace.as_deref() {
+            None => Duration::from_secs(5),
+            Some(s) => duration("--kill-grace", s)?,
+        };
+
+        let notify_timeout = match args.notify_timeout.as_deref() {
+            None => crate::events::NOTIFY_WAIT,
+            Some(s) => duration("--notify-timeout", s)?,
+        };
+
+        let codex_bin = args.codex_bin.unwrap_or_else(|| OsString::from("codex"));
+        if codex_bin.is_empty() {
+            return Err(SpawnError::usage("--codex-bin is empty"));
+        }
+
+        Ok(Config {
+            repo,
+            repo_abs,
+            task,
+            resume,
+            codex_bin,
+            runs_dir: args.runs_dir.filter(|p| !p.as_os_str().is_empty()),
+            json_out: args.json_out.map(|p| absolute(&p)),
+            notify_cmd: args.notify_cmd.filter(|c| !c.trim().is_empty()),
+            notify_timeout,
+            event_stream: args.event_stream.map(|p| absolute(&p)),
+            verbosity,
+            detach: args.detach,
+            json: args.json,
+            quiet: args.quiet,
+            timeout,
+            kill_grace,
+            codex_args: args.codex_args,
+        })
+    }
+
+    /// `new` or `resume`.
+    pub fn mode(&self) -> codex_meta::Mode {
+        if self.resume.is_some() {
+            codex_meta::Mode::Resume
+        } else {
+            codex_meta::Mode::New
+        }
+    }
+}
+
+/// Parse a duration option (`90s`, `30m`, `1h30m`, `250ms`, a bare number of seconds).
+fn duration(option: &str, text: &str) -> Result<Duration, SpawnError> {
+    match codex_session_id::parse_duration(text) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err(SpawnError::usage(format!(
+            "{option} '{text}': must be more than zero"
+        ))),
+        Err(e) => Err(SpawnError::usage(format!("{option} '{text}': {e}"))),
+    }
+}
+
+fn read_stdin(stdin: &mut dyn Read) -> Result<Vec<u8>, SpawnError> {
+    let mut bytes = Vec::new();
+    stdin
+        .read_to_end(&mut bytes)
+        .map_err(|e| SpawnError::usage(format!("--task -: cannot read stdin: {e}")))?;
+    if bytes.is_empty() {
+        return Err(SpawnError::usage("--task -: stdin is empty"));
+    }
+    Ok(bytes)
+}
+
+/// An absolute form of `p` (not resolving symlinks; `p` unchanged if cwd is unknown).
+pub(crate) fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// An I/O error as a short phrase (`no such file or directory`, `permission denied`).
+fn describe(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".to_owned(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+        _ => e.to_string(),
+    }
+}

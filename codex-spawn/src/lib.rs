@@ -1,0 +1,34 @@
+//! codex-spawn: run `codex exec` as a fire-and-forget job.
+//!
+//! One process, the *supervisor*, owns a run from its first line to its last: it creates
+//! the run's files through `codex-meta` (log with O_EXCL, a lock on it held for the run's
+//! life, the meta written atomically), prints the four run lines, starts codex in its own
+//! process group, copies codex's output into the log (and to stdout), watches it for the
+//! session id, forwards signals, enforces the timeout, and at the end writes the final
+//! meta, the summary and the closing lines.
+//!
+//! Module map:
+//! - [`cli`]: the clap definition, exit codes, `main` (thin).
+//! - [`config`]: turns parsed arguments into a validated [`config::Config`] (usage errors
+//!   are found here, before any file is created).
+//! - [`argv`]: the codex argv, PATH lookup, shell quoting for the log.
+//! - [`preamble`]: the log's preamble at each verbosity.
+//! - [`events`]: `--event-stream` lines and `--notify-cmd` hooks.
+//! - [`process`]: starting codex (process group, parent-death signal, the guardian that
+//!   kills codex's group when the supervisor dies), the signalfd.
+//! - [`supervise`]: the run itself — the poll(2) event loop and the end of the run.
+//! - [`detach`]: `--detach` (fork + setsid, no daemon).
+
+pub mod argv;
+pub mod cli;
+pub mod config;
+pub mod detach;
+pub mod error;
+pub mod events;
+pub mod preamble;
+pub mod process;
+pub mod summary;
+pub mod supervise;
+
+pub use config::{Config, Resume, TaskSource, Verbosity};
+pub use error::SpawnError;

@@ -1,0 +1,150 @@
+//! The log's preamble: `key=value` lines before codex's output, more of them at higher
+//! verbosity. It never holds an environment variable's value (only, at `extreme`, the
+//! names of the ones codex reads) and never the prompt when it went through stdin.
+
+use std::ffi::OsString;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::config::{Config, Verbosity};
+
+/// Environment variables Codex (or its launcher) reads: at `extreme` the preamble lists
+/// which of them are set — names only.
+pub const CODEX_ENV_NAMES: &[&str] = &[
+    "CODEX_HOME",
+    "CODEX_SANDBOX",
+    "CODEX_SANDBOX_NETWORK_DISABLED",
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "OPENAI_ORG_ID",
+    "OPENAI_PROJECT_ID",
+    "RUST_LOG",
+    "HTTPS_PROXY",
+    "HTTP_PROXY",
+    "NO_PROXY",
+    "SSL_CERT_FILE",
+    "NODE_OPTIONS",
+    "PATH",
+    "HOME",
+    "SHELL",
+    "TERM",
+];
+
+/// What the preamble describes.
+pub struct PreambleInput<'a> {
+    pub config: &'a Config,
+    pub run_id: &'a str,
+    pub runs_dir: &'a Path,
+    pub log_file: &'a Path,
+    pub meta_file: &'a Path,
+    pub summary_file: &'a Path,
+    pub last_message_file: Option<&'a Path>,
+    pub started_at: &'a str,
+    pub started_at_local: &'a str,
+    pub codex_bin_resolved: Option<&'a Path>,
+    pub codex_argv: &'a [OsString],
+    pub host: &'a str,
+    pub supervisor_pid: u32,
+}
+
+/// The preamble text (each line `key=value\n`, a last line `--- codex output ---`).
+pub fn render(p: &PreambleInput<'_>) -> String {
+    let c = p.config;
+    let v = c.verbosity;
+    let mut s = String::with_capacity(1024);
+    let mut kv = |k: &str, val: &dyn std::fmt::Display| {
+        let _ = writeln!(s, "{k}={val}");
+    };
+    kv("codex_spawn", &env!("CARGO_PKG_VERSION"));
+    kv("mode", &c.mode_name());
+    kv(
+        "resume_session_id",
+        &c.resume.as_ref().map(|r| r.as_str()).unwrap_or(""),
+    );
+    kv("run_id", &p.run_id);
+    kv("started_at", &p.started_at);
+    kv("started_at_local", &p.started_at_local);
+    if v >= Verbosity::Normal {
+        kv("repo", &c.repo.display());
+        kv("repo_abs", &c.repo_abs.display());
+        kv("runs_dir", &p.runs_dir.display());
+        kv("log_file", &p.log_file.display());
+        kv("meta_file", &p.meta_file.display());
+        kv("summary_file", &p.summary_file.display());
+        kv(
+            "last_message_file",
+            &p.last_message_file
+                .map(|f| f.display().to_string())
+                .unwrap_or_default(),
+        );
+        kv("task_source", &c.task.source.as_str());
+        kv("task_bytes", &c.task.bytes.len());
+        if c.task.source == crate::config::TaskSource::DefaultFollowUp {
+            kv("task_default", &crate::config::DEFAULT_FOLLOW_UP);
+        }
+        kv("codex_bin", &c.codex_bin.to_string_lossy());
+        kv(
+            "codex_bin_resolved",
+            &p.codex_bin_resolved
+                .map(|b| b.display().to_string())
+                .unwrap_or_else(|| "(not found)".to_owned()),
+        );
+        let mut cmd = crate::argv::shell_command(&c.codex_bin, p.codex_argv);
+        if c.task.via_stdin {
+            let _ = write!(
+                cmd,
+                "  # prompt on stdin: <prompt: {} bytes>",
+                c.task.bytes.len()
+            );
+        }
+        kv("codex_command", &cmd);
+        if let Some(t) = c.timeout {
+            kv("timeout_seconds", &t.as_secs_f64());
+        }
+    }
+    if v >= Verbosity::High {
+        kv("user", &user_name());
+        kv("host", &p.host);
+        kv("supervisor_pid", &p.supervisor_pid);
+        kv(
+            "cwd",
+            &std::env::current_dir()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default(),
+        );
+        kv("detach", &c.detach);
+        kv("verbosity", &v.as_str());
+    }
+    if v >= Verbosity::Extreme {
+        let set: Vec<&str> = CODEX_ENV_NAMES
+            .iter()
+            .copied()
+            .filter(|n| std::env::var_os(n).is_some())
+            .collect();
+        kv("env_set", &set.join(","));
+        kv("codex_args_count", &c.codex_args.len());
+        kv("kill_grace_seconds", &c.kill_grace.as_secs_f64());
+    }
+    s.push_str("--- codex output ---\n");
+    s
+}
+
+/// The current user's name (from the password database; `$USER`-free), or the uid.
+fn user_name() -> String {
+    let uid = nix::unistd::getuid();
+    match nix::unistd::User::from_uid(uid) {
+        Ok(Some(u)) => u.name,
+        _ => uid.to_string(),
+    }
+}
+
+impl Config {
+    /// `new` or `resume`.
+    pub fn mode_name(&self) -> &'static str {
+        if self.resume.is_some() {
+            "resume"
+        } else {
+            "new"
+        }
+    }
+}
