@@ -1,0 +1,18 @@
+//! Test infrastructure of codex-tools (package `codex-tools-tests`, never published).
+//!
+//! Why it exists: every tool in the workspace drives OpenAI's Codex CLI, and its tests
+//! need three stand-ins for the world:
+//! - [`mock`]: a scripted Responses-API endpoint the *real* CLI talks to offline
+//!   (binary `codex-mock-responses`, used by `scripts/e2e` and `scripts/capture-fixtures`);
+//! - [`fake_codex`]: a fake `codex` (binary `fake-codex`) that replays transcripts
+//!   captured from the real CLI (`fixtures/codex-0.169.0/`), with fault knobs, for fast
+//!   tests of the supervisor;
+//! - [`real_codex`]: finds the pinned real CLI and runs `codex exec` in a scrubbed env.
+
+pub mod fake_codex;
+pub mod mock;
+pub mod mock_cli;
+pub mod real_codex;
+
+/// Directory of the fixtures captured from codex-cli 0.169.0 (compile-time path).
+pub const FIXTURES_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/codex-0.169.0");
