@@ -81,6 +81,10 @@ pub struct Cli {
     /// Prices from LiteLLM's model_prices_and_context_window.json instead of the built-in table.
     #[arg(long, value_name = "FILE")]
     pub pricing: Option<PathBuf>,
+
+    /// Testing aid: at exit, write the peak resident set size (Linux VmHWM) to stderr.
+    #[arg(long, hide = true)]
+    pub debug_rss: bool,
 }
 
 /// The clap definition (for man pages and completions).
@@ -101,6 +105,7 @@ pub fn main() -> ExitCode {
     let stderr = io::stderr();
     let mut out = io::BufWriter::new(stdout.lock());
     let mut err = stderr.lock();
+    let debug_rss = cli.debug_rss;
     let code = run(cli, &mut out, &mut err);
     let code = match out.flush() {
         Err(e) if !codex_meta::io::is_broken_pipe(&e) => {
@@ -109,7 +114,24 @@ pub fn main() -> ExitCode {
         }
         _ => code,
     };
+    if debug_rss {
+        let hwm = peak_rss_kib().map_or_else(|| "unknown".to_owned(), |k| format!("{k} kB"));
+        let _ = writeln!(err, "codex-summarize: debug: VmHWM {hwm}");
+    }
     ExitCode::from(code)
+}
+
+/// This process's peak resident set size in KiB (`VmHWM` of /proc/self/status;
+/// `None` off Linux).
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line["VmHWM:".len()..]
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// A failure with its exit status and one-line message.

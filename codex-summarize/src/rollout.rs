@@ -15,7 +15,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
@@ -49,6 +49,12 @@ static LAST_KEY: LazyLock<Finder<'static>> =
 
 /// Longest multi-line (pretty-printed) JSON value the scanner will reassemble.
 const MAX_PRETTY_BYTES: usize = 4 << 20;
+/// Longest line held in memory. The lines a scan parses (`token_count`,
+/// `turn_context`, `session_meta`) are at most tens of KiB; a longer line is a
+/// response item or compacted history: its type is read from its head, and the
+/// rest is skipped unread (counted in `skipped_lines` unless its head shows a
+/// type the scan ignores anyway). This bounds a scan's buffer whatever the file.
+pub const MAX_LINE_BYTES: usize = 4 << 20;
 /// Longest pause inside the burst of replayed usage a fork writes at its start
 /// (ccusage uses the same bound).
 pub const FORK_BURST_PAUSE_MS: i64 = 1_000;
@@ -404,6 +410,19 @@ impl Scanner {
         }
     }
 
+    /// Feeds the head of a line longer than [`MAX_LINE_BYTES`] (the rest is skipped).
+    fn long_line(&mut self, head: &[u8]) {
+        if !self.pending.is_empty() {
+            self.pending.clear();
+            self.scan.skipped_lines += 1;
+        }
+        let line = trim(head);
+        if line.first() == Some(&b'{') && matches!(self.wanted_compact(line), Some(Wanted::No)) {
+            return;
+        }
+        self.scan.skipped_lines += 1;
+    }
+
     /// Hand-parses the two hot line kinds in the exact shape codex writes them;
     /// returns false (use serde) for anything else.
     fn parse_fast(&mut self, line: &[u8]) -> bool {
@@ -675,7 +694,9 @@ fn trim(b: &[u8]) -> &[u8] {
 }
 
 /// Scans a rollout from any reader, in 1 MiB chunks split into lines in place
-/// (a line longer than the buffer grows it).
+/// (a line longer than the buffer grows it, up to [`MAX_LINE_BYTES`]; a longer
+/// one is judged by its head and skipped). Memory: one buffer of at most
+/// [`MAX_LINE_BYTES`] per thread, reused across files, plus the usage events.
 pub fn scan_reader<R: Read>(mut r: R) -> io::Result<RolloutScan> {
     thread_local! {
         static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
@@ -686,9 +707,7 @@ pub fn scan_reader<R: Read>(mut r: R) -> io::Result<RolloutScan> {
             buf.resize(1 << 20, 0);
         }
         let r2 = scan_with(&mut r, &mut buf);
-        if buf.len() <= 16 << 20 {
-            cell.replace(buf);
-        }
+        cell.replace(buf);
         r2
     })
 }
@@ -696,6 +715,8 @@ pub fn scan_reader<R: Read>(mut r: R) -> io::Result<RolloutScan> {
 fn scan_with<R: Read>(r: &mut R, buf: &mut Vec<u8>) -> io::Result<RolloutScan> {
     let mut s = Scanner::default();
     let (mut start, mut end) = (0usize, 0usize);
+    // inside a line longer than MAX_LINE_BYTES, whose head was already fed
+    let mut skipping = false;
     loop {
         if start > 0 {
             buf.copy_within(start..end, 0);
@@ -703,7 +724,15 @@ fn scan_with<R: Read>(r: &mut R, buf: &mut Vec<u8>) -> io::Result<RolloutScan> {
             start = 0;
         }
         if end == buf.len() {
-            buf.resize(buf.len() * 2, 0);
+            if buf.len() < MAX_LINE_BYTES {
+                let grown = (buf.len() * 2).clamp(1 << 16, MAX_LINE_BYTES);
+                buf.resize(grown, 0);
+            } else {
+                // one line fills the whole buffer
+                s.long_line(&buf[..end]);
+                skipping = true;
+                end = 0;
+            }
         }
         let n = match r.read(&mut buf[end..]) {
             Ok(n) => n,
@@ -711,14 +740,26 @@ fn scan_with<R: Read>(r: &mut R, buf: &mut Vec<u8>) -> io::Result<RolloutScan> {
             Err(e) => return Err(e),
         };
         if n == 0 {
-            if end > start {
+            if end > start && !skipping {
                 s.line(&buf[start..end]);
             }
             break;
         }
-        let scan_from = end;
+        let mut from = end;
         end += n;
-        let mut from = scan_from;
+        if skipping {
+            match memchr::memchr(b'\n', &buf[from..end]) {
+                Some(pos) => {
+                    skipping = false;
+                    start = from + pos + 1;
+                    from = start;
+                }
+                None => {
+                    end = 0;
+                    continue;
+                }
+            }
+        }
         while let Some(pos) = memchr::memchr(b'\n', &buf[from..end]) {
             let nl = from + pos;
             s.line(&buf[start..nl]);
@@ -753,18 +794,6 @@ pub fn scan_file(path: &Path) -> io::Result<RolloutScan> {
     } else {
         scan_reader(file)
     }
-}
-
-/// Reads a whole (possibly compressed) file; used for small files such as logs.
-pub fn read_maybe_zst(path: &Path) -> io::Result<Vec<u8>> {
-    let mut out = Vec::new();
-    let file = File::open(path)?;
-    if path.extension().is_some_and(|e| e == "zst") {
-        zstd::stream::read::Decoder::new(file)?.read_to_end(&mut out)?;
-    } else {
-        BufReader::new(file).read_to_end(&mut out)?;
-    }
-    Ok(out)
 }
 
 /// How many leading events of a fork are its parent's replayed history.
@@ -1037,6 +1066,23 @@ mod tests {
             n += fast.events.len();
         }
         assert_eq!(n, 18);
+    }
+
+    #[test]
+    fn lines_longer_than_the_buffer_bound_are_skipped() {
+        let big = "x".repeat(MAX_LINE_BYTES + 100);
+        let item = format!(
+            r#"{{"timestamp":"2026-11-23T20:21:09.000Z","type":"response_item","payload":{{"type":"message","content":"{big}"}}}}"#
+        );
+        let odd = format!(r#"{{"payload":"{big}"}}"#);
+        let a = tc("2026-01-01T00:00:01Z", (100, 10, 5, 1), (100, 10, 5, 1));
+        let b = tc("2026-01-01T00:00:02Z", (300, 30, 15, 3), (200, 20, 10, 2));
+        let text = format!("{item}\n{a}\n{odd}\n{b}\n{item}");
+        let s = scan_reader(text.as_bytes()).unwrap_or_default();
+        // the response item is known to be ignorable; the odd line is counted
+        assert_eq!(s.events.len(), 2);
+        assert_eq!(s.events[1].usage.input_tokens, 200);
+        assert_eq!(s.skipped_lines, 1);
     }
 
     #[test]

@@ -12,8 +12,10 @@
 //!    blended `total_tokens` is reported, input/output stay null and cost is null
 //!    with a reason.
 //!
-//! It is called by codex-spawn at the end of every run, so it stays cheap: the
-//! rollout is looked up in `sessions/YYYY/MM/DD` of the session's own date (its
+//! It is called by codex-spawn at the end of every run, so it stays cheap in
+//! time and memory: the log is streamed (a few MiB whatever its size, see
+//! [`crate::events`]), the `-o` last message is read up to
+//! [`LAST_MESSAGE_MAX_BYTES`], and the rollout is streamed too and looked up in `sessions/YYYY/MM/DD` of the session's own date (its
 //! id is a UUIDv7) and the run's dates before any walk of the Codex home.
 
 use std::path::{Path, PathBuf};
@@ -231,6 +233,10 @@ pub struct RunSummary {
     /// The last agent message (from the `-o` file).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_message: Option<String>,
+    /// True when the `-o` file was longer than [`LAST_MESSAGE_MAX_BYTES`] and
+    /// `last_message` is its head.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub last_message_truncated: bool,
     /// Per-attempt tokens (runs with a verify loop).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attempts: Option<Attempts>,
@@ -280,8 +286,8 @@ pub fn summarize_run<'a>(
                 .and_then(|p| codex_meta::log_path_for(&meta, Some(p)))
         });
     let log = match &log_path {
-        Some(p) => match rollout::read_maybe_zst(p) {
-            Ok(bytes) => Some(events::scan_log(&bytes)),
+        Some(p) => match events::scan_log_file(p) {
+            Ok(scan) => Some(scan),
             Err(source) if opts.log_override.is_some() => {
                 return Err(SummarizeError::Log {
                     path: p.display().to_string(),
@@ -330,6 +336,7 @@ pub fn summarize_run<'a>(
             .or_else(|| log.as_ref().and_then(|l| l.model.clone())),
         status: None,
         last_message: None,
+        last_message_truncated: false,
         attempts: None,
     };
     let status = has_meta.then(|| codex_meta::effective_status_at(&meta, meta_path.as_deref()));
@@ -353,15 +360,14 @@ pub fn summarize_run<'a>(
         (Some(st), None) => Some(st == Status::Succeeded),
         (None, None) => None,
     };
-    s.last_message = meta
+    if let Some((text, truncated)) = meta
         .last_message_file
         .as_deref()
-        .and_then(|p| std::fs::read(p).ok())
-        .map(|b| {
-            let t = String::from_utf8_lossy(&b[..b.len().min(64 * 1024)]);
-            t.trim().to_owned()
-        })
-        .filter(|t| !t.is_empty());
+        .and_then(|p| read_last_message(Path::new(p)))
+    {
+        s.last_message = Some(text);
+        s.last_message_truncated = truncated;
+    }
 
     let is_resume = meta.mode == Some(Mode::Resume) || meta.resume_session.is_some();
     let start_ms = meta.started_at.as_deref().and_then(parse_ts_ms);
@@ -520,6 +526,40 @@ pub fn summarize_run<'a>(
     Ok(s)
 }
 
+/// How much of the `-o` file `last_message` keeps.
+pub const LAST_MESSAGE_MAX_BYTES: usize = 64 << 10;
+
+/// The head of the last-message file, trimmed, cut to a character boundary at
+/// [`LAST_MESSAGE_MAX_BYTES`], and whether it was cut; `None` when the file is
+/// unreadable or blank. Reads at most one byte past the bound.
+fn read_last_message(path: &Path) -> Option<(String, bool)> {
+    use std::io::Read;
+    let mut buf = Vec::with_capacity(4096);
+    std::fs::File::open(path)
+        .ok()?
+        .take(LAST_MESSAGE_MAX_BYTES as u64 + 1)
+        .read_to_end(&mut buf)
+        .ok()?;
+    let truncated = buf.len() > LAST_MESSAGE_MAX_BYTES;
+    if truncated {
+        buf.truncate(LAST_MESSAGE_MAX_BYTES);
+        // a character cut by the bound is dropped (invalid bytes elsewhere are
+        // replaced by U+FFFD below)
+        if let Err(e) = std::str::from_utf8(&buf) {
+            if e.error_len().is_none() {
+                buf.truncate(e.valid_up_to());
+            }
+        }
+    }
+    let text = String::from_utf8_lossy(&buf);
+    let text = if truncated {
+        text.trim_start()
+    } else {
+        text.trim()
+    };
+    (!text.is_empty()).then(|| (text.to_owned(), truncated))
+}
+
 fn price_whole(s: &mut RunSummary, run: &Usage, opts: &Options) {
     s.cost.model = s.model.clone();
     match s.model.as_deref().map(|m| (m, opts.pricing.resolve(m))) {
@@ -579,8 +619,7 @@ fn previous_session_total(
             continue;
         }
         let log = codex_meta::log_path_for(&m, Some(&r.meta_path))
-            .and_then(|p| rollout::read_maybe_zst(&p).ok())
-            .map(|b| events::scan_log(&b));
+            .and_then(|p| events::scan_log_file(&p).ok());
         let total = log.and_then(|l: LogScan| {
             l.last_turn_usage
                 .map(PrevTotal::Exact)

@@ -46,3 +46,35 @@ proptest! {
         let _ = events::scan_log(text.as_bytes());
     }
 }
+
+/// Hands out at most `n` bytes per read.
+struct Chunked<'a>(&'a [u8], usize);
+
+impl std::io::Read for Chunked<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.0.len().min(self.1).min(buf.len());
+        buf[..n].copy_from_slice(&self.0[..n]);
+        self.0 = &self.0[n..];
+        Ok(n)
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Streaming a log in reads of any size finds what reading it whole does.
+    #[test]
+    fn log_scan_is_independent_of_read_sizes(parts in proptest::collection::vec(
+        prop_oneof![
+            Just("tokens used\n".to_owned()), Just("1,700\n".to_owned()), Just("\n".to_owned()),
+            Just("\r\n".to_owned()), Just("model: gpt-5\n".to_owned()),
+            Just(r#"{"type":"turn.completed","usage":{"input_tokens":7,"output_tokens":2}}"#.to_owned()),
+            Just(r#"{"type":"thread.started","thread_id":"01a20a11-d106-7b71-94cf-bcd84bc18137"}"#.to_owned()),
+            "[a-z0-9\":,{} ]{0,12}",
+        ], 0..48), n in 1usize..40) {
+        let text = parts.concat();
+        let whole = events::scan_log(text.as_bytes());
+        let streamed = events::scan_log_reader(Chunked(text.as_bytes(), n)).ok();
+        prop_assert_eq!(streamed, Some(whole));
+    }
+}

@@ -8,8 +8,11 @@
 //!   captured from the real CLI (`fixtures/codex-0.169.0/`), with fault knobs, for fast
 //!   tests of the supervisor;
 //! - [`real_codex`]: finds the pinned real CLI and runs `codex exec` in a scrubbed env.
+//!
+//! It also renders the man pages of the four tools from their clap definitions ([`man`]).
 
 pub mod fake_codex;
+pub mod man;
 pub mod mock;
 pub mod mock_cli;
 pub mod real_codex;
