@@ -41,6 +41,26 @@ pub fn codex_args(config: &Config, last_message: Option<&Path>) -> Vec<OsString>
     argv
 }
 
+/// The argv of a resumed attempt of the verify loop: `exec --cd REPO [-o LASTMSG]
+/// [CODEX_ARGS…] resume SESSION_ID -` (the follow-up prompt goes on stdin).
+pub fn resume_args(
+    config: &Config,
+    last_message: Option<&Path>,
+    session_id: &str,
+) -> Vec<OsString> {
+    let mut argv: Vec<OsString> =
+        vec!["exec".into(), "--cd".into(), config.repo_abs.clone().into()];
+    if let Some(lm) = last_message {
+        argv.push("-o".into());
+        argv.push(lm.as_os_str().to_owned());
+    }
+    argv.extend(config.codex_args.iter().cloned());
+    argv.push("resume".into());
+    argv.push(session_id.into());
+    argv.push("-".into());
+    argv
+}
+
 /// True when the pass-through options already set `-o/--output-last-message`.
 pub fn names_last_message(codex_args: &[OsString]) -> bool {
     codex_args.iter().any(|a| {

@@ -12,18 +12,25 @@ use crate::error::SpawnError;
 
 /// Exit statuses (code, meaning), for the man page.
 pub const EXIT_STATUS: &[(u8, &str)] = &[
-    (0, "codex succeeded; with --detach: the run was launched"),
+    (
+        0,
+        "succeeded: codex completed its turn (and --verify's check passed); with --detach: the run was launched",
+    ),
     (
         1,
-        "codex failed (any other status of codex is passed through as is)",
+        "failed: codex exited 1, or exited 0 without a completed turn (turn.failed, an error event, no turn.completed / `tokens used`: the meta's outcome_reason says which); any other exit status of codex is passed through as is",
     ),
     (
         2,
         "usage error (one line on stderr says what is wrong; no run is created)",
     ),
     (
+        3,
+        "verify_failed: --verify's check still failed when --max-attempts were spent (or codex's session id was unknown, so it could not be resumed)",
+    ),
+    (
         124,
-        "--timeout expired: codex's process group got SIGTERM, then SIGKILL",
+        "timed_out (--timeout) or stalled (--stall-timeout): codex's process group (or the check's) got SIGTERM, then SIGKILL; the meta's status says which",
     ),
     (
         125,
@@ -39,11 +46,18 @@ pub const EXIT_STATUS: &[(u8, &str)] = &[
     ),
     (
         128,
-        "128+N: codex-spawn got signal N (forwarded to codex), or codex died by signal N",
+        "128+N: killed: codex-spawn got signal N (forwarded to codex or the check), or codex died by signal N",
     ),
 ];
 
-const AFTER_HELP: &str = "\
+/// The exit status of a `verify_failed` run.
+pub const EXIT_VERIFY_FAILED: u8 = 3;
+/// The exit status of a `timed_out` or `stalled` run.
+pub const EXIT_TIMED_OUT: u8 = 124;
+
+macro_rules! after_help {
+    () => {
+        "\
 Before codex starts, stdout gets four lines (absolute paths, flushed):
   codex_run_id=<id>  log_file=<path>  meta_file=<path>  summary_file_pending=<path>
 At the end (foreground): codex_run_id= codex_exit_code= elapsed_seconds= codex_session_id=
@@ -54,7 +68,59 @@ With --task - or --task-file (or a task starting with '-') the prompt goes to co
 and the prompt argument is '-'; otherwise codex's stdin is /dev/null. --resume without a
 task sends the follow-up prompt \"Continue.\".
 
-Environment: CODEX_BIN, CODEX_RUNS_DIR, CODEX_LOG_VERBOSITY (low|normal|high|extreme).";
+Statuses (meta `status`, exit status): succeeded (0), failed (1 or codex's code),
+verify_failed (3), timed_out (124), stalled (124), killed (128+N). --help tells what
+triggers each.
+
+Environment: CODEX_BIN, CODEX_RUNS_DIR, CODEX_LOG_VERBOSITY (low|normal|high|extreme)."
+    };
+}
+
+const AFTER_HELP: &str = after_help!();
+
+const AFTER_LONG_HELP: &str = concat!(
+    after_help!(),
+    "
+
+What each status means:
+  succeeded      codex exited 0 and its output shows a completed turn (below); with
+                 --verify, the check also passed.
+  failed         codex exited non-zero (its code is passed through; 126/127: it could
+                 not be run), or exited 0 but its output shows no successful turn: the
+                 meta's outcome_reason says why (exit 1).
+  verify_failed  codex succeeded but the --verify check still failed after
+                 --max-attempts codex invocations (exit 3).
+  timed_out      --timeout expired (exit 124).
+  stalled        codex printed nothing for --stall-timeout (exit 124); never resumed.
+  killed         codex-spawn got SIGINT/SIGTERM/SIGHUP (forwarded), or codex died by a
+                 signal (exit 128+N).
+
+What counts as a completed turn (codex-cli 0.169.0). The output's format is decided by
+its first recognisable line (a JSON event, or the header `OpenAI Codex v...`):
+  --json mode: a top-level {\"type\":\"turn.completed\"} event. A top-level turn.failed
+    event fails the attempt (outcome_reason `turn.failed: <message>`); a top-level error
+    event fails it only when no turn.completed follows (codex prints `error` events
+    for retries, `Reconnecting... 1/5`, that may still succeed).
+  human mode: a line `tokens used` followed by a number line (`1,700`). A line starting
+    `ERROR:` fails the attempt unless a completion follows it. After the completion
+    codex repeats the final message, which is not inspected.
+  Output with no completed turn: `no completed turn in codex's output`.
+
+The verify loop (--verify CMD): after codex succeeds, `sh -c CMD` runs in the repo
+(stdin /dev/null, its own process group, output to the log between `===== verify ...`
+lines, at most --verify-timeout: SIGTERM, then SIGKILL after --kill-grace). If it fails,
+codex-spawn resumes the same session:
+  codex exec --cd REPO [-o LASTMSG] [CODEX_ARGS...] resume <SESSION_ID> -
+with a follow-up prompt on stdin that gives the command, its exit code and the last 200
+lines (16 KiB) of its output, and asks Codex to fix the cause and run the check again.
+This repeats until the check passes or --max-attempts codex invocations were made. One
+run id, one log (each attempt starts with `===== codex-spawn attempt N/M: ... =====`), one
+meta whose `attempts` lists every codex invocation (started_at, ended_at, exit_code,
+status, session_id, verify {exit_code, elapsed_seconds, timed_out}). With --event-stream
+or --notify-cmd, each attempt also emits attempt_started and attempt_completed events.
+--timeout bounds the whole run (every attempt and check); --stall-timeout each codex
+invocation (it must exceed codex's longest silent tool call)."
+);
 
 /// Run `codex exec` as a fire-and-forget job: run id and files at once, a complete log,
 /// a live meta, a summary at the end.
@@ -63,7 +129,8 @@ Environment: CODEX_BIN, CODEX_RUNS_DIR, CODEX_LOG_VERBOSITY (low|normal|high|ext
     name = "codex-spawn",
     version,
     about = "Run `codex exec` as a fire-and-forget job: run id and files at once, a log, a meta, a summary",
-    after_help = AFTER_HELP
+    after_help = AFTER_HELP,
+    after_long_help = AFTER_LONG_HELP
 )]
 pub struct Args {
     /// The repository codex works in (required; passed as `--cd`, made absolute)
@@ -102,7 +169,7 @@ pub struct Args {
     #[arg(long, value_name = "DUR")]
     pub notify_timeout: Option<String>,
 
-    /// Append one JSON line per event (run_started, run_completed) to FILE
+    /// Append one JSON line per event (run_started, run_completed; attempt_* with --verify) to FILE
     #[arg(long, value_name = "FILE")]
     pub event_stream: Option<PathBuf>,
 
@@ -118,9 +185,25 @@ pub struct Args {
     #[arg(short, long)]
     pub quiet: bool,
 
-    /// Stop codex after DUR (90s, 30m, 1h): SIGTERM to its group, SIGKILL after --kill-grace; exit 124
+    /// Stop the run after DUR (90s, 30m, 1h; all attempts and checks): SIGTERM to the group, SIGKILL after --kill-grace; exit 124
     #[arg(long, value_name = "DUR")]
     pub timeout: Option<String>,
+
+    /// Stop codex when it prints nothing for DUR (like --timeout); status stalled, exit 124, no further attempt
+    #[arg(long, value_name = "DUR")]
+    pub stall_timeout: Option<String>,
+
+    /// After codex succeeds, run `sh -c CMD` in the repo; while it fails, resume the session with its output
+    #[arg(long, value_name = "CMD", allow_hyphen_values = true)]
+    pub verify: Option<String>,
+
+    /// With --verify: codex invocations at most (1: check once, never resume) [default: 3]
+    #[arg(long, value_name = "N")]
+    pub max_attempts: Option<u32>,
+
+    /// With --verify: how long one run of the check may take [default: 10m]
+    #[arg(long, value_name = "DUR")]
+    pub verify_timeout: Option<String>,
 
     /// Delay between SIGTERM and SIGKILL when stopping codex [default: 5s]
     #[arg(long, value_name = "DUR")]

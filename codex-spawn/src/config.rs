@@ -173,7 +173,20 @@ pub struct Config {
     pub kill_grace: Duration,
     /// Everything after `--`, passed to codex before `resume`.
     pub codex_args: Vec<OsString>,
+    /// `--verify CMD`: the check run with `sh -c` in the repo after codex succeeds.
+    pub verify: Option<String>,
+    /// `--max-attempts`: codex invocations at most (1 without `--verify`).
+    pub max_attempts: u32,
+    /// `--verify-timeout`: how long one run of the check may take.
+    pub verify_timeout: Duration,
+    /// `--stall-timeout`: stop codex after this long without output.
+    pub stall_timeout: Option<Duration>,
 }
+
+/// `--max-attempts` when not given.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
+/// `--verify-timeout` when not given.
+pub const DEFAULT_VERIFY_TIMEOUT: Duration = Duration::from_secs(600);
 
 impl Config {
     /// Validate parsed arguments. `stdin` is read only for `--task -`.
@@ -284,6 +297,37 @@ impl Config {
             Some(s) => duration("--notify-timeout", s)?,
         };
 
+        let verify = match args.verify {
+            Some(v) if v.trim().is_empty() => {
+                return Err(SpawnError::usage("--verify is empty"));
+            }
+            v => v,
+        };
+        if verify.is_none() {
+            for (given, option) in [
+                (args.max_attempts.is_some(), "--max-attempts"),
+                (args.verify_timeout.is_some(), "--verify-timeout"),
+            ] {
+                if given {
+                    return Err(SpawnError::usage(format!("{option} needs --verify CMD")));
+                }
+            }
+        }
+        let max_attempts = match args.max_attempts {
+            None if verify.is_some() => DEFAULT_MAX_ATTEMPTS,
+            None => 1,
+            Some(0) => return Err(SpawnError::usage("--max-attempts 0: must be at least 1")),
+            Some(n) => n,
+        };
+        let verify_timeout = match args.verify_timeout.as_deref() {
+            None => DEFAULT_VERIFY_TIMEOUT,
+            Some(s) => duration("--verify-timeout", s)?,
+        };
+        let stall_timeout = match args.stall_timeout.as_deref() {
+            None => None,
+            Some(s) => Some(duration("--stall-timeout", s)?),
+        };
+
         let codex_bin = args.codex_bin.unwrap_or_else(|| OsString::from("codex"));
         if codex_bin.is_empty() {
             return Err(SpawnError::usage("--codex-bin is empty"));
@@ -307,6 +351,10 @@ impl Config {
             timeout,
             kill_grace,
             codex_args: args.codex_args,
+            verify,
+            max_attempts,
+            verify_timeout,
+            stall_timeout,
         })
     }
 

@@ -34,9 +34,16 @@ pub struct EventFields {
     pub started_at: String,
     pub ended_at: Option<String>,
     pub elapsed_seconds: Option<f64>,
+    /// `attempt_*` events: the attempt's number (1-based).
+    pub attempt: Option<u32>,
+    /// `attempt_completed`: the `--verify` check's exit code (null when it did not run).
+    pub verify_exit_code: Option<Option<i32>>,
+    /// `run_completed` with `--verify`: how many codex invocations the run made.
+    pub attempts: Option<u32>,
 }
 
-/// One event as a one-line JSON object (`event`, the fields, `ts`).
+/// One event as a one-line JSON object (`event`, the fields, `ts`). `attempt`,
+/// `verify_exit_code` and `attempts` appear only on the events that carry them.
 pub fn event_json(event: &str, f: &EventFields) -> String {
     let mut m = Map::new();
     m.insert("event".into(), json!(event));
@@ -52,6 +59,15 @@ pub fn event_json(event: &str, f: &EventFields) -> String {
     m.insert("started_at".into(), json!(f.started_at));
     m.insert("ended_at".into(), json!(f.ended_at));
     m.insert("elapsed_seconds".into(), json!(f.elapsed_seconds));
+    if let Some(n) = f.attempt {
+        m.insert("attempt".into(), json!(n));
+    }
+    if let Some(code) = f.verify_exit_code {
+        m.insert("verify_exit_code".into(), json!(code));
+    }
+    if let Some(n) = f.attempts {
+        m.insert("attempts".into(), json!(n));
+    }
     m.insert("ts".into(), json!(codex_meta::now_rfc3339()));
     Value::Object(m).to_string()
 }
@@ -79,7 +95,15 @@ pub struct Notify {
 
 /// Start `sh -c CMD` with `line` on its stdin; stdout is discarded, stderr inherited.
 pub fn start_notify(cmd: &str, event: &str, line: &str, limit: Duration) -> Result<Notify, String> {
-    let mut child = Command::new("/bin/sh")
+    let mut command = Command::new("/bin/sh");
+    // SAFETY: the hook only calls sigemptyset/sigprocmask (async-signal-safe).
+    unsafe {
+        command.pre_exec(|| {
+            crate::process::unblock_all_signals();
+            Ok(())
+        });
+    }
+    let mut child = command
         .process_group(0)
         .arg("-c")
         .arg(cmd)

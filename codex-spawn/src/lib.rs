@@ -16,7 +16,10 @@
 //! - [`events`]: `--event-stream` lines and `--notify-cmd` hooks.
 //! - [`process`]: starting codex (process group, parent-death signal, the guardian that
 //!   kills codex's group when the supervisor dies), the signalfd.
-//! - [`supervise`]: the run itself — the poll(2) event loop and the end of the run.
+//! - [`supervise`]: the run itself — the attempts (the verify-and-resume loop), the
+//!   poll(2) event loop that watches each child, and the end of the run.
+//! - [`outcome`]: the streaming detector of a completed / failed turn in codex's output.
+//! - [`verify`]: `--verify`: the check's bounded output tail and the follow-up prompt.
 //! - [`detach`]: `--detach` (fork + setsid, no daemon).
 
 pub mod argv;
@@ -25,10 +28,12 @@ pub mod config;
 pub mod detach;
 pub mod error;
 pub mod events;
+pub mod outcome;
 pub mod preamble;
 pub mod process;
 pub mod summary;
 pub mod supervise;
+pub mod verify;
 
 pub use config::{Config, Resume, TaskSource, Verbosity};
 pub use error::SpawnError;

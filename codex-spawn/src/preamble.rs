@@ -101,6 +101,14 @@ pub fn render(p: &PreambleInput<'_>) -> String {
         if let Some(t) = c.timeout {
             kv("timeout_seconds", &t.as_secs_f64());
         }
+        if let Some(t) = c.stall_timeout {
+            kv("stall_timeout_seconds", &t.as_secs_f64());
+        }
+        if let Some(v) = &c.verify {
+            kv("verify_command", &v.replace('\n', " "));
+            kv("max_attempts", &c.max_attempts);
+            kv("verify_timeout_seconds", &c.verify_timeout.as_secs_f64());
+        }
     }
     if v >= Verbosity::High {
         kv("user", &user_name());

@@ -12,8 +12,10 @@
 //! - stdout and stderr share ONE pipe, so the log keeps codex's interleaving.
 //! - stdin is /dev/null, or a memfd holding the prompt: codex reads it to EOF at its own
 //!   pace, nothing can deadlock, and the prompt never touches argv or the disk.
-//! - SIGINT/SIGTERM/SIGHUP/SIGCHLD are blocked and read from a signalfd by the event loop
-//!   (std resets the signal mask in the children it spawns).
+//! - SIGINT/SIGTERM/SIGHUP/SIGCHLD are blocked and read from a signalfd by the event loop.
+//!   std does NOT reset the signal mask in the children it spawns, so every child
+//!   (codex, the `--verify` check, notify commands) unblocks all signals before exec —
+//!   else a forwarded SIGTERM would wait, pending, for the SIGKILL.
 
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
@@ -60,7 +62,7 @@ pub enum Input<'a> {
     Prompt(&'a [u8]),
 }
 
-/// A running codex.
+/// A running codex (or `--verify` check): a child leading its own process group.
 pub struct Codex {
     /// The child (its pid is also its process group id).
     pub child: Child,
@@ -75,13 +77,25 @@ impl Codex {
     }
 }
 
-/// Start `bin args…` in `cwd`, in its own process group, stdout+stderr into one pipe.
+/// Start `bin args…` in its own process group, stdout+stderr into one pipe.
 /// An error from here is "codex could not be started" (126/127 material).
 pub fn spawn_codex(
     bin: &Path,
     argv0: &OsStr,
     args: &[OsString],
     input: Input<'_>,
+) -> std::io::Result<Codex> {
+    spawn_group(bin, argv0, args, input, None)
+}
+
+/// [`spawn_codex`] for any program, optionally in directory `cwd` (the `--verify` check
+/// runs `sh -c CMD` in the repo this way).
+pub fn spawn_group(
+    bin: &Path,
+    argv0: &OsStr,
+    args: &[OsString],
+    input: Input<'_>,
+    cwd: Option<&Path>,
 ) -> std::io::Result<Codex> {
     let (read_end, write_end) =
         nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).map_err(std::io::Error::from)?;
@@ -100,9 +114,14 @@ pub fn spawn_codex(
         .stdout(Stdio::from(write_end))
         .stderr(Stdio::from(write_err))
         .process_group(0);
-    // SAFETY: the closure only makes async-signal-safe system calls (prctl, getppid, raise).
+    if let Some(dir) = cwd {
+        cmd.current_dir(dir);
+    }
+    // SAFETY: the closure only makes async-signal-safe system calls (sigprocmask, prctl,
+    // getppid, raise).
     unsafe {
         cmd.pre_exec(move || {
+            unblock_all_signals();
             if libc::prctl(
                 libc::PR_SET_PDEATHSIG,
                 libc::SIGKILL as libc::c_ulong,
@@ -224,6 +243,31 @@ unsafe fn guardian_main(r: RawFd, pgid: libc::pid_t) -> ! {
             }
         }
     }
+}
+
+/// Clear the signal mask of the calling thread (in a `pre_exec` hook: the child starts
+/// with no signal blocked, whatever the supervisor blocks for its signalfd).
+/// Async-signal-safe.
+pub fn unblock_all_signals() {
+    // SAFETY: sigemptyset/sigprocmask on a local set; both are async-signal-safe.
+    unsafe {
+        let mut set = std::mem::MaybeUninit::<libc::sigset_t>::zeroed();
+        libc::sigemptyset(set.as_mut_ptr());
+        libc::sigprocmask(libc::SIG_SETMASK, set.as_ptr(), std::ptr::null_mut());
+    }
+}
+
+/// A pending SIGINT/SIGTERM/SIGHUP on the signalfd (SIGCHLD is skipped), read without
+/// blocking: the supervisor checks between two children so it never starts one only to
+/// stop it.
+pub fn pending_signal(sfd: &SignalFd) -> Option<Signal> {
+    while let Ok(Some(info)) = sfd.read_signal() {
+        match Signal::try_from(info.ssi_signo as i32) {
+            Ok(Signal::SIGCHLD) | Err(_) => {}
+            Ok(sig) => return Some(sig),
+        }
+    }
+    None
 }
 
 /// Send `sig` to process group `pgid` (ignoring "no such process").

@@ -7,17 +7,24 @@
 //!    that reads the meta right after the first line finds it;
 //! 2. (`--detach`: fork; the parent returns here);
 //! 3. write the preamble, emit `run_started`, start codex ([`crate::process`]);
-//! 4. the event loop ([`Attempt::supervise`]): one thread, poll(2) on codex's output pipe
-//!    and a signalfd. Each chunk goes to the log (the record: written whole, first), to the
-//!    session-id scanner (the first id goes to the meta at once) and to stdout (unless
-//!    quiet; a failed write only stops the echo). Signals are forwarded to codex's process
-//!    group; `--timeout` sends SIGTERM then SIGKILL after `--kill-grace`;
+//! 4. the event loop ([`watch`]): one thread, poll(2) on codex's output pipe and a
+//!    signalfd. Each chunk goes to the log (the record: written whole, first), to the
+//!    session-id scanner (the first id goes to the meta at once), to the outcome detector
+//!    ([`crate::outcome`]) and to stdout (unless quiet; a failed write only stops the
+//!    echo). Signals are forwarded to codex's process group; `--timeout` (the whole run)
+//!    and `--stall-timeout` (no output) send SIGTERM then SIGKILL after `--kill-grace`;
 //! 5. after codex exits: drain the pipe briefly (codex's background children may hold it
-//!    open), kill what is left of codex's group, write the final meta, the summary, the
-//!    closing lines, emit `run_completed`.
+//!    open), kill what is left of codex's group; the exit status and the detector's
+//!    verdict give the attempt's outcome;
+//! 6. with `--verify`, when codex succeeded: the check (`sh -c CMD` in the repo, watched
+//!    by the same loop, its output to the log and a bounded tail); while it fails and
+//!    attempts are left, back to 3 with `resume <session id> -` and a follow-up prompt
+//!    ([`crate::verify`]) on stdin;
+//! 7. write the final meta, the summary, the closing lines, emit `run_completed`.
 //!
-//! One codex invocation is one *attempt* (an entry of the meta's `attempts`), so a verify
-//! loop can run several.
+//! One codex invocation is one *attempt*: an entry of the meta's `attempts`, appended
+//! as it ends (with its check's result), and with `--verify` an `attempt_started` /
+//! `attempt_completed` event pair.
 
 use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
@@ -38,6 +45,7 @@ use crate::argv::{self, Unrunnable};
 use crate::config::{Config, TaskSource};
 use crate::error::SpawnError;
 use crate::events::{self, EventFields, Notify};
+use crate::outcome::{Detector, Verdict};
 use crate::preamble::{self, PreambleInput};
 use crate::process::{self, Codex, Guardian, Input};
 
@@ -169,6 +177,13 @@ struct AttemptEnd {
     signal: Option<Signal>,
     reason: Option<String>,
     output_bytes: u64,
+    /// codex's own exit code (null when it died by a signal; 126/127 when it could not
+    /// be run) — `exit_code` above is codex-spawn's verdict for the attempt.
+    codex_exit: Option<i32>,
+    /// The session id in this attempt's output.
+    session_id: Option<String>,
+    /// codex's argv for a resumed attempt (the first one's is the meta's codex_command).
+    command: Option<Vec<String>>,
 }
 
 impl Run {
@@ -215,6 +230,17 @@ impl Run {
         x.insert("detach".into(), json!(c.detach));
         if let Some(t) = c.timeout {
             x.insert("timeout_seconds".into(), json!(t.as_secs_f64()));
+        }
+        if let Some(t) = c.stall_timeout {
+            x.insert("stall_timeout_seconds".into(), json!(t.as_secs_f64()));
+        }
+        if let Some(v) = &c.verify {
+            x.insert("verify_command".into(), json!(v));
+            x.insert("max_attempts".into(), json!(c.max_attempts));
+            x.insert(
+                "verify_timeout_seconds".into(),
+                json!(c.verify_timeout.as_secs_f64()),
+            );
         }
         m
     }
@@ -278,6 +304,9 @@ impl Run {
             started_at: self.started_at.clone(),
             ended_at: None,
             elapsed_seconds: None,
+            attempt: None,
+            verify_exit_code: None,
+            attempts: None,
         }
     }
 
@@ -311,6 +340,7 @@ impl Run {
     /// Steps 3–5 of the module docs; returns the exit status.
     fn supervise(self, log: File, lock: RunLock, mut out: Stdout) -> u8 {
         let echo = !(self.config.quiet || self.config.json || self.config.detach);
+        let verifying = self.config.verify.is_some();
         let mut warnings = Vec::new();
         let mut notifies = Vec::new();
         let mut log = Log {
@@ -345,32 +375,44 @@ impl Run {
         );
 
         let mut session_id: Option<String> = None;
-        let end = self.attempt(&mut log, &mut out, echo, &mut session_id, &mut warnings);
+        let mut output_bytes = 0u64;
+        let mut io = Io {
+            log: &mut log,
+            out: &mut out,
+            echo,
+        };
+        let run_deadline = self.config.timeout.map(|t| self.started + t);
+        let end = match process::signal_fd() {
+            Err(e) => {
+                let a = AttemptEnd::failed(codex_meta::now_rfc3339(), 125, e.to_string());
+                self.record_attempt(1, &a, None, None, &mut warnings);
+                a.into_final()
+            }
+            Ok(sfd) => {
+                let mut ctx = Ctx {
+                    io: &mut io,
+                    sfd: &sfd,
+                    run_deadline,
+                    warnings: &mut warnings,
+                    notifies: &mut notifies,
+                };
+                self.attempts(&mut ctx, &mut session_id, &mut output_bytes)
+            }
+        };
 
         // Final meta.
-        let ended_at = end.ended_at.clone();
         let elapsed = round3(self.started.elapsed().as_secs_f64());
-        let attempt_entry = json!({
-            "attempt": 1,
-            "started_at": end.started_at,
-            "ended_at": end.ended_at,
-            "exit_code": end.exit_code,
-            "signal": end.signal.map(|s| s.as_str()),
-            "status": end.status.as_str(),
-            "output_bytes": end.output_bytes,
-        });
         let sid = session_id.clone();
         let updated = codex_meta::update_meta(&self.meta_path, |m| {
             m.status = Some(end.status);
             m.exit_code = Some(i32::from(end.exit_code));
             m.signal = end.signal.map(|s| s.as_str().to_owned());
-            m.ended_at = Some(ended_at.clone());
+            m.ended_at = Some(end.ended_at.clone());
             m.elapsed_seconds = Some(elapsed);
             m.outcome_reason = end.reason.clone();
             if sid.is_some() {
                 m.session_id = sid.clone();
             }
-            m.attempts.get_or_insert_with(Vec::new).push(attempt_entry);
         });
         if let Err(e) = &updated {
             warnings.push(format!("cannot write the final meta: {e}"));
@@ -395,13 +437,19 @@ impl Run {
         fields.exit_code = Some(i32::from(end.exit_code));
         fields.ended_at = Some(end.ended_at.clone());
         fields.elapsed_seconds = Some(elapsed);
+        if verifying {
+            fields.attempts = Some(end.attempts);
+        }
         self.emit("run_completed", &fields, &mut notifies, &mut warnings);
         warnings.extend(events::finish_notifies(notifies));
 
         // Closing lines (log, then stdout).
         let mut tail = String::new();
         if self.config.verbosity >= crate::config::Verbosity::Normal {
-            tail.push_str(&format!("codex_output_bytes={}\n", end.output_bytes));
+            tail.push_str(&format!("codex_output_bytes={output_bytes}\n"));
+            if verifying {
+                tail.push_str(&format!("codex_attempts={}\n", end.attempts));
+            }
         }
         if self.config.verbosity >= crate::config::Verbosity::High {
             tail.push_str(&format!("supervisor_max_rss_kib={peak_rss}\n"));
@@ -448,25 +496,200 @@ impl Run {
         end.exit_code
     }
 
-    /// One codex invocation, start to reaped (plus the drain).
+    /// The attempts: codex, then (with `--verify`) the check, then — while the check
+    /// fails and attempts are left — codex again, resuming the session with the check's
+    /// result. Returns how the run ended.
+    fn attempts(
+        &self,
+        ctx: &mut Ctx<'_, '_>,
+        session_id: &mut Option<String>,
+        output_bytes: &mut u64,
+    ) -> Final {
+        let c = &self.config;
+        let max = c.max_attempts.max(1);
+        let mut follow_up: Option<Vec<u8>> = None;
+        for n in 1..=max {
+            // A signal that arrived between two children ends the run here.
+            if n > 1 {
+                if let Some(sig) = process::pending_signal(ctx.sfd) {
+                    return Final::killed(sig, n - 1);
+                }
+            }
+            let (argv, input): (Vec<OsString>, Option<&[u8]>) = match (&follow_up, &*session_id) {
+                (Some(prompt), Some(sid)) => (
+                    argv::resume_args(c, self.last_message.as_deref(), sid),
+                    Some(prompt.as_slice()),
+                ),
+                _ => (
+                    self.codex_argv.clone(),
+                    c.task.via_stdin.then_some(c.task.bytes.as_slice()),
+                ),
+            };
+            if c.verify.is_some() {
+                let what = match (n, &*session_id, &c.resume) {
+                    (1, _, None) => "new".to_owned(),
+                    (1, _, Some(r)) => format!("resume {}", r.as_str()),
+                    (_, sid, _) => format!("resume {}", sid.as_deref().unwrap_or("?")),
+                };
+                ctx.io
+                    .marker(&format!("codex-spawn attempt {n}/{max}: {what}"));
+                if n > 1 && c.verbosity >= crate::config::Verbosity::Normal {
+                    let cmd = argv::shell_command(&c.codex_bin, &argv);
+                    ctx.io.line(&format!(
+                        "codex_command={cmd}  # prompt on stdin: <follow-up prompt: {} bytes>",
+                        input.map_or(0, <[u8]>::len)
+                    ));
+                }
+                let mut f = self.event_fields(Status::Running, session_id.clone());
+                f.attempt = Some(n);
+                self.emit("attempt_started", &f, ctx.notifies, ctx.warnings);
+            }
+
+            let mut a = self.attempt(&argv, input, ctx, session_id);
+            *output_bytes += a.output_bytes;
+            if n > 1 {
+                a.command = Some(
+                    std::iter::once(&c.codex_bin)
+                        .chain(argv.iter())
+                        .map(|x| x.to_string_lossy().into_owned())
+                        .collect(),
+                );
+            }
+
+            // The check, when codex succeeded.
+            let mut check = None;
+            let mut tail = crate::verify::Tail::new();
+            if let (Some(cmd), Status::Succeeded) = (&c.verify, a.status) {
+                let r = self.check(cmd, n, ctx, &mut tail);
+                match r.stop {
+                    CheckStop::Signal(sig) => {
+                        a.set(
+                            Status::Killed,
+                            128 + sig as i32 as u8,
+                            Some(sig),
+                            format!("codex-spawn received {} during the check", sig.as_str()),
+                        );
+                    }
+                    CheckStop::RunTimeout => {
+                        a.set(
+                            Status::TimedOut,
+                            crate::cli::EXIT_TIMED_OUT,
+                            Some(Signal::SIGTERM),
+                            format!(
+                                "timed out after {} s (during the check)",
+                                c.timeout.map_or(0.0, |t| t.as_secs_f64())
+                            ),
+                        );
+                    }
+                    CheckStop::None => {
+                        if !r.check.passed() {
+                            a.set(
+                                Status::VerifyFailed,
+                                crate::cli::EXIT_VERIFY_FAILED,
+                                None,
+                                format!(
+                                    "verify `{cmd}`: {} on attempt {n}/{max}",
+                                    r.check.describe()
+                                ),
+                            );
+                        }
+                    }
+                }
+                check = Some(r.check);
+            }
+            self.record_attempt(n, &a, check.as_ref(), session_id.as_deref(), ctx.warnings);
+            if c.verify.is_some() {
+                let mut f =
+                    self.event_fields(a.status, a.session_id.clone().or(session_id.clone()));
+                f.attempt = Some(n);
+                f.exit_code = Some(i32::from(a.exit_code));
+                f.ended_at = Some(codex_meta::now_rfc3339());
+                f.elapsed_seconds = Some(round3(self.started.elapsed().as_secs_f64()));
+                f.verify_exit_code = Some(check.as_ref().map(|k| k.exit_code));
+                self.emit("attempt_completed", &f, ctx.notifies, ctx.warnings);
+            }
+
+            let (Some(cmd), Some(k)) = (&c.verify, &check) else {
+                return a.into_final_n(n);
+            };
+            if a.status != Status::VerifyFailed || n == max {
+                let mut f = a.into_final_n(n);
+                if f.status == Status::VerifyFailed {
+                    f.reason = Some(format!(
+                        "verify `{cmd}` still failed after {n} attempt{}: {}",
+                        if n == 1 { "" } else { "s" },
+                        k.describe()
+                    ));
+                }
+                return f;
+            }
+            if session_id.is_none() {
+                let mut f = a.into_final_n(n);
+                f.reason = Some(format!(
+                    "verify `{cmd}` failed ({}) and codex's session id was not found in its output, so it cannot be resumed",
+                    k.describe()
+                ));
+                return f;
+            }
+            follow_up = Some(crate::verify::follow_up_prompt(cmd, k, &tail).into_bytes());
+        }
+        // Not reached: the loop returns on its last attempt.
+        Final {
+            status: Status::Failed,
+            exit_code: 1,
+            signal: None,
+            reason: Some("no attempt was made".to_owned()),
+            ended_at: codex_meta::now_rfc3339(),
+            attempts: 0,
+        }
+    }
+
+    /// Append attempt `n` to the meta's `attempts` (a live reader sees each one as it ends).
+    fn record_attempt(
+        &self,
+        n: u32,
+        a: &AttemptEnd,
+        check: Option<&crate::verify::Check>,
+        run_session: Option<&str>,
+        warnings: &mut Vec<String>,
+    ) {
+        let mut entry = json!({
+            "n": n,
+            "started_at": a.started_at,
+            "ended_at": a.ended_at,
+            "exit_code": a.codex_exit,
+            "signal": a.signal.map(|s| s.as_str()),
+            "status": a.status.as_str(),
+            "outcome_reason": a.reason,
+            "session_id": a.session_id.as_deref().or(run_session),
+            "output_bytes": a.output_bytes,
+            "verify": check.map(|k| json!({
+                "exit_code": k.exit_code,
+                "elapsed_seconds": round3(k.elapsed.as_secs_f64()),
+                "timed_out": k.timed_out,
+                "signal": k.signal,
+                "output_bytes": k.output_bytes,
+            })),
+        });
+        if let (Some(cmd), Some(obj)) = (&a.command, entry.as_object_mut()) {
+            obj.insert("codex_command".into(), json!(cmd));
+        }
+        if let Err(e) = codex_meta::update_meta(&self.meta_path, |m| {
+            m.attempts.get_or_insert_with(Vec::new).push(entry);
+        }) {
+            warnings.push(format!("cannot record attempt {n} in the meta: {e}"));
+        }
+    }
+
+    /// One codex invocation, start to reaped (plus the drain), with its true outcome.
     fn attempt(
         &self,
-        log: &mut Log,
-        out: &mut Stdout,
-        echo: bool,
+        argv: &[OsString],
+        input: Option<&[u8]>,
+        ctx: &mut Ctx<'_, '_>,
         session_id: &mut Option<String>,
-        warnings: &mut Vec<String>,
     ) -> AttemptEnd {
         let started_at = codex_meta::now_rfc3339();
-        let fail = |code: u8, reason: String| AttemptEnd {
-            started_at: started_at.clone(),
-            ended_at: codex_meta::now_rfc3339(),
-            exit_code: code,
-            status: Status::Failed,
-            signal: None,
-            reason: Some(reason),
-            output_bytes: 0,
-        };
         let bin = match &self.codex_bin {
             Ok(b) => b.clone(),
             Err(u) => {
@@ -478,55 +701,373 @@ impl Run {
                     "codex binary '{}': {what}",
                     self.config.codex_bin.to_string_lossy()
                 );
-                log.write(format!("codex-spawn: {reason}\n").as_bytes());
-                return fail(code, reason);
+                ctx.io
+                    .log
+                    .write(format!("codex-spawn: {reason}\n").as_bytes());
+                return AttemptEnd::failed(started_at, code, reason);
             }
         };
-        let sfd = match process::signal_fd() {
-            Ok(s) => s,
-            Err(e) => return fail(125, e.to_string()),
+        let input = match input {
+            Some(bytes) => Input::Prompt(bytes),
+            None => Input::Null,
         };
-        let input = if self.config.task.via_stdin {
-            Input::Prompt(&self.config.task.bytes)
-        } else {
-            Input::Null
+        let mut codex = match process::spawn_codex(&bin, &self.config.codex_bin, argv, input) {
+            Ok(c) => c,
+            Err(e) => {
+                let code = match e.kind() {
+                    io::ErrorKind::NotFound => 127,
+                    _ => 126,
+                };
+                let reason = format!("codex binary '{}' cannot be run: {e}", bin.display());
+                ctx.io
+                    .log
+                    .write(format!("codex-spawn: {reason}\n").as_bytes());
+                return AttemptEnd::failed(started_at, code, reason);
+            }
         };
-        let codex =
-            match process::spawn_codex(&bin, &self.config.codex_bin, &self.codex_argv, input) {
-                Ok(c) => c,
-                Err(e) => {
-                    let code = match e.kind() {
-                        io::ErrorKind::NotFound => 127,
-                        _ => 126,
-                    };
-                    let reason = format!("codex binary '{}' cannot be run: {e}", bin.display());
-                    log.write(format!("codex-spawn: {reason}\n").as_bytes());
-                    return fail(code, reason);
+        let guardian = self.guard(&codex, ctx.warnings);
+        let mut scanner = codex_session_id::Scanner::new();
+        let mut detector = Detector::new();
+        let mut mine: Option<String> = None;
+        let mut sink_warnings = Vec::new();
+        let limits = Limits {
+            run_deadline: ctx.run_deadline,
+            own_deadline: None,
+            stall: self.config.stall_timeout,
+            grace: self.config.kill_grace,
+        };
+        let io = &mut *ctx.io;
+        let mut found = |id: &str, mine: &mut Option<String>| {
+            if mine.is_none() {
+                *mine = Some(id.to_owned());
+            }
+            if session_id.is_none() {
+                let sid = id.to_owned();
+                if let Err(e) =
+                    codex_meta::update_meta(&self.meta_path, |m| m.session_id = Some(sid))
+                {
+                    sink_warnings.push(format!("cannot record the session id in the meta: {e}"));
                 }
-            };
-        let guardian = match Guardian::start(codex.pgid()) {
+                *session_id = Some(id.to_owned());
+            }
+        };
+        let w = watch(&mut codex, ctx.sfd, &limits, &mut |bytes| {
+            io.log.write(bytes);
+            if mine.is_none() {
+                if let Some(id) = scanner.feed(bytes).next() {
+                    found(id.uuid.as_str(), &mut mine);
+                }
+            }
+            detector.feed(bytes);
+            if io.echo {
+                io.out.write(bytes);
+            }
+        });
+        if let Some(id) = scanner.finish() {
+            if mine.is_none() {
+                found(id.uuid.as_str(), &mut mine);
+            }
+        }
+        if let Some(g) = guardian {
+            g.disarm();
+        }
+        ctx.warnings.extend(sink_warnings);
+        ctx.warnings.extend(w.warnings.iter().cloned());
+        let ended_at = codex_meta::now_rfc3339();
+        let died_by = w.status.signal().and_then(|n| Signal::try_from(n).ok());
+        let verdict = detector.finish();
+        let (exit_code, status, signal, reason) = match (w.stopped, w.forwarded, died_by) {
+            (Some(Stop::Stall), _, _) => (
+                crate::cli::EXIT_TIMED_OUT,
+                Status::Stalled,
+                w.last_sent,
+                Some(format!(
+                    "stalled: no output from codex for {} s (--stall-timeout)",
+                    self.config.stall_timeout.map_or(0.0, |t| t.as_secs_f64())
+                )),
+            ),
+            (Some(_), _, _) => (
+                crate::cli::EXIT_TIMED_OUT,
+                Status::TimedOut,
+                w.last_sent,
+                Some(format!(
+                    "timed out after {} s",
+                    self.config.timeout.map_or(0.0, |t| t.as_secs_f64())
+                )),
+            ),
+            (None, Some(sig), _) => (
+                128 + sig as i32 as u8,
+                Status::Killed,
+                Some(sig),
+                Some(format!("codex-spawn received {}", sig.as_str())),
+            ),
+            (None, None, Some(sig)) => (
+                128 + sig as i32 as u8,
+                Status::Killed,
+                Some(sig),
+                Some(format!("codex died by {}", sig.as_str())),
+            ),
+            (None, None, None) => {
+                let code = w.status.code().unwrap_or(1);
+                let code = u8::try_from(code).unwrap_or(1);
+                match (code, verdict) {
+                    (0, Verdict::Completed) => (0, Status::Succeeded, None, None),
+                    // codex said 0, its output says otherwise.
+                    (0, Verdict::Failed(why)) => (1, Status::Failed, None, Some(why)),
+                    (code, Verdict::Completed) => (
+                        code,
+                        Status::Failed,
+                        None,
+                        Some(format!("codex exited with {code}")),
+                    ),
+                    (code, Verdict::Failed(why)) => (
+                        code,
+                        Status::Failed,
+                        None,
+                        Some(format!("codex exited with {code}: {why}")),
+                    ),
+                }
+            }
+        };
+        AttemptEnd {
+            started_at,
+            ended_at,
+            exit_code,
+            status,
+            signal,
+            reason,
+            output_bytes: w.output_bytes,
+            codex_exit: w.status.code(),
+            session_id: mine,
+            command: None,
+        }
+    }
+
+    /// Run the `--verify` check once (attempt `n`), its output to the log and `tail`.
+    fn check(
+        &self,
+        cmd: &str,
+        n: u32,
+        ctx: &mut Ctx<'_, '_>,
+        tail: &mut crate::verify::Tail,
+    ) -> CheckEnd {
+        let timeout = self.config.verify_timeout;
+        let started = Instant::now();
+        let failed = |code: i32, stop: CheckStop| CheckEnd {
+            check: crate::verify::Check {
+                exit_code: code,
+                signal: None,
+                elapsed: started.elapsed(),
+                timed_out: false,
+                timeout,
+                output_bytes: 0,
+            },
+            stop,
+        };
+        if let Some(sig) = process::pending_signal(ctx.sfd) {
+            return failed(128 + sig as i32, CheckStop::Signal(sig));
+        }
+        ctx.io.marker(&format!(
+            "verify attempt {n}: sh -c {}",
+            argv::shell_quote(std::ffi::OsStr::new(cmd))
+        ));
+        let args: Vec<OsString> = vec!["-c".into(), cmd.into()];
+        let mut child = match process::spawn_group(
+            std::path::Path::new("/bin/sh"),
+            std::ffi::OsStr::new("sh"),
+            &args,
+            Input::Null,
+            Some(&self.config.repo_abs),
+        ) {
+            Ok(ch) => ch,
+            Err(e) => {
+                let msg = format!("verify: cannot run /bin/sh: {e}");
+                ctx.io.line(&msg);
+                tail.push(msg.as_bytes());
+                let r = failed(127, CheckStop::None);
+                ctx.io
+                    .marker(&format!("verify attempt {n}: {}", r.check.describe()));
+                return r;
+            }
+        };
+        let guardian = self.guard(&child, ctx.warnings);
+        let limits = Limits {
+            run_deadline: ctx.run_deadline,
+            own_deadline: Some(started + timeout),
+            stall: None,
+            grace: self.config.kill_grace,
+        };
+        let io = &mut *ctx.io;
+        let w = watch(&mut child, ctx.sfd, &limits, &mut |bytes| {
+            io.log.write(bytes);
+            tail.push(bytes);
+            if io.echo {
+                io.out.write(bytes);
+            }
+        });
+        if let Some(g) = guardian {
+            g.disarm();
+        }
+        ctx.warnings.extend(w.warnings.iter().cloned());
+        let signal = w.status.signal().and_then(|s| Signal::try_from(s).ok());
+        let exit_code = match (w.status.code(), signal) {
+            (Some(c), _) => c,
+            (None, Some(sig)) => 128 + sig as i32,
+            (None, None) => 1,
+        };
+        let stop = match (w.forwarded, w.stopped) {
+            (Some(sig), _) => CheckStop::Signal(sig),
+            (None, Some(Stop::RunTimeout)) => CheckStop::RunTimeout,
+            _ => CheckStop::None,
+        };
+        let r = CheckEnd {
+            check: crate::verify::Check {
+                exit_code,
+                signal: signal.map(|s| s.as_str()),
+                elapsed: started.elapsed(),
+                timed_out: w.stopped == Some(Stop::OwnTimeout),
+                timeout,
+                output_bytes: w.output_bytes,
+            },
+            stop,
+        };
+        ctx.io
+            .marker(&format!("verify attempt {n}: {}", r.check.describe()));
+        r
+    }
+
+    /// A guardian for `child`'s group (a warning when none can be started).
+    fn guard(&self, child: &Codex, warnings: &mut Vec<String>) -> Option<Guardian> {
+        match Guardian::start(child.pgid()) {
             Ok(g) => Some(g),
             Err(e) => {
                 warnings.push(format!("no guardian: {e}"));
                 None
             }
-        };
-        let mut sup = Loop {
-            run: self,
-            log,
-            out,
-            echo,
-            session_id,
-            warnings,
-            scanner: codex_session_id::Scanner::new(),
-            output_bytes: 0,
-        };
-        let end = sup.supervise(codex, &sfd, started_at);
-        if let Some(g) = guardian {
-            g.disarm();
         }
-        end
     }
+}
+
+/// The log and stdout, and whether codex's output is echoed.
+struct Io<'a> {
+    log: &'a mut Log,
+    out: &'a mut Stdout,
+    echo: bool,
+}
+
+impl Io<'_> {
+    /// A line of codex-spawn's own in the log (and in the echo), on a line of its own.
+    fn line(&mut self, text: &str) {
+        let mut s = String::with_capacity(text.len() + 2);
+        if self.log.last != b'\n' {
+            s.push('\n');
+        }
+        s.push_str(text);
+        s.push('\n');
+        self.log.write(s.as_bytes());
+        if self.echo {
+            if self.out.last != b'\n' {
+                self.out.write(b"\n");
+            }
+            self.out.write(text.as_bytes());
+            self.out.write(b"\n");
+        }
+    }
+
+    /// `===== text =====`.
+    fn marker(&mut self, text: &str) {
+        self.line(&format!("===== {text} ====="));
+    }
+}
+
+/// What every attempt needs from the run.
+struct Ctx<'a, 'b> {
+    io: &'a mut Io<'b>,
+    sfd: &'a SignalFd,
+    run_deadline: Option<Instant>,
+    warnings: &'a mut Vec<String>,
+    notifies: &'a mut Vec<Notify>,
+}
+
+/// How the run ended.
+#[derive(Debug, Clone)]
+struct Final {
+    status: Status,
+    exit_code: u8,
+    signal: Option<Signal>,
+    reason: Option<String>,
+    ended_at: String,
+    /// Codex invocations made.
+    attempts: u32,
+}
+
+impl Final {
+    fn killed(sig: Signal, attempts: u32) -> Final {
+        Final {
+            status: Status::Killed,
+            exit_code: 128 + sig as i32 as u8,
+            signal: Some(sig),
+            reason: Some(format!("codex-spawn received {}", sig.as_str())),
+            ended_at: codex_meta::now_rfc3339(),
+            attempts,
+        }
+    }
+}
+
+impl AttemptEnd {
+    fn failed(started_at: String, code: u8, reason: String) -> AttemptEnd {
+        AttemptEnd {
+            started_at,
+            ended_at: codex_meta::now_rfc3339(),
+            exit_code: code,
+            status: Status::Failed,
+            signal: None,
+            reason: Some(reason),
+            output_bytes: 0,
+            codex_exit: Some(i32::from(code)),
+            session_id: None,
+            command: None,
+        }
+    }
+
+    /// The check changed the attempt's outcome.
+    fn set(&mut self, status: Status, code: u8, signal: Option<Signal>, reason: String) {
+        self.status = status;
+        self.exit_code = code;
+        self.signal = signal;
+        self.reason = Some(reason);
+    }
+
+    fn into_final(self) -> Final {
+        self.into_final_n(1)
+    }
+
+    fn into_final_n(self, attempts: u32) -> Final {
+        Final {
+            status: self.status,
+            exit_code: self.exit_code,
+            signal: self.signal,
+            reason: self.reason,
+            ended_at: codex_meta::now_rfc3339(),
+            attempts,
+        }
+    }
+}
+
+/// How the check's run ended, beyond its exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CheckStop {
+    /// It ran to its end (or its own `--verify-timeout`).
+    None,
+    /// codex-spawn got a signal: the run ends as killed.
+    Signal(Signal),
+    /// `--timeout` (the whole run's) expired: the run ends as timed out.
+    RunTimeout,
+}
+
+struct CheckEnd {
+    check: crate::verify::Check,
+    stop: CheckStop,
 }
 
 /// The log file: written whole, chunk by chunk. A failed write is remembered (and
@@ -549,223 +1090,204 @@ impl Log {
     }
 }
 
-struct Loop<'a> {
-    run: &'a Run,
-    log: &'a mut Log,
-    out: &'a mut Stdout,
-    echo: bool,
-    session_id: &'a mut Option<String>,
-    warnings: &'a mut Vec<String>,
-    scanner: codex_session_id::Scanner,
-    output_bytes: u64,
+/// Why [`watch`] stopped a child.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// `--timeout`: the run's deadline.
+    RunTimeout,
+    /// The child's own deadline (`--verify-timeout`).
+    OwnTimeout,
+    /// `--stall-timeout`: no output for that long.
+    Stall,
 }
 
-impl Loop<'_> {
-    fn chunk(&mut self, bytes: &[u8]) {
-        self.output_bytes += bytes.len() as u64;
-        self.log.write(bytes);
-        if self.session_id.is_none() {
-            let first = self.scanner.feed(bytes).next();
-            if let Some(id) = first {
-                self.found(id.uuid.as_str().to_owned());
-            }
+/// The timers of one child.
+struct Limits {
+    run_deadline: Option<Instant>,
+    own_deadline: Option<Instant>,
+    stall: Option<Duration>,
+    grace: Duration,
+}
+
+impl Limits {
+    /// The timer that has expired at `now`, if any.
+    fn due(&self, now: Instant, last_data: Instant) -> Option<Stop> {
+        if self.run_deadline.is_some_and(|d| now >= d) {
+            return Some(Stop::RunTimeout);
         }
-        if self.echo {
-            self.out.write(bytes);
+        if self.own_deadline.is_some_and(|d| now >= d) {
+            return Some(Stop::OwnTimeout);
         }
+        if self.stall.is_some_and(|s| now >= last_data + s) {
+            return Some(Stop::Stall);
+        }
+        None
     }
 
-    fn found(&mut self, id: String) {
-        let sid = id.clone();
-        if let Err(e) = codex_meta::update_meta(&self.run.meta_path, |m| m.session_id = Some(sid)) {
-            self.warnings
-                .push(format!("cannot record the session id in the meta: {e}"));
-        }
-        *self.session_id = Some(id);
+    /// When the next timer expires.
+    fn next(&self, last_data: Instant) -> Option<Instant> {
+        [
+            self.run_deadline,
+            self.own_deadline,
+            self.stall.map(|s| last_data + s),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
+}
 
-    fn supervise(&mut self, mut codex: Codex, sfd: &SignalFd, started_at: String) -> AttemptEnd {
-        let pgid = codex.pgid();
-        let mut buf = vec![0u8; CHUNK];
-        let mut pipe_open = true;
-        let mut exit: Option<std::process::ExitStatus> = None;
-        let mut exited_at = Instant::now();
-        let mut last_data = Instant::now();
-        let timeout_at = self.run.config.timeout.map(|t| Instant::now() + t);
-        let mut timed_out = false;
-        let mut forwarded: Option<Signal> = None;
-        let mut kill_at: Option<Instant> = None;
-        let mut last_sent: Option<Signal> = None;
-        let grace = self.run.config.kill_grace;
+/// How a watched child ended.
+struct Watched {
+    status: std::process::ExitStatus,
+    stopped: Option<Stop>,
+    forwarded: Option<Signal>,
+    last_sent: Option<Signal>,
+    output_bytes: u64,
+    warnings: Vec<String>,
+}
 
-        loop {
-            let now = Instant::now();
-            if exit.is_some() {
-                let drain_end = (last_data + DRAIN_SILENCE).min(exited_at + DRAIN_MAX);
-                if !pipe_open || now >= drain_end {
-                    break;
+/// The event loop for one child (codex or the check): one thread, poll(2) on its output
+/// pipe and the signalfd. Each chunk goes to `sink`. Signals are forwarded to the child's
+/// process group; an expired timer ([`Limits`]) sends SIGTERM, then SIGKILL after the
+/// grace. After the child exits the pipe is drained briefly (background children may
+/// hold it open), then whatever is left of the group is killed.
+fn watch(
+    child: &mut Codex,
+    sfd: &SignalFd,
+    limits: &Limits,
+    sink: &mut dyn FnMut(&[u8]),
+) -> Watched {
+    let pgid = child.pgid();
+    let mut buf = vec![0u8; CHUNK];
+    let mut pipe_open = true;
+    let mut exit: Option<std::process::ExitStatus> = None;
+    let mut exited_at = Instant::now();
+    let mut last_data = Instant::now();
+    let mut stopped: Option<Stop> = None;
+    let mut forwarded: Option<Signal> = None;
+    let mut kill_at: Option<Instant> = None;
+    let mut last_sent: Option<Signal> = None;
+    let mut output_bytes = 0u64;
+    let mut warnings = Vec::new();
+
+    loop {
+        let now = Instant::now();
+        if exit.is_some() {
+            let drain_end = (last_data + DRAIN_SILENCE).min(exited_at + DRAIN_MAX);
+            if !pipe_open || now >= drain_end {
+                break;
+            }
+        }
+        // Timers.
+        let timers_on = exit.is_none() && stopped.is_none() && forwarded.is_none();
+        if timers_on {
+            if let Some(why) = limits.due(now, last_data) {
+                stopped = Some(why);
+                process::kill_group(pgid, Signal::SIGTERM);
+                last_sent = Some(Signal::SIGTERM);
+                kill_at.get_or_insert(now + limits.grace);
+            }
+        }
+        if exit.is_none() {
+            if let Some(k) = kill_at {
+                if now >= k {
+                    process::kill_group(pgid, Signal::SIGKILL);
+                    last_sent = Some(Signal::SIGKILL);
+                    kill_at = None;
                 }
             }
-            // Timers.
-            if exit.is_none() {
-                if let Some(t) = timeout_at {
-                    if !timed_out && now >= t {
-                        timed_out = true;
-                        process::kill_group(pgid, Signal::SIGTERM);
-                        last_sent = Some(Signal::SIGTERM);
-                        kill_at.get_or_insert(now + grace);
-                    }
-                }
-                if let Some(k) = kill_at {
-                    if now >= k {
-                        process::kill_group(pgid, Signal::SIGKILL);
-                        last_sent = Some(Signal::SIGKILL);
-                        kill_at = None;
-                    }
-                }
-            }
-            let mut deadline: Option<Instant> = None;
-            let mut consider = |d: Instant| {
-                deadline = Some(deadline.map_or(d, |x: Instant| x.min(d)));
-            };
-            if exit.is_none() {
-                if let (Some(t), false) = (timeout_at, timed_out) {
-                    consider(t);
-                }
-                if let Some(k) = kill_at {
-                    consider(k);
-                }
+        }
+        let deadline = if exit.is_none() {
+            let timer = if exit.is_none() && stopped.is_none() && forwarded.is_none() {
+                limits.next(last_data)
             } else {
-                consider((last_data + DRAIN_SILENCE).min(exited_at + DRAIN_MAX));
-            }
-            let timeout = match deadline {
-                None => PollTimeout::NONE,
-                Some(d) => {
-                    let ms = d.saturating_duration_since(now).as_millis().min(60_000) as u32 + 1;
-                    PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
-                }
+                None
             };
-            let (pipe_ready, sig_ready) = {
-                let mut fds = Vec::with_capacity(2);
-                fds.push(PollFd::new(sfd.as_fd(), PollFlags::POLLIN));
-                if pipe_open {
-                    fds.push(PollFd::new(codex.output.as_fd(), PollFlags::POLLIN));
-                }
-                match nix::poll::poll(&mut fds, timeout) {
-                    Ok(_) => {}
-                    Err(nix::errno::Errno::EINTR) => continue,
-                    Err(e) => {
-                        self.warnings.push(format!("poll failed: {e}"));
-                        std::thread::sleep(Duration::from_millis(10));
-                    }
-                }
-                let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
-                (fds.get(1).is_some_and(ready), ready(&fds[0]))
-            };
-
-            if pipe_ready {
-                // Read what is there, a bounded number of chunks per turn so signals and
-                // timers stay responsive under a flood.
-                for _ in 0..16 {
-                    match nix::unistd::read(&codex.output, &mut buf) {
-                        Ok(0) => {
-                            pipe_open = false;
-                            break;
-                        }
-                        Ok(n) => {
-                            last_data = Instant::now();
-                            self.chunk(&buf[..n]);
-                        }
-                        Err(nix::errno::Errno::EINTR) => {}
-                        Err(nix::errno::Errno::EAGAIN) => break,
-                        Err(e) => {
-                            self.warnings
-                                .push(format!("reading codex's output failed: {e}"));
-                            pipe_open = false;
-                            break;
-                        }
-                    }
-                }
-            }
-            if sig_ready {
-                while let Ok(Some(info)) = sfd.read_signal() {
-                    let Ok(sig) = Signal::try_from(info.ssi_signo as i32) else {
-                        continue;
-                    };
-                    if sig == Signal::SIGCHLD || exit.is_some() {
-                        continue;
-                    }
-                    // Forward to codex's group; escalate to SIGKILL after the grace.
-                    process::kill_group(pgid, sig);
-                    forwarded = Some(sig);
-                    last_sent = Some(sig);
-                    kill_at.get_or_insert(Instant::now() + grace);
-                }
-            }
-            if exit.is_none() {
-                if let Ok(Some(status)) = codex.child.try_wait() {
-                    exit = Some(status);
-                    exited_at = Instant::now();
-                }
-            }
-        }
-        // Whatever codex left in its group (background children) does not outlive the run.
-        process::kill_group(pgid, Signal::SIGKILL);
-        if let Some(id) = self.scanner.finish() {
-            if self.session_id.is_none() {
-                self.found(id.uuid.as_str().to_owned());
-            }
-        }
-        let ended_at = codex_meta::now_rfc3339();
-        let status = exit.unwrap_or_else(|| std::process::ExitStatus::from_raw(0));
-        let died_by = status.signal().and_then(|n| Signal::try_from(n).ok());
-        let (exit_code, st, signal, reason) = if timed_out {
-            (
-                124,
-                Status::TimedOut,
-                last_sent,
-                Some(format!(
-                    "timed out after {} s",
-                    self.run.config.timeout.map_or(0.0, |t| t.as_secs_f64())
-                )),
-            )
-        } else if let Some(sig) = forwarded {
-            (
-                128 + sig as i32 as u8,
-                Status::Killed,
-                Some(sig),
-                Some(format!("codex-spawn received {}", sig.as_str())),
-            )
-        } else if let Some(sig) = died_by {
-            (
-                128 + sig as i32 as u8,
-                Status::Killed,
-                Some(sig),
-                Some(format!("codex died by {}", sig.as_str())),
-            )
+            [timer, kill_at].into_iter().flatten().min()
         } else {
-            let code = status.code().unwrap_or(1);
-            let code = u8::try_from(code).unwrap_or(1);
-            if code == 0 {
-                (0, Status::Succeeded, None, None)
-            } else {
-                (
-                    code,
-                    Status::Failed,
-                    None,
-                    Some(format!("codex exited with {code}")),
-                )
+            Some((last_data + DRAIN_SILENCE).min(exited_at + DRAIN_MAX))
+        };
+        let timeout = match deadline {
+            None => PollTimeout::NONE,
+            Some(d) => {
+                let ms = d.saturating_duration_since(now).as_millis().min(60_000) as u32 + 1;
+                PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
             }
         };
-        AttemptEnd {
-            started_at,
-            ended_at,
-            exit_code,
-            status: st,
-            signal,
-            reason,
-            output_bytes: self.output_bytes,
+        let (pipe_ready, sig_ready) = {
+            let mut fds = Vec::with_capacity(2);
+            fds.push(PollFd::new(sfd.as_fd(), PollFlags::POLLIN));
+            if pipe_open {
+                fds.push(PollFd::new(child.output.as_fd(), PollFlags::POLLIN));
+            }
+            match nix::poll::poll(&mut fds, timeout) {
+                Ok(_) => {}
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => {
+                    warnings.push(format!("poll failed: {e}"));
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+            let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
+            (fds.get(1).is_some_and(ready), ready(&fds[0]))
+        };
+
+        if pipe_ready {
+            // Read what is there, a bounded number of chunks per turn so signals and
+            // timers stay responsive under a flood.
+            for _ in 0..16 {
+                match nix::unistd::read(&child.output, &mut buf) {
+                    Ok(0) => {
+                        pipe_open = false;
+                        break;
+                    }
+                    Ok(n) => {
+                        last_data = Instant::now();
+                        output_bytes += n as u64;
+                        sink(&buf[..n]);
+                    }
+                    Err(nix::errno::Errno::EINTR) => {}
+                    Err(nix::errno::Errno::EAGAIN) => break,
+                    Err(e) => {
+                        warnings.push(format!("reading the child's output failed: {e}"));
+                        pipe_open = false;
+                        break;
+                    }
+                }
+            }
         }
+        if sig_ready {
+            while let Ok(Some(info)) = sfd.read_signal() {
+                let Ok(sig) = Signal::try_from(info.ssi_signo as i32) else {
+                    continue;
+                };
+                if sig == Signal::SIGCHLD || exit.is_some() {
+                    continue;
+                }
+                // Forward to the child's group; escalate to SIGKILL after the grace.
+                process::kill_group(pgid, sig);
+                forwarded = Some(sig);
+                last_sent = Some(sig);
+                kill_at.get_or_insert(Instant::now() + limits.grace);
+            }
+        }
+        if exit.is_none() {
+            if let Ok(Some(status)) = child.child.try_wait() {
+                exit = Some(status);
+                exited_at = Instant::now();
+            }
+        }
+    }
+    // Whatever the child left in its group (background children) does not outlive it.
+    process::kill_group(pgid, Signal::SIGKILL);
+    Watched {
+        status: exit.unwrap_or_else(|| std::process::ExitStatus::from_raw(0)),
+        stopped,
+        forwarded,
+        last_sent,
+        output_bytes,
+        warnings,
     }
 }
 
