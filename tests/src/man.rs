@@ -1,4 +1,5 @@
-//! Man pages for the four tools, generated from their clap definitions.
+//! Man pages and shell completions for the four tools, generated from their clap
+//! definitions.
 //!
 //! Each tool's `cli` module exposes `command()` and `EXIT_STATUS`; a page is clap_mangen's
 //! standard sections plus an EXIT STATUS section built from that table. `man/` holds the
@@ -62,6 +63,26 @@ pub fn render_all() -> Vec<(String, Vec<u8>)> {
             roff.text([roman(format!("{}(1), for the exit status", page.name))]);
             let _ = roff.to_writer(&mut out);
             files.push((format!("{name}.1"), tidy(out)));
+        }
+    }
+    files
+}
+
+/// Every file of `completions/`: bash, zsh and fish completions of each tool, as
+/// (file name, script).
+pub fn render_completions() -> Vec<(String, Vec<u8>)> {
+    use clap_complete::Shell;
+    let mut files = Vec::new();
+    for page in pages() {
+        for (shell, file) in [
+            (Shell::Bash, format!("{}.bash", page.name)),
+            (Shell::Zsh, format!("_{}", page.name)),
+            (Shell::Fish, format!("{}.fish", page.name)),
+        ] {
+            let mut cmd = page.command.clone().name(page.name);
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut cmd, page.name, &mut out);
+            files.push((file, out));
         }
     }
     files

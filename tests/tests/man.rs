@@ -1,37 +1,42 @@
-//! The man pages in `man/` must match the clap definitions they are generated from.
+//! The man pages in `man/` and the shell completions in `completions/` must match the clap
+//! definitions they are generated from.
 
 use std::path::Path;
 
-#[test]
-fn man_pages_are_fresh() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../man");
-    let mut stale = Vec::new();
-    let files = codex_tools_tests::man::render_all();
-    for (name, want) in &files {
-        let path = dir.join(name);
-        let have = std::fs::read(&path).unwrap_or_default();
-        if have != *want {
-            stale.push(path.display().to_string());
+/// The files in `dir` that differ from `files`, or that no longer are generated.
+fn stale_files(dir: &Path, files: &[(String, Vec<u8>)]) -> Vec<String> {
+    let mut stale: Vec<String> = files
+        .iter()
+        .filter(|(name, want)| std::fs::read(dir.join(name)).ok().as_ref() != Some(want))
+        .map(|(name, _)| dir.join(name).display().to_string())
+        .collect();
+    let present = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok);
+    for entry in present {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !files.iter().any(|(f, _)| *f == name) {
+            stale.push(format!(
+                "{} (no longer generated)",
+                dir.join(name).display()
+            ));
         }
     }
-    let extra: Vec<_> = std::fs::read_dir(&dir)
-        .map(|d| {
-            d.filter_map(Result::ok)
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_else(|_| Vec::new())
-        .into_iter()
-        .filter(|n: &String| n.ends_with(".1") && !files.iter().any(|(f, _)| f == n))
-        .collect();
-    stale.extend(
-        extra
-            .into_iter()
-            .map(|n| format!("{n} (no longer generated)")),
-    );
+    stale
+}
+
+#[test]
+fn man_pages_and_completions_are_fresh() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut stale = stale_files(&root.join("man"), &codex_tools_tests::man::render_all());
+    stale.extend(stale_files(
+        &root.join("completions"),
+        &codex_tools_tests::man::render_completions(),
+    ));
     assert!(
         stale.is_empty(),
-        "man pages are stale: {stale:?}\nregenerate them with: scripts/gen-man"
+        "generated files are stale: {stale:?}\nregenerate them with: scripts/gen-man"
     );
 }
 

@@ -1,0 +1,18 @@
+complete -c codex-summarize -l log -d 'Summarize this log (the original interface); with --meta for the run\'s record' -r -F
+complete -c codex-summarize -l meta -d 'The run\'s meta file (with --log)' -r -F
+complete -c codex-summarize -l runs-dir -d 'The runs dir (default: $CODEX_RUNS_DIR, else ./runs)' -r -F
+complete -c codex-summarize -l codex-home -d 'The Codex home (default: $CODEX_HOME, else ~/.codex). Alone, it reports every session under sessions/ and archived_sessions/' -r -F
+complete -c codex-summarize -l since -d 'Report: only usage at or after this day or instant (YYYY-MM-DD or RFC 3339, UTC)' -r
+complete -c codex-summarize -l until -d 'Report: only usage at or before this day or instant (YYYY-MM-DD or RFC 3339, UTC)' -r
+complete -c codex-summarize -l by -d 'Report: one row per session, UTC day or model' -r -f -a "session\t'One row per session (the session id)'
+day\t'One row per UTC day (`YYYY-MM-DD`)'
+model\t'One row per model'"
+complete -c codex-summarize -l format -d 'Output format' -r -f -a "json\t'Pretty JSON'
+compact\t'One short line per run (for agents)'
+table\t'An aligned table (for people)'"
+complete -c codex-summarize -l json-out -d 'Also write the JSON to FILE (atomically)' -r -F
+complete -c codex-summarize -l pricing -d 'Prices from LiteLLM\'s model_prices_and_context_window.json instead of the built-in table' -r -F
+complete -c codex-summarize -l all -d 'Summarize every run in the runs dir'
+complete -c codex-summarize -l debug-rss -d 'Testing aid: at exit, write the peak resident set size (Linux VmHWM) to stderr'
+complete -c codex-summarize -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c codex-summarize -s V -l version -d 'Print version'
