@@ -7,7 +7,8 @@
 //! - [`fake_codex`]: a fake `codex` (binary `fake-codex`) that replays transcripts
 //!   captured from the real CLI (`fixtures/codex-0.169.0/`), with fault knobs, for fast
 //!   tests of the supervisor;
-//! - [`real_codex`]: finds the pinned real CLI and runs `codex exec` in a scrubbed env.
+//! - [`real_codex`]: finds the pinned real CLI and runs `codex exec` in a scrubbed env;
+//! - [`tools`]: finds the workspace's built tools for the end-to-end suite (`tests/e2e_tools.rs`).
 //!
 //! It also renders the man pages of the four tools from their clap definitions ([`man`]).
 
@@ -16,6 +17,7 @@ pub mod man;
 pub mod mock;
 pub mod mock_cli;
 pub mod real_codex;
+pub mod tools;
 
 /// Directory of the fixtures captured from codex-cli 0.169.0 (compile-time path).
 pub const FIXTURES_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/codex-0.169.0");
