@@ -1,9 +1,7 @@
 //! The summary written at the end of a run (`summary_file`, `--json-out`, and the
 //! `summary_json=` closing line): codex-summarize's [`summarize_run`] on the final meta.
-//!
-//! Note: codex-summarize reads the whole log into memory to find the token counts, so
-//! for a run with huge output the end of the run (not the streaming) costs memory in
-//! proportion to the log.
+//! codex-summarize streams the log, so the end of a run with huge output costs no more
+//! memory than its streaming.
 
 use std::path::Path;
 

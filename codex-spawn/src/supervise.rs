@@ -400,9 +400,14 @@ impl Run {
             }
         };
 
-        // Final meta.
+        // Final meta and summary. The summary is made from the final meta in memory, so
+        // the meta can take the model the summary found (codex's rollout knows it even
+        // when no `-m` was given) in the same, single write.
         let elapsed = round3(self.started.elapsed().as_secs_f64());
         let sid = session_id.clone();
+        // The streaming phase's peak memory, before the summary reads anything.
+        let peak_rss = max_rss_kib();
+        let mut summary = None;
         let updated = codex_meta::update_meta(&self.meta_path, |m| {
             m.status = Some(end.status);
             m.exit_code = Some(i32::from(end.exit_code));
@@ -413,16 +418,19 @@ impl Run {
             if sid.is_some() {
                 m.session_id = sid.clone();
             }
+            let s = crate::summary::summarize(Some(m), &self.meta_path, &self.runs_dir);
+            if m.model.is_none() {
+                m.model = s.get("model").and_then(|v| v.as_str()).map(str::to_owned);
+            }
+            summary = Some(s);
         });
         if let Err(e) = &updated {
             warnings.push(format!("cannot write the final meta: {e}"));
         }
-
-        // Summary.
-        // The streaming phase's peak memory (the summary below may read the log whole).
-        let peak_rss = max_rss_kib();
-        let summary =
-            crate::summary::summarize(updated.as_ref().ok(), &self.meta_path, &self.runs_dir);
+        let summary = match summary {
+            Some(s) => s,
+            None => crate::summary::summarize(None, &self.meta_path, &self.runs_dir),
+        };
         if let Err(e) = codex_meta::write_json_atomic(&self.summary_path, &summary) {
             warnings.push(format!("cannot write the summary: {e}"));
         }

@@ -674,6 +674,8 @@ fn json_pass_through_mode_captures_the_session_and_summarizes() {
     let found = codex_session_id(&s, &[&run.log_file], &[]);
     assert_eq!(found.stdout, format!("{sid}\n"), "{found}");
     assert_eq!(s.meta(&run)["status"], "succeeded", "{}", ctx());
+    // No `-m` was given: the meta learns the model from codex's rollout at the end.
+    assert_eq!(s.meta(&run)["model"], "gpt-5", "{}", ctx());
 
     // Summaries: from the rollout, and from the log's events without it.
     let want = served(2, (1000, 200, 50, 10));
@@ -692,6 +694,12 @@ fn json_pass_through_mode_captures_the_session_and_summarizes() {
         "{events_only:#}"
     );
     assert_eq!(tokens(&events_only["token_usage"]), want, "{events_only:#}");
+    // Without the rollout the model comes from the meta, so the cost is still known.
+    assert_usd(
+        &events_only["cost"]["usd"],
+        gpt5_usd(2, (1000, 200, 50, 10)),
+        &format!("{events_only:#}"),
+    );
 }
 
 #[test]
