@@ -4,8 +4,10 @@
 //! testable in-process.
 
 use crate::read::Distinct;
-use crate::{Error, Mode, SessionId, follow_file, follow_reader, parse_duration, scan_file};
+use crate::{Error, Mode, SessionId, follow_file, follow_reader, scan_file};
 use clap::{CommandFactory, Parser};
+use codex_meta::io::is_broken_pipe;
+use codex_meta::parse_duration;
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, Write};
@@ -18,7 +20,10 @@ use std::time::{Duration, Instant};
 pub const EXIT_STATUS: &[(u8, &str)] = &[
     (0, "a session id was found and printed"),
     (1, "no session id was found"),
-    (2, "a file could not be read, or the arguments were wrong"),
+    (
+        2,
+        "a file could not be read, the output could not be written, or the arguments were wrong",
+    ),
 ];
 
 const AFTER_HELP: &str = "\
@@ -46,17 +51,14 @@ pub struct Args {
     pub all: bool,
 
     /// Keep reading a growing file until an id appears, the codex-spawn run writing it
-    /// ends (a `codex_exit_code=` line), or the timeout passes.
+    /// ends (a `codex_exit_code=` line, or the run's lock on its log `codex-run-<id>.log`
+    /// is released and the log is read to its end), or the timeout passes.
     #[arg(long)]
     pub follow: bool,
 
     /// With --follow: give up after DUR (e.g. 500ms, 30s, 5m, 1h; a bare number is seconds).
-    #[arg(long, value_name = "DUR", requires = "follow", value_parser = parse_timeout)]
+    #[arg(long, value_name = "DUR", requires = "follow", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
-}
-
-fn parse_timeout(text: &str) -> Result<Duration, String> {
-    parse_duration(text).map_err(|e| e.to_string())
 }
 
 /// The clap definition (for man pages and completions).
@@ -97,7 +99,8 @@ impl Args {
     }
 }
 
-/// Where the printed ids go; a closed pipe ends the output quietly.
+/// Where the printed ids go; a closed pipe ends the output quietly, any other write
+/// error ends it too and is reported.
 struct Printer<'a> {
     out: &'a mut dyn Write,
     mode: Mode,
@@ -105,14 +108,18 @@ struct Printer<'a> {
     last: Option<SessionId>,
     found: bool,
     closed: bool,
+    write_error: Option<io::Error>,
 }
 
 impl Printer<'_> {
     fn write(&mut self, id: &SessionId) {
         let result = writeln!(self.out, "{}", id.uuid).and_then(|()| self.out.flush());
-        if result.is_err() {
-            // broken pipe or full disk: nobody can read more; stop quietly
+        if let Err(e) = result {
+            // nobody can read more: stop; a closed pipe (`| head -1`) is a quiet end
             self.closed = true;
+            if !is_broken_pipe(&e) {
+                self.write_error.get_or_insert(e);
+            }
         }
     }
 
@@ -154,6 +161,7 @@ pub fn run(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         last: None,
         found: false,
         closed: false,
+        write_error: None,
     };
     let stdin_only = [PathBuf::from("-")];
     let files = if args.files.is_empty() {
@@ -173,6 +181,10 @@ pub fn run(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     }
     if let Some(id) = printer.last.take() {
         printer.write(&id);
+    }
+    if let Some(e) = printer.write_error.take() {
+        failed = true;
+        let _ = writeln!(err, "codex-session-id: {}", Error::Stdout(e));
     }
     if failed {
         2
@@ -205,7 +217,7 @@ fn scan_one(
     let mut file = File::open(path).map_err(read_err)?;
     let regular = file.metadata().map_err(read_err)?.is_file();
     if args.follow && regular {
-        follow_file(&mut file, deadline, |id| printer.offer(id)).map_err(read_err)?;
+        follow_file(&mut file, Some(path), deadline, |id| printer.offer(id)).map_err(read_err)?;
     } else if regular && printer.mode != Mode::All {
         // whole-file parallel scan; `First`/`Last` give at most one id
         for id in scan_file(&file, printer.mode).map_err(read_err)? {

@@ -358,6 +358,46 @@ fn stdin_and_dash() {
 }
 
 #[test]
+fn closed_pipe_is_quiet_and_full_disk_is_an_error() {
+    let dir = TempDir::new().unwrap();
+    // 20k distinct ids: far more output than a pipe holds
+    let ids: String = (0..20_000u32)
+        .map(|i| format!("session id: {i:08x}-c891-7691-9716-0a912243e201\n"))
+        .collect();
+    fs::write(dir.path().join("ids.log"), ids).unwrap();
+    let out = std::process::Command::new("/bin/bash")
+        .args([
+            "-c",
+            r#""$0" --all ids.log | head -1 >/dev/null; exit "${PIPESTATUS[0]}""#,
+        ])
+        .arg(bin_path())
+        .env_clear()
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    if Path::new("/dev/full").exists() {
+        let full = fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let out = std::process::Command::new(bin_path())
+            .arg("ids.log")
+            .env_clear()
+            .current_dir(dir.path())
+            .stdout(full)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            "codex-session-id: cannot write standard output: No space left on device\n"
+        );
+    }
+}
+
+#[test]
 fn binary_garbage_around_a_header() {
     let dir = TempDir::new().unwrap();
     let id = "01a20a11-c891-7691-9716-0a912243e201";
@@ -515,4 +555,104 @@ fn follow_timeout_and_run_end() {
     let _ = child.kill();
     assert_eq!(status.and_then(|s| s.code()), Some(1));
     assert!(writer_running);
+}
+
+/// Starts `codex-session-id ARGS` in `dir`, stdout piped.
+fn spawn_tool(dir: &Path, args: &[&str]) -> Child {
+    std::process::Command::new(bin_path())
+        .args(args)
+        .env_clear()
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn append(path: &Path, text: &str) {
+    let mut f = fs::OpenOptions::new().append(true).open(path).unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+#[test]
+fn follow_stops_when_the_run_lock_is_released() {
+    // codex-spawn holds an exclusive flock on its log for the run's life; this test
+    // process plays codex-spawn (the probe sees a lock held through another descriptor)
+    let dir = TempDir::new().unwrap();
+    let log = dir.path().join("codex-run-20261123-195751-9f3ac2.log");
+    fs::write(&log, "").unwrap();
+    let lock = codex_meta::RunLock::acquire_path(&log).unwrap();
+    append(&log, "Reading additional input from stdin...\n");
+    let name = log.file_name().unwrap().to_str().unwrap();
+    let mut child = spawn_tool(dir.path(), &["--follow", name]);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "stopped while the run's lock was held"
+    );
+    // the run dies without a closing line: the released lock ends the follow
+    append(&log, "codex\nworking...\n");
+    let released = Instant::now();
+    drop(lock);
+    let status = wait_for(&mut child, Duration::from_secs(5));
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(status.and_then(|s| s.code()), Some(1), "{status:?}");
+    assert!(released.elapsed() < Duration::from_secs(3));
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "");
+}
+
+#[test]
+fn follow_last_reads_what_was_written_before_the_release() {
+    let text = fs::read_to_string(fixtures().join("new-human.log")).unwrap();
+    let a = simple_ids(&text).remove(0);
+    let b = "01a20a11-cee4-7090-bde8-0211b8147f80";
+    let dir = TempDir::new().unwrap();
+    let log = dir.path().join("codex-run-x.log");
+    fs::write(&log, "").unwrap();
+    let lock = codex_meta::RunLock::acquire_path(&log).unwrap();
+    append(&log, &text);
+    let mut child = spawn_tool(dir.path(), &["--follow", "--last", "codex-run-x.log"]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(child.try_wait().unwrap().is_none());
+    // written in the instant before the owner lets go: still read
+    append(&log, &format!("session id: {b}\n"));
+    drop(lock);
+    let status = wait_for(&mut child, Duration::from_secs(5));
+    let output = child.wait_with_output().unwrap();
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+    assert_eq!(String::from_utf8_lossy(&output.stdout), format!("{b}\n"));
+    assert_ne!(a, b);
+}
+
+#[test]
+fn follow_lock_rule_needs_a_run_log_or_a_lock_seen_held() {
+    let dir = TempDir::new().unwrap();
+    // an ended (or lost) run's log, unlocked, fully read: nothing more will come
+    fs::write(dir.path().join("codex-run-lost.log"), "codex\nworking...\n").unwrap();
+    let start = Instant::now();
+    tool(dir.path())
+        .args(["--follow", "codex-run-lost.log"])
+        .timeout(Duration::from_secs(10))
+        .assert()
+        .code(1)
+        .stdout("");
+    assert!(start.elapsed() < Duration::from_secs(3));
+    // a plain file is never locked: only the timeout ends the follow
+    fs::write(dir.path().join("plain.log"), "codex\n").unwrap();
+    let start = Instant::now();
+    tool(dir.path())
+        .args(["--follow", "--timeout", "700ms", "plain.log"])
+        .assert()
+        .code(1);
+    assert!(start.elapsed() >= Duration::from_millis(700));
+    // any file whose lock was seen held: its release ends the follow
+    let other = dir.path().join("other.txt");
+    fs::write(&other, "codex\n").unwrap();
+    let lock = codex_meta::RunLock::acquire_path(&other).unwrap();
+    let mut child = spawn_tool(dir.path(), &["--follow", "--timeout", "30s", "other.txt"]);
+    std::thread::sleep(Duration::from_millis(400));
+    assert!(child.try_wait().unwrap().is_none());
+    drop(lock);
+    let status = wait_for(&mut child, Duration::from_secs(5));
+    let _ = child.kill();
+    assert_eq!(status.and_then(|s| s.code()), Some(1), "{status:?}");
 }

@@ -44,7 +44,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::mock::parse_duration;
+use codex_meta::parse_duration;
 
 /// Exit status of the fake when it fails itself.
 pub const FAKE_ERROR_EXIT: u8 = 99;
@@ -273,8 +273,8 @@ impl Knobs {
                 .map_or_else(|| PathBuf::from(crate::FIXTURES_DIR), PathBuf::from),
             record: env("FAKE_CODEX_RECORD").map(PathBuf::from),
             read_stdin: flag("FAKE_CODEX_READ_STDIN"),
-            sleep_before: knob("FAKE_CODEX_SLEEP_BEFORE", parse_duration)?,
-            sleep_after_header: knob("FAKE_CODEX_SLEEP_AFTER_HEADER", parse_duration)?,
+            sleep_before: knob("FAKE_CODEX_SLEEP_BEFORE", |s| parse_duration(s).ok())?,
+            sleep_after_header: knob("FAKE_CODEX_SLEEP_AFTER_HEADER", |s| parse_duration(s).ok())?,
             hang: flag("FAKE_CODEX_HANG"),
             ignore_term: flag("FAKE_CODEX_IGNORE_TERM"),
             signal_self: knob("FAKE_CODEX_SIGNAL_SELF", |s| {
@@ -288,7 +288,7 @@ impl Knobs {
             })?,
             big_output: knob("FAKE_CODEX_BIG_OUTPUT", |s| s.trim().parse().ok())?,
             background_child: knob("FAKE_CODEX_BACKGROUND_CHILD", |s| {
-                parse_duration(s).map(|_| s.trim().trim_end_matches('s').to_owned())
+                parse_duration(s).ok().map(|d| d.as_secs_f64().to_string())
             })?,
             exit: knob("FAKE_CODEX_EXIT", |s| s.trim().parse().ok())?,
         })

@@ -42,6 +42,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use codex_meta::parse_duration;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -289,8 +290,11 @@ impl Markers {
                     m.stall = Some(None);
                     true
                 }
-                ("stall", Some(a)) => parse_duration(a).map(|d| m.stall = Some(Some(d))).is_some(),
-                ("slow", Some(a)) => parse_duration(a).map(|d| m.slow = Some(d)).is_some(),
+                ("stall", Some(a)) => parse_duration(a)
+                    .ok()
+                    .map(|d| m.stall = Some(Some(d)))
+                    .is_some(),
+                ("slow", Some(a)) => parse_duration(a).ok().map(|d| m.slow = Some(d)).is_some(),
                 ("usage", Some(a)) => parse_usage(a).map(|u| m.usage = Some(u)).is_some(),
                 _ => false,
             };
@@ -314,25 +318,6 @@ impl Markers {
             Action::Answer
         }
     }
-}
-
-/// Parses `200ms`, `2s`, `1.5s`, `3m` or a bare number of seconds.
-pub fn parse_duration(text: &str) -> Option<Duration> {
-    let t = text.trim();
-    let (num, scale) = if let Some(n) = t.strip_suffix("ms") {
-        (n, 0.001)
-    } else if let Some(n) = t.strip_suffix('s') {
-        (n, 1.0)
-    } else if let Some(n) = t.strip_suffix('m') {
-        (n, 60.0)
-    } else {
-        (t, 1.0)
-    };
-    let value: f64 = num.trim().parse().ok()?;
-    if !value.is_finite() || value < 0.0 {
-        return None;
-    }
-    Duration::try_from_secs_f64(value * scale).ok()
 }
 
 fn parse_usage(text: &str) -> Option<Usage> {
@@ -851,15 +836,6 @@ mod tests {
         assert_eq!(Markers::parse("[usage:1,2]").usage, None);
         assert_eq!(Markers::parse("[[fail]").action(), Action::Fail500);
         assert_eq!(Markers::parse("no markers ] [").action(), Action::Answer);
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
-        assert_eq!(parse_duration("3"), Some(Duration::from_secs(3)));
-        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
-        assert_eq!(parse_duration("-1s"), None);
-        assert_eq!(parse_duration("x"), None);
     }
 
     #[test]
