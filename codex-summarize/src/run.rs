@@ -230,6 +230,10 @@ pub struct RunSummary {
     pub model: Option<String>,
     /// The run's status (`lost` derived).
     pub status: Option<String>,
+    /// Why the run ended as it did, when codex-spawn said so (e.g. `turn.failed: …`,
+    /// `no completed turn in codex's output`): the meta's `outcome_reason`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome_reason: Option<String>,
     /// The last agent message (from the `-o` file).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_message: Option<String>,
@@ -335,6 +339,7 @@ pub fn summarize_run<'a>(
             .clone()
             .or_else(|| log.as_ref().and_then(|l| l.model.clone())),
         status: None,
+        outcome_reason: meta.outcome_reason.clone(),
         last_message: None,
         last_message_truncated: false,
         attempts: None,

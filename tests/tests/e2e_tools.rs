@@ -735,6 +735,7 @@ fn failing_endpoint_exits_1_and_the_summary_says_failed() {
         assert_eq!(sum["success"], false, "{sum:#}");
         assert_eq!(sum["exit_code"], 1, "{sum:#}");
         assert_eq!(sum["session_id"], meta["session_id"], "{sum:#}");
+        assert_eq!(sum["outcome_reason"], meta["outcome_reason"], "{sum:#}");
     }
     // Nothing was served, so nothing is counted.
     assert_eq!(tokens(&summary["token_usage"]), served(0, (0, 0, 0, 0)));
@@ -784,6 +785,10 @@ fn failed_turn_in_json_mode_names_the_error() {
     let summary = s.summarize(&[&run.run_id]);
     assert_eq!(summary["status"], "failed", "{summary:#}");
     assert_eq!(summary["exit_code"], 1, "{summary:#}");
+    assert_eq!(
+        summary["outcome_reason"], meta["outcome_reason"],
+        "{summary:#}"
+    );
 }
 
 #[test]
