@@ -1,25 +1,31 @@
 //! Reports over a whole Codex home: every rollout under `sessions/` and
 //! `archived_sessions/` (`.jsonl` and `.jsonl.zst`), grouped by session, day or
-//! model, with totals. Files are scanned in parallel (rayon), each streamed
-//! through one bounded buffer per thread (see [`crate::rollout::scan_reader`]),
-//! so a file's size does not matter; what is kept is its per-call usage events
-//! (64 bytes a call) until forks are resolved, so memory grows with the number
-//! of model calls in the home (~40 MiB for 500,000 calls), not with its bytes.
+//! model, with totals.
+//!
+//! Memory is flat in the number of model calls: files are scanned in parallel
+//! (rayon), each streamed through one bounded buffer per thread (see
+//! [`rollout::EventReader`]), and each call is folded as it is read into its
+//! file's buckets — one per model (and per UTC day for `--by day`), after the
+//! `--since/--until` filter. What is kept is a few hundred bytes per session.
 //!
 //! Per session the tokens are the sum of per-call deltas (see
 //! [`crate::rollout`]), the rule ccusage uses, so the two agree. A forked
-//! session does not count its parent's replayed history: its leading events that
-//! match the parent's usage up to the fork instant are dropped (or, when the
-//! parent is not on disk, the dense burst of replayed events at its start).
+//! session does not count its parent's replayed history: its leading calls that
+//! match the parent's calls up to the fork instant are dropped (or, when none
+//! match or the parent is not on disk, the dense burst of replayed calls at its
+//! start) — [`rollout::replayed_prefix_len`]. Forks are rare, so they are read
+//! a second time, in lockstep with their parent's file, and folded again
+//! without the replay; nothing per call is held for them either.
 
 use std::collections::{BTreeMap, HashMap};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::pricing::Pricing;
-use crate::rollout::{self, RolloutScan, UsageEvent};
+use crate::pricing::{Price, Pricing};
+use crate::rollout::{self, ForkBurst, RolloutScan, UsageEvent};
 use crate::usage::Usage;
 
 /// How rows are keyed.
@@ -137,14 +143,108 @@ pub struct Report {
     pub pricing_source: String,
 }
 
-/// A file reduced to what a report needs.
+/// One group of a file's calls: those of one model (and, for `--by day`, one
+/// UTC day), already filtered by `--since/--until`.
+#[derive(Debug, Clone)]
+struct Bucket {
+    /// Start of the UTC day (epoch ms), for `--by day` only.
+    day_ms: Option<i64>,
+    /// Index into [`FileAgg::models`]; `None`: no model known yet.
+    model: Option<u32>,
+    usage: Usage,
+    /// Sum of the calls' costs, in file order; `None`: the model has no price.
+    cost: Option<f64>,
+}
+
+/// A rollout file reduced to what a report needs: a few buckets, whatever the
+/// number of calls.
+#[derive(Debug)]
 struct FileAgg {
     path: PathBuf,
     key: String,
     forked_from: Option<String>,
     fork_ts: Option<i64>,
-    scan: RolloutScan,
+    /// Usage events in the file (all of them: the copy with more wins).
+    calls: usize,
+    /// The dense burst at the file's start (a fork's replay when its parent is
+    /// not on disk).
+    burst: usize,
+    skipped_lines: u64,
+    models: Vec<String>,
+    /// In order of first call, so rows list models in the order of use.
+    buckets: Vec<Bucket>,
+    /// Timestamp of the latest counted call.
+    last_ts: Option<i64>,
 }
+
+/// Folds a file's counted calls into buckets.
+struct Folder<'a> {
+    opts: &'a ReportOptions,
+    pricing: &'a Pricing,
+    /// Price per model index + 1 (0: no model), resolved on first use.
+    prices: Vec<Option<Option<Price>>>,
+    buckets: Vec<Bucket>,
+    last_ts: Option<i64>,
+}
+
+impl<'a> Folder<'a> {
+    fn new(opts: &'a ReportOptions, pricing: &'a Pricing) -> Self {
+        Folder {
+            opts,
+            pricing,
+            prices: Vec::new(),
+            buckets: Vec::new(),
+            last_ts: None,
+        }
+    }
+
+    fn add(&mut self, ev: &UsageEvent, models: &[String]) {
+        if !in_range(ev, self.opts) {
+            return;
+        }
+        let slot = ev.model.map_or(0, |i| i as usize + 1);
+        if self.prices.len() <= slot {
+            self.prices.resize(slot + 1, None);
+        }
+        let price = *self.prices[slot].get_or_insert_with(|| {
+            let name = ev
+                .model
+                .and_then(|i| models.get(i as usize))
+                .map_or("unknown", String::as_str);
+            self.pricing.resolve(name).map(|r| r.price)
+        });
+        let day_ms = match self.opts.by {
+            GroupBy::Day => ev.ts_ms.map(|t| t.div_euclid(DAY_MS) * DAY_MS),
+            GroupBy::Session | GroupBy::Model => None,
+        };
+        let i = match self
+            .buckets
+            .iter()
+            .position(|b| b.day_ms == day_ms && b.model == ev.model)
+        {
+            Some(i) => i,
+            None => {
+                self.buckets.push(Bucket {
+                    day_ms,
+                    model: ev.model,
+                    usage: Usage::default(),
+                    cost: None,
+                });
+                self.buckets.len() - 1
+            }
+        };
+        let b = &mut self.buckets[i];
+        b.usage.add(&ev.usage);
+        if let Some(p) = price {
+            b.cost = Some(b.cost.unwrap_or(0.0) + p.cost(&ev.usage));
+        }
+        if let Some(t) = ev.ts_ms {
+            self.last_ts = Some(self.last_ts.map_or(t, |l| l.max(t)));
+        }
+    }
+}
+
+const DAY_MS: i64 = 86_400_000;
 
 fn session_key(path: &Path, scan: &RolloutScan) -> String {
     scan.session_id
@@ -158,6 +258,84 @@ fn session_key(path: &Path, scan: &RolloutScan) -> String {
         .unwrap_or_else(|| path.display().to_string())
 }
 
+/// Pass 1: one streaming read of a file, every call folded as it comes.
+fn fold_file(path: &Path, opts: &ReportOptions, pricing: &Pricing) -> io::Result<FileAgg> {
+    let input = rollout::open_rollout(path)?;
+    rollout::with_scan_buffer(0, |buf| {
+        let mut rd = rollout::EventReader::new(input, buf);
+        let mut folder = Folder::new(opts, pricing);
+        let mut burst = ForkBurst::default();
+        let mut calls = 0usize;
+        while let Some(ev) = rd.next_event()? {
+            calls += 1;
+            burst.push(ev.ts_ms);
+            folder.add(&ev, &rd.scan().models);
+        }
+        let scan = rd.into_scan();
+        Ok(FileAgg {
+            key: session_key(path, &scan),
+            path: path.to_owned(),
+            forked_from: scan.forked_from_id,
+            fork_ts: scan.session_ts_ms,
+            calls,
+            burst: burst.len(),
+            skipped_lines: scan.skipped_lines,
+            models: scan.models,
+            buckets: folder.buckets,
+            last_ts: folder.last_ts,
+        })
+    })
+}
+
+/// Pass 2, for a fork only: its calls folded again without the replayed
+/// prefix. The fork and its parent are read in lockstep: the fork's leading
+/// calls equal to the parent's calls up to the fork instant are the replay
+/// (else, when none match or the parent is not on disk, the dense burst at its
+/// start) — [`rollout::replayed_prefix_len`] without holding either file's calls.
+fn refold_fork(
+    child: &FileAgg,
+    parent: Option<&Path>,
+    opts: &ReportOptions,
+    pricing: &Pricing,
+) -> io::Result<(Vec<String>, Vec<Bucket>, Option<i64>)> {
+    let input = rollout::open_rollout(&child.path)?;
+    // An unreadable parent is one not on disk: the burst rule applies.
+    let parent_input = parent.and_then(|p| rollout::open_rollout(p).ok());
+    rollout::with_scan_buffer(0, |buf| {
+        rollout::with_scan_buffer(1, |pbuf| {
+            let mut rd = rollout::EventReader::new(input, buf);
+            let mut parent = parent_input.map(|r| rollout::EventReader::new(r, pbuf));
+            let mut folder = Folder::new(opts, pricing);
+            let mut matched = 0usize;
+            let mut index = 0usize;
+            while let Some(ev) = rd.next_event()? {
+                if let Some(p) = parent.as_mut() {
+                    // the parent's calls up to (and including) the fork instant
+                    let pe = p.next_event().ok().flatten().filter(|pe| {
+                        match (child.fork_ts, pe.ts_ms) {
+                            (Some(f), Some(t)) => t <= f,
+                            _ => true,
+                        }
+                    });
+                    if pe.is_some_and(|pe| pe.usage == ev.usage) {
+                        matched += 1;
+                        index += 1;
+                        continue;
+                    }
+                    parent = None;
+                }
+                let replayed = if matched > 0 { matched } else { child.burst };
+                if index >= replayed {
+                    folder.add(&ev, &rd.scan().models);
+                }
+                index += 1;
+            }
+            let scan = rd.into_scan();
+            Ok((scan.models, folder.buckets, folder.last_ts))
+        })
+    })
+}
+
 /// Builds the report of every rollout in a Codex home.
 pub fn codex_home_report(home: &Path, opts: &ReportOptions, pricing: &Pricing) -> Report {
     let files = rollout::list_rollouts(home);
@@ -168,16 +346,7 @@ pub fn codex_home_report(home: &Path, opts: &ReportOptions, pricing: &Pricing) -
 pub fn report_files(files: &[PathBuf], opts: &ReportOptions, pricing: &Pricing) -> Report {
     let scanned: Vec<Result<FileAgg, String>> = files
         .par_iter()
-        .map(|path| {
-            let scan = rollout::scan_file(path).map_err(|e| format!("{}: {e}", path.display()))?;
-            Ok(FileAgg {
-                key: session_key(path, &scan),
-                forked_from: scan.forked_from_id.clone(),
-                fork_ts: scan.session_ts_ms,
-                path: path.clone(),
-                scan: compact(scan),
-            })
-        })
+        .map(|path| fold_file(path, opts, pricing).map_err(|e| format!("{}: {e}", path.display())))
         .collect();
 
     let mut unreadable = Vec::new();
@@ -189,11 +358,11 @@ pub fn report_files(files: &[PathBuf], opts: &ReportOptions, pricing: &Pricing) 
             Err(e) => unreadable.push(e),
             Ok(f) => {
                 nfiles += 1;
-                skipped += f.scan.skipped_lines;
+                skipped += f.skipped_lines;
                 // The same session in two files (a copy in archived_sessions/):
                 // keep the one that recorded more calls.
                 match by_session.get(&f.key) {
-                    Some(old) if old.scan.events.len() >= f.scan.events.len() => {}
+                    Some(old) if old.calls >= f.calls => {}
                     _ => {
                         by_session.insert(f.key.clone(), f);
                     }
@@ -202,65 +371,74 @@ pub fn report_files(files: &[PathBuf], opts: &ReportOptions, pricing: &Pricing) 
         }
     }
 
-    // Forks: drop the replayed prefix.
-    let fork_children: Vec<String> = by_session
+    // Forks: fold them again without the replayed prefix (each against its
+    // parent's whole file: a parent that is itself a fork replays on).
+    let refolded: Vec<(String, Result<_, String>)> = by_session
         .values()
         .filter(|f| f.forked_from.is_some())
-        .map(|f| f.key.clone())
+        .collect::<Vec<_>>()
+        .par_iter()
+        .map(|c| {
+            let parent = c
+                .forked_from
+                .as_ref()
+                .and_then(|pid| by_session.get(pid))
+                .filter(|p| p.path != c.path)
+                .map(|p| p.path.as_path());
+            let r = refold_fork(c, parent, opts, pricing)
+                .map_err(|e| format!("{}: {e}", c.path.display()));
+            (c.key.clone(), r)
+        })
         .collect();
-    for child in fork_children {
-        let Some(c) = by_session.get(&child) else {
-            continue;
-        };
-        let parent_prefix = c
-            .forked_from
-            .as_ref()
-            .and_then(|pid| by_session.get(pid))
-            .filter(|p| p.path != c.path)
-            .map(|p| rollout::parent_prefix(&p.scan, c.fork_ts));
-        let n = rollout::replayed_prefix_len(&c.scan.events, parent_prefix.as_deref());
-        if let Some(c) = by_session.get_mut(&child) {
-            c.scan.events.drain(..n);
+    for (key, r) in refolded {
+        match r {
+            Ok((models, buckets, last_ts)) => {
+                if let Some(c) = by_session.get_mut(&key) {
+                    c.models = models;
+                    c.buckets = buckets;
+                    c.last_ts = last_ts;
+                }
+            }
+            // gone or changed since pass 1: it cannot be counted reliably
+            Err(e) => {
+                by_session.remove(&key);
+                unreadable.push(e);
+            }
         }
     }
 
     let mut rows: BTreeMap<String, Row> = BTreeMap::new();
     let mut last_ts: HashMap<String, i64> = HashMap::new();
     let mut totals = Row::new("total".to_owned());
-    let mut price_cache: HashMap<String, Option<crate::Price>> = HashMap::new();
     let mut files: Vec<&FileAgg> = by_session.values().collect();
     files.sort_by(|a, b| a.path.cmp(&b.path));
     for f in files {
-        for ev in &f.scan.events {
-            if !in_range(ev, opts) {
-                continue;
-            }
-            let model = f.scan.model_of(ev).unwrap_or("unknown");
-            let price = *price_cache
-                .entry(model.to_owned())
-                .or_insert_with(|| pricing.resolve(model).map(|r| r.price));
-            let cost = price.map(|p| p.cost(&ev.usage));
+        for b in &f.buckets {
+            let model = b
+                .model
+                .and_then(|i| f.models.get(i as usize))
+                .map_or("unknown", String::as_str);
             let key = match opts.by {
                 GroupBy::Session => f.key.clone(),
-                GroupBy::Day => ev
-                    .ts_ms
+                GroupBy::Day => b
+                    .day_ms
                     .map_or_else(|| "unknown".to_owned(), crate::time::day_string),
                 GroupBy::Model => model.to_owned(),
             };
             let row = rows
                 .entry(key.clone())
                 .or_insert_with(|| Row::new(key.clone()));
-            row.add(&ev.usage, model, cost);
+            row.add(&b.usage, model, b.cost);
             if opts.by != GroupBy::Model && !row.models.iter().any(|m| m == model) {
                 row.models.push(model.to_owned());
             }
             if opts.by == GroupBy::Session {
-                if let Some(t) = ev.ts_ms {
+                if let Some(t) = f.last_ts {
                     let e = last_ts.entry(key).or_insert(t);
                     *e = (*e).max(t);
                 }
             }
-            totals.add(&ev.usage, model, cost);
+            totals.add(&b.usage, model, b.cost);
         }
     }
     let mut rows: Vec<Row> = rows.into_values().collect();
@@ -290,12 +468,6 @@ fn in_range(ev: &UsageEvent, opts: &ReportOptions) -> bool {
         Some(t) => opts.since_ms.is_none_or(|s| t >= s) && opts.until_ms.is_none_or(|u| t <= u),
         None => opts.since_ms.is_none() && opts.until_ms.is_none(),
     }
-}
-
-/// Frees what a report does not need from a scan.
-fn compact(mut scan: RolloutScan) -> RolloutScan {
-    scan.events.shrink_to_fit();
-    scan
 }
 
 /// Epoch ms → `2026-11-23T20:21:09.006Z`.

@@ -693,82 +693,181 @@ fn trim(b: &[u8]) -> &[u8] {
     &b[start..end.max(start)]
 }
 
-/// Scans a rollout from any reader, in 1 MiB chunks split into lines in place
-/// (a line longer than the buffer grows it, up to [`MAX_LINE_BYTES`]; a longer
-/// one is judged by its head and skipped). Memory: one buffer of at most
-/// [`MAX_LINE_BYTES`] per thread, reused across files, plus the usage events.
-pub fn scan_reader<R: Read>(mut r: R) -> io::Result<RolloutScan> {
+/// Runs `f` with this thread's scan buffer number `slot` (0 or 1), reused
+/// across files so that a scan allocates nothing per file. Two slots let one
+/// thread read two rollouts in lockstep (a fork and its parent).
+pub fn with_scan_buffer<T>(slot: usize, f: impl FnOnce(&mut Vec<u8>) -> T) -> T {
     thread_local! {
-        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        static BUFS: [std::cell::RefCell<Vec<u8>>; 2] = const {
+            [std::cell::RefCell::new(Vec::new()), std::cell::RefCell::new(Vec::new())]
+        };
     }
-    BUF.with(|cell| {
+    BUFS.with(|cells| {
+        let cell = &cells[slot.min(1)];
         let mut buf = cell.take();
-        if buf.len() < 1 << 20 {
-            buf.resize(1 << 20, 0);
-        }
-        let r2 = scan_with(&mut r, &mut buf);
+        let out = f(&mut buf);
         cell.replace(buf);
-        r2
+        out
     })
 }
 
-fn scan_with<R: Read>(r: &mut R, buf: &mut Vec<u8>) -> io::Result<RolloutScan> {
-    let mut s = Scanner::default();
-    let (mut start, mut end) = (0usize, 0usize);
-    // inside a line longer than MAX_LINE_BYTES, whose head was already fed
-    let mut skipping = false;
-    loop {
-        if start > 0 {
-            buf.copy_within(start..end, 0);
-            end -= start;
-            start = 0;
+/// Scans a rollout from any reader, collecting every usage event (see
+/// [`EventReader`] for the reading; the events are what grows with the file).
+pub fn scan_reader<R: Read>(r: R) -> io::Result<RolloutScan> {
+    with_scan_buffer(0, |buf| {
+        let mut rd = EventReader::new(r, buf);
+        let mut events = Vec::new();
+        while let Some(ev) = rd.next_event()? {
+            events.push(ev);
         }
-        if end == buf.len() {
-            if buf.len() < MAX_LINE_BYTES {
-                let grown = (buf.len() * 2).clamp(1 << 16, MAX_LINE_BYTES);
-                buf.resize(grown, 0);
-            } else {
-                // one line fills the whole buffer
-                s.long_line(&buf[..end]);
-                skipping = true;
-                end = 0;
-            }
+        let mut scan = rd.into_scan();
+        scan.events = events;
+        Ok(scan)
+    })
+}
+
+/// Reads a rollout's usage events one at a time, in bounded memory: the input
+/// is read in 1 MiB chunks split into lines in place (a line longer than the
+/// buffer grows it, up to [`MAX_LINE_BYTES`]; a longer one is judged by its
+/// head and skipped). Nothing is kept per event, so a caller that folds the
+/// events as they come reads any file in one buffer.
+pub struct EventReader<'b, R> {
+    r: R,
+    buf: &'b mut Vec<u8>,
+    /// Start of the current (incomplete) line in `buf`.
+    start: usize,
+    /// End of the bytes read into `buf`.
+    end: usize,
+    /// Where to look for the next newline (`start..from` has none).
+    from: usize,
+    /// Inside a line longer than [`MAX_LINE_BYTES`] whose head was already fed.
+    skipping: bool,
+    done: bool,
+    s: Scanner,
+    /// Index of the next event of `s.scan.events` to hand out.
+    next: usize,
+}
+
+impl<'b, R: Read> EventReader<'b, R> {
+    /// A reader over `r` using `buf` (grown to 1 MiB if smaller).
+    pub fn new(r: R, buf: &'b mut Vec<u8>) -> Self {
+        if buf.len() < 1 << 20 {
+            buf.resize(1 << 20, 0);
         }
-        let n = match r.read(&mut buf[end..]) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        if n == 0 {
-            if end > start && !skipping {
-                s.line(&buf[start..end]);
-            }
-            break;
-        }
-        let mut from = end;
-        end += n;
-        if skipping {
-            match memchr::memchr(b'\n', &buf[from..end]) {
-                Some(pos) => {
-                    skipping = false;
-                    start = from + pos + 1;
-                    from = start;
-                }
-                None => {
-                    end = 0;
-                    continue;
-                }
-            }
-        }
-        while let Some(pos) = memchr::memchr(b'\n', &buf[from..end]) {
-            let nl = from + pos;
-            s.line(&buf[start..nl]);
-            start = nl + 1;
-            from = start;
+        EventReader {
+            r,
+            buf,
+            start: 0,
+            end: 0,
+            from: 0,
+            skipping: false,
+            done: false,
+            s: Scanner::default(),
+            next: 0,
         }
     }
-    s.finish();
-    Ok(s.scan)
+
+    /// What the file said so far: session id, fork parent, models (an event's
+    /// `model` indexes [`RolloutScan::models`]), skipped lines. Its `events`
+    /// are scratch: use [`EventReader::next_event`].
+    pub fn scan(&self) -> &RolloutScan {
+        &self.s.scan
+    }
+
+    /// The scan's header once the events were read (its `events` are empty).
+    pub fn into_scan(self) -> RolloutScan {
+        let mut scan = self.s.scan;
+        scan.events.clear();
+        scan
+    }
+
+    /// The next usage event, or `None` at the end of the input.
+    pub fn next_event(&mut self) -> io::Result<Option<UsageEvent>> {
+        loop {
+            if let Some(ev) = self.s.scan.events.get(self.next) {
+                self.next += 1;
+                return Ok(Some(*ev));
+            }
+            if self.next > 0 {
+                self.s.scan.events.clear();
+                self.next = 0;
+            }
+            if self.done {
+                return Ok(None);
+            }
+            if let Some(pos) = memchr::memchr(b'\n', &self.buf[self.from..self.end]) {
+                let nl = self.from + pos;
+                self.s.line(&self.buf[self.start..nl]);
+                self.start = nl + 1;
+                self.from = self.start;
+                continue;
+            }
+            self.from = self.end;
+            self.fill()?;
+        }
+    }
+
+    /// Reads more input after the current line (none of which is complete).
+    fn fill(&mut self) -> io::Result<()> {
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.from -= self.start;
+            self.start = 0;
+        }
+        if self.end == self.buf.len() {
+            if self.buf.len() < MAX_LINE_BYTES {
+                let grown = (self.buf.len() * 2).clamp(1 << 16, MAX_LINE_BYTES);
+                self.buf.resize(grown, 0);
+            } else {
+                // one line fills the whole buffer
+                self.s.long_line(&self.buf[..self.end]);
+                self.skipping = true;
+                self.end = 0;
+                self.from = 0;
+            }
+        }
+        let n = loop {
+            match self.r.read(&mut self.buf[self.end..]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        };
+        if n == 0 {
+            if self.end > self.start && !self.skipping {
+                self.s.line(&self.buf[self.start..self.end]);
+            }
+            self.s.finish();
+            self.done = true;
+            return Ok(());
+        }
+        self.end += n;
+        if self.skipping {
+            match memchr::memchr(b'\n', &self.buf[self.from..self.end]) {
+                Some(pos) => {
+                    self.skipping = false;
+                    self.start = self.from + pos + 1;
+                    self.from = self.start;
+                }
+                None => {
+                    self.end = 0;
+                    self.from = 0;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Opens a rollout file (`.jsonl`, or `.jsonl.zst` decompressed on the fly).
+pub fn open_rollout(path: &Path) -> io::Result<Box<dyn Read>> {
+    let file = File::open(path)?;
+    if path.extension().is_some_and(|e| e == "zst") {
+        Ok(Box::new(zstd::stream::read::Decoder::new(file)?))
+    } else {
+        Ok(Box::new(file))
+    }
 }
 
 /// Scans an in-memory rollout.
@@ -788,12 +887,7 @@ pub fn is_rollout_name(name: &str) -> bool {
 
 /// Scans a rollout file (`.jsonl`, or `.jsonl.zst` decompressed on the fly).
 pub fn scan_file(path: &Path) -> io::Result<RolloutScan> {
-    let file = File::open(path)?;
-    if path.extension().is_some_and(|e| e == "zst") {
-        scan_reader(zstd::stream::read::Decoder::new(file)?)
-    } else {
-        scan_reader(file)
-    }
+    scan_reader(open_rollout(path)?)
 }
 
 /// How many leading events of a fork are its parent's replayed history.
@@ -814,27 +908,61 @@ pub fn replayed_prefix_len(child: &[UsageEvent], parent_prefix: Option<&[Usage]>
             return n;
         }
     }
-    let (Some(a), Some(b)) = (
-        child.first().and_then(|e| e.ts_ms),
-        child.get(1).and_then(|e| e.ts_ms),
-    ) else {
-        return 0;
-    };
-    if !(0..=FORK_BURST_PAUSE_MS).contains(&(b - a)) {
-        return 0;
-    }
-    let mut prev = a;
-    let mut n = 1;
-    for ev in &child[1..] {
-        match ev.ts_ms {
-            Some(t) if (0..=FORK_BURST_PAUSE_MS).contains(&(t - prev)) => {
-                prev = t;
-                n += 1;
-            }
-            _ => break,
+    let mut burst = ForkBurst::default();
+    for ev in child {
+        if burst.push(ev.ts_ms) {
+            break;
         }
     }
-    n
+    burst.len()
+}
+
+/// The length of the dense burst of events at the start of a rollout
+/// (consecutive events at most [`FORK_BURST_PAUSE_MS`] apart, the first two
+/// included; 0 when the first two are not), fed one event at a time.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ForkBurst {
+    /// At least one event was seen.
+    started: bool,
+    /// The last timestamp inside the burst.
+    prev: Option<i64>,
+    len: usize,
+    done: bool,
+}
+
+impl ForkBurst {
+    /// Feeds the next event's timestamp; true once the burst is known (later
+    /// events cannot change it).
+    pub fn push(&mut self, ts_ms: Option<i64>) -> bool {
+        if self.done {
+            return true;
+        }
+        let close = |prev: Option<i64>| match (prev, ts_ms) {
+            (Some(a), Some(b)) => (0..=FORK_BURST_PAUSE_MS).contains(&b.saturating_sub(a)),
+            _ => false,
+        };
+        if !self.started {
+            self.started = true;
+            self.prev = ts_ms;
+        } else if close(self.prev) {
+            self.prev = ts_ms;
+            self.len = if self.len == 0 { 2 } else { self.len + 1 };
+        } else {
+            self.done = true;
+        }
+        self.done
+    }
+
+    /// The burst's length so far (final once [`ForkBurst::push`] said so, or
+    /// at the end of the events).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when there is no burst (yet).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
 }
 
 /// The parent's usage up to (and including) the fork instant.
@@ -1083,6 +1211,62 @@ mod tests {
         assert_eq!(s.events.len(), 2);
         assert_eq!(s.events[1].usage.input_tokens, 200);
         assert_eq!(s.skipped_lines, 1);
+    }
+
+    /// Reads at most `n` bytes a call: lines cross every chunk boundary.
+    struct Trickle<'a>(&'a [u8], usize);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.1.min(buf.len()).min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn event_reader_streams_what_a_whole_scan_sees() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/fixtures/codex-0.169.0/codex-home/sessions/2026/11/23");
+        for ent in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let bytes = std::fs::read(ent.path()).unwrap_or_default();
+            let whole = scan_bytes(&bytes);
+            for chunk in [1, 7, 4096, usize::MAX] {
+                let mut buf = Vec::new();
+                let mut rd = EventReader::new(Trickle(&bytes, chunk), &mut buf);
+                let mut events = Vec::new();
+                while let Ok(Some(ev)) = rd.next_event() {
+                    events.push(ev);
+                }
+                let scan = rd.into_scan();
+                assert_eq!(events, whole.events, "{}", ent.path().display());
+                assert_eq!(scan.models, whole.models);
+                assert_eq!(scan.session_id, whole.session_id);
+                assert_eq!(scan.skipped_lines, whole.skipped_lines);
+                assert!(scan.events.is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn fork_burst_fed_one_at_a_time() {
+        let mut b = ForkBurst::default();
+        assert!(b.is_empty());
+        assert!(!b.push(Some(0)));
+        assert!(!b.push(Some(1_000)));
+        assert!(!b.push(Some(1_500)));
+        assert!(b.push(Some(2_501)));
+        assert_eq!(b.len(), 3);
+        // a missing timestamp ends it; a first pause means none
+        let mut b = ForkBurst::default();
+        b.push(Some(0));
+        assert!(b.push(Some(1_001)));
+        assert_eq!(b.len(), 0);
+        let mut b = ForkBurst::default();
+        b.push(None);
+        assert!(b.push(Some(0)));
+        assert!(b.is_empty());
     }
 
     #[test]

@@ -1,11 +1,16 @@
 //! Memory stays flat whatever the input's size: a run whose codex printed
 //! hundreds of MiB is summarised in a few MiB (codex-spawn calls the summary at
-//! the end of every run), and the `-o` last message is read only up to its bound.
+//! the end of every run), a Codex home's report does not grow with its number
+//! of model calls, and the `-o` last message is read only up to its bound.
+
+mod common;
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
+use codex_summarize::{Pricing, Usage};
+use common::{Call, Lines};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
@@ -95,6 +100,107 @@ fn a_300_mib_log_is_summarised_in_flat_memory() {
             kib < MAX_PEAK_RSS_KIB,
             "peak RSS {kib} KiB summarising a 300 MiB log (bound {MAX_PEAK_RSS_KIB} KiB)"
         );
+    }
+}
+
+/// What a generated home holds, computed as it is written.
+#[derive(Debug, Default, PartialEq)]
+struct Expected {
+    usage: Usage,
+    cost: f64,
+}
+
+/// `sessions` rollouts of `calls` calls each (two models, calls 20 s apart).
+fn generate_home(home: &Path, sessions: u64, calls: u64) -> Expected {
+    let lines = Lines::load();
+    let prices = Pricing::builtin();
+    let mut want = Expected::default();
+    for s in 0..sessions {
+        let start = 1_790_000_000_000 + s as i64 * 3_600_000;
+        let sid = common::session_id(start, s);
+        let model = if s % 2 == 0 { "gpt-5" } else { "gpt-5-codex" };
+        let price = prices.resolve(model).expect("priced").price;
+        let list = (0..calls).map(|i| {
+            let k = s * calls + i;
+            let c = Call {
+                ts_ms: start + 1_000 + i as i64 * 20_000,
+                model,
+                input: 2_000 + k * 7_919 % 50_000,
+                cached: k * 104_729 % 2_000,
+                output: 50 + k * 613 % 3_000,
+                reasoning: k * 31 % 50,
+            };
+            let u = Usage::new(c.input, c.cached, c.output, c.reasoning);
+            want.usage.add(&u);
+            want.cost += price.cost(&u);
+            c
+        });
+        let path = common::rollout_path(home, start, &sid);
+        lines.write_rollout(&path, &sid, None, start, list);
+    }
+    want
+}
+
+/// Reports on a generated home: (JSON, peak RSS in KiB or 0 off Linux).
+fn home_report(tmp: &TempDir, home: &Path) -> (Value, u64) {
+    let out = cmd(tmp)
+        .arg("--codex-home")
+        .arg(home)
+        .arg("--debug-rss")
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let kib = if cfg!(target_os = "linux") {
+        peak_rss_kib(&out.stderr)
+    } else {
+        0
+    };
+    (v, kib)
+}
+
+fn assert_totals(v: &Value, want: &Expected, sessions: u64) {
+    let t = &v["totals"];
+    assert_eq!(v["rows"].as_array().map(Vec::len), Some(sessions as usize));
+    assert_eq!(t["input_tokens"], want.usage.input_tokens, "{t}");
+    assert_eq!(t["cached_input_tokens"], want.usage.cached_input_tokens);
+    assert_eq!(t["output_tokens"], want.usage.output_tokens);
+    assert_eq!(
+        t["reasoning_output_tokens"],
+        want.usage.reasoning_output_tokens
+    );
+    assert_eq!(t["total_tokens"], want.usage.total_tokens);
+    let cost = t["cost_usd"].as_f64().expect("cost");
+    assert!(
+        (cost - want.cost).abs() < 1e-9 * want.cost,
+        "{cost} {}",
+        want.cost
+    );
+    assert_eq!(v["skipped_lines"], 0);
+}
+
+/// 200,000 calls need no more memory than 2,000: nothing is kept per call
+/// (a call's usage record was 64 bytes: 12 MiB here, 64 MiB at a million).
+/// The million-call home is in scripts/bench-summarize.
+#[test]
+fn a_codex_home_report_is_flat_in_the_number_of_calls() {
+    const SESSIONS: u64 = 200;
+    let tmp = TempDir::new().expect("tmp");
+    let small = tmp.path().join("small");
+    let big = tmp.path().join("big");
+    let want_small = generate_home(&small, SESSIONS, 10);
+    let want_big = generate_home(&big, SESSIONS, 1_000);
+    let (v_small, rss_small) = home_report(&tmp, &small);
+    let (v_big, rss_big) = home_report(&tmp, &big);
+    assert_totals(&v_small, &want_small, SESSIONS);
+    assert_totals(&v_big, &want_big, SESSIONS);
+    if cfg!(target_os = "linux") {
+        assert!(
+            rss_big < rss_small + 4 * 1024,
+            "peak RSS {rss_big} KiB for 200,000 calls vs {rss_small} KiB for 2,000"
+        );
+        assert!(rss_big < 64 * 1024, "peak RSS {rss_big} KiB");
     }
 }
 

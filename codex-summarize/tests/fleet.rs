@@ -1,0 +1,333 @@
+//! The Codex-home report folds each rollout as it streams (and reads forks a
+//! second time, in lockstep with their parent): on generated homes full of
+//! forks, nested forks, orphan forks, copies, unpriced models, many days and
+//! `--since/--until` windows, it must say exactly what the straightforward
+//! computation says — every call kept in memory, forks resolved after.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use codex_summarize::Pricing;
+use codex_summarize::report::{self, GroupBy, ReportOptions, Row};
+use codex_summarize::rollout::{self, RolloutScan};
+use common::{Call, Lines, Rng};
+use tempfile::TempDir;
+
+const MODELS: [&str; 3] = ["gpt-5", "gpt-5-codex", "mystery-model-x"];
+const DAY: i64 = 86_400_000;
+const T0: i64 = 1_790_000_000_000; // 2026-09-21
+
+/// The report computed the plain way: every call of every file in memory.
+fn reference(files: &[PathBuf], opts: &ReportOptions, pricing: &Pricing) -> (Vec<Row>, Row) {
+    struct F {
+        path: PathBuf,
+        key: String,
+        scan: RolloutScan,
+    }
+    let mut by_session: HashMap<String, F> = HashMap::new();
+    for path in files {
+        let scan = rollout::scan_file(path).expect("scan");
+        let key = scan.session_id.clone().expect("session id");
+        match by_session.get(&key) {
+            Some(old) if old.scan.events.len() >= scan.events.len() => {}
+            _ => {
+                by_session.insert(
+                    key.clone(),
+                    F {
+                        path: path.clone(),
+                        key,
+                        scan,
+                    },
+                );
+            }
+        }
+    }
+    // each fork against its parent's whole file
+    let drops: Vec<(String, usize)> = by_session
+        .values()
+        .filter(|c| c.scan.forked_from_id.is_some())
+        .map(|c| {
+            let prefix = c
+                .scan
+                .forked_from_id
+                .as_ref()
+                .and_then(|p| by_session.get(p))
+                .filter(|p| p.path != c.path)
+                .map(|p| rollout::parent_prefix(&p.scan, c.scan.session_ts_ms));
+            let n = rollout::replayed_prefix_len(&c.scan.events, prefix.as_deref());
+            (c.key.clone(), n)
+        })
+        .collect();
+    for (k, n) in drops {
+        if let Some(c) = by_session.get_mut(&k) {
+            c.scan.events.drain(..n);
+        }
+    }
+    let mut files: Vec<&F> = by_session.values().collect();
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    let mut rows: BTreeMap<String, Row> = BTreeMap::new();
+    let mut last: HashMap<String, i64> = HashMap::new();
+    let mut totals = new_row("total");
+    for f in files {
+        for ev in &f.scan.events {
+            let inside = match ev.ts_ms {
+                Some(t) => {
+                    opts.since_ms.is_none_or(|s| t >= s) && opts.until_ms.is_none_or(|u| t <= u)
+                }
+                None => opts.since_ms.is_none() && opts.until_ms.is_none(),
+            };
+            if !inside {
+                continue;
+            }
+            let model = f.scan.model_of(ev).unwrap_or("unknown");
+            let cost = pricing.resolve(model).map(|r| r.price.cost(&ev.usage));
+            let key = match opts.by {
+                GroupBy::Session => f.key.clone(),
+                GroupBy::Day => ev.ts_ms.map_or("unknown".to_owned(), |t| {
+                    common::rfc3339(t)[..10].to_owned()
+                }),
+                GroupBy::Model => model.to_owned(),
+            };
+            let row = rows.entry(key.clone()).or_insert_with(|| new_row(&key));
+            add(row, &ev.usage, model, cost);
+            if opts.by != GroupBy::Model && !row.models.iter().any(|m| m == model) {
+                row.models.push(model.to_owned());
+            }
+            if let (GroupBy::Session, Some(t)) = (opts.by, ev.ts_ms) {
+                let e = last.entry(key).or_insert(t);
+                *e = (*e).max(t);
+            }
+            add(&mut totals, &ev.usage, model, cost);
+        }
+    }
+    let mut rows: Vec<Row> = rows.into_values().collect();
+    if opts.by == GroupBy::Session {
+        for r in &mut rows {
+            r.last_activity = last.get(&r.key).map(|&t| report::rfc3339_ms(t));
+        }
+        rows.sort_by(|a, b| {
+            a.last_activity
+                .cmp(&b.last_activity)
+                .then(a.key.cmp(&b.key))
+        });
+    }
+    (rows, totals)
+}
+
+fn new_row(key: &str) -> Row {
+    Row {
+        key: key.to_owned(),
+        input_tokens: 0,
+        cached_input_tokens: 0,
+        output_tokens: 0,
+        reasoning_output_tokens: 0,
+        total_tokens: 0,
+        cost_usd: None,
+        unpriced_models: Vec::new(),
+        models: Vec::new(),
+        last_activity: None,
+    }
+}
+
+fn add(row: &mut Row, u: &codex_summarize::Usage, model: &str, cost: Option<f64>) {
+    row.input_tokens += u.input_tokens;
+    row.cached_input_tokens += u.cached_input_tokens;
+    row.output_tokens += u.output_tokens;
+    row.reasoning_output_tokens += u.reasoning_output_tokens;
+    row.total_tokens += u.total_tokens;
+    match cost {
+        Some(c) => row.cost_usd = Some(row.cost_usd.unwrap_or(0.0) + c),
+        None if !row.unpriced_models.iter().any(|m| m == model) => {
+            row.unpriced_models.push(model.to_owned());
+        }
+        None => {}
+    }
+}
+
+/// Rows equal but for the cost's last bits (it is summed in another order).
+fn assert_same(got: &Row, want: &Row, what: &str) {
+    let strip = |r: &Row| Row {
+        cost_usd: None,
+        ..r.clone()
+    };
+    assert_eq!(strip(got), strip(want), "{what}");
+    match (got.cost_usd, want.cost_usd) {
+        (Some(a), Some(b)) => assert!((a - b).abs() <= 1e-9 * b.abs().max(1.0), "{what}: {a} {b}"),
+        (a, b) => assert_eq!(a, b, "{what}"),
+    }
+}
+
+fn random_calls(rng: &mut Rng, start: i64, n: u64, model: &'static str) -> Vec<Call> {
+    let mut t = start;
+    (0..n)
+        .map(|_| {
+            // pauses from none at all to days (the report spans several)
+            t += match rng.below(4) {
+                0 => rng.below(800) as i64,
+                1 => 1_000 + rng.below(60_000) as i64,
+                2 => rng.below(6 * 3_600_000) as i64,
+                _ => rng.below(2 * DAY as u64) as i64,
+            };
+            let input = rng.below(50_000);
+            let output = rng.below(3_000);
+            Call {
+                ts_ms: t,
+                model: if rng.below(6) == 0 {
+                    MODELS[rng.below(3) as usize]
+                } else {
+                    model
+                },
+                input,
+                cached: rng.below(input + 1),
+                output,
+                reasoning: rng.below(output + 1),
+            }
+        })
+        .collect()
+}
+
+/// A home of `n` sessions, about a third of them forks (of sessions on disk,
+/// of forks, of sessions not on disk; replaying their parent exactly, partly,
+/// re-stamped in a burst, or not at all), plus archived copies.
+fn generate(home: &Path, seed: u64, n: u64) {
+    let lines = Lines::load();
+    let mut rng = Rng(seed);
+    let mut written: Vec<(String, Vec<Call>)> = Vec::new();
+    for i in 0..n {
+        let start = T0 + (i as i64) * 5_400_000 + rng.below(3_600_000) as i64;
+        let sid = common::session_id(start, seed * 1000 + i);
+        let model = MODELS[rng.below(3) as usize];
+        let n_own = rng.below(40);
+        let own = random_calls(&mut rng, start, n_own, model);
+        let kind = if written.is_empty() { 0 } else { rng.below(7) };
+        let (parent, fork_ts, calls) = match kind {
+            // a fork of a session on disk (maybe itself a fork)
+            1..=3 => {
+                let (pid, pcalls) = &written[rng.below(written.len() as u64) as usize];
+                let k = rng.below(pcalls.len() as u64 + 1) as usize;
+                // the fork instant: right after the k-th parent call (or later)
+                let fork_ts = pcalls
+                    .get(k.saturating_sub(1))
+                    .map_or(start, |c| c.ts_ms + rng.below(2) as i64 * 10);
+                let mut replay: Vec<Call> = pcalls[..k].to_vec();
+                match kind {
+                    // re-stamped at the fork instant, in a burst
+                    2 => {
+                        for (j, c) in replay.iter_mut().enumerate() {
+                            c.ts_ms = fork_ts + j as i64 * rng.below(3) as i64;
+                        }
+                    }
+                    // a replay that differs from the parent: only the burst rule
+                    3 => {
+                        if let Some(c) = replay.first_mut() {
+                            c.input += 1;
+                        }
+                    }
+                    _ => {}
+                }
+                let after = replay.last().map_or(fork_ts, |c| c.ts_ms.max(fork_ts));
+                let mut calls = replay;
+                // its first own call happens to equal the parent's next one,
+                // made after the fork instant: not a replay
+                if let Some(next) = pcalls.get(k).filter(|c| kind == 1 && c.ts_ms > fork_ts) {
+                    calls.push(Call {
+                        ts_ms: after + 2_000,
+                        ..*next
+                    });
+                }
+                let n_more = rng.below(20);
+                calls.extend(random_calls(&mut rng, after + 5_000, n_more, model));
+                (Some(pid.clone()), fork_ts, calls)
+            }
+            // an orphan fork: its parent is not on disk; a burst at its start
+            4 => {
+                let pid = common::session_id(start - 1, 999_999);
+                let n_burst = 1 + rng.below(8);
+                let mut calls: Vec<Call> = random_calls(&mut rng, start, n_burst, model)
+                    .into_iter()
+                    .enumerate()
+                    .map(|(j, c)| Call {
+                        ts_ms: start + j as i64 * 300,
+                        ..c
+                    })
+                    .collect();
+                let after = calls.last().map_or(start, |c| c.ts_ms);
+                let n_more = rng.below(10);
+                calls.extend(random_calls(&mut rng, after + 5_000, n_more, model));
+                (Some(pid), start, calls)
+            }
+            _ => (None, start, own),
+        };
+        let path = common::rollout_path(home, fork_ts.min(start), &sid);
+        lines.write_rollout(&path, &sid, parent.as_deref(), fork_ts, calls.clone());
+        // an archived copy: shorter, or the same
+        if rng.below(8) == 0 {
+            let keep = if rng.below(2) == 0 {
+                calls.len() / 2
+            } else {
+                calls.len()
+            };
+            let name = path.file_name().expect("name");
+            let copy = home.join("archived_sessions").join(name);
+            lines.write_rollout(
+                &copy,
+                &sid,
+                parent.as_deref(),
+                fork_ts,
+                calls[..keep].to_vec(),
+            );
+        }
+        written.push((sid, calls));
+    }
+}
+
+#[test]
+fn streamed_report_equals_the_in_memory_computation() {
+    let pricing = Pricing::builtin();
+    for seed in 1..=4u64 {
+        let tmp = TempDir::new().expect("tmp");
+        generate(tmp.path(), seed, 60);
+        let files = rollout::list_rollouts(tmp.path());
+        let forks = files
+            .iter()
+            .filter(|p| {
+                rollout::scan_file(p)
+                    .expect("scan")
+                    .forked_from_id
+                    .is_some()
+            })
+            .count();
+        assert!(forks >= 10, "seed {seed}: only {forks} forks");
+        let mid = T0 + 40 * 5_400_000;
+        let windows = [
+            (None, None),
+            (Some(mid), None),
+            (None, Some(mid)),
+            (Some(T0 + 3 * DAY), Some(mid + DAY / 3)),
+        ];
+        for by in [GroupBy::Session, GroupBy::Day, GroupBy::Model] {
+            for (since_ms, until_ms) in windows {
+                let opts = ReportOptions {
+                    since_ms,
+                    until_ms,
+                    by,
+                };
+                let what = format!("seed {seed}, {opts:?}");
+                let got = report::report_files(&files, &opts, &pricing);
+                let (rows, totals) = reference(&files, &opts, &pricing);
+                assert!(got.unreadable_files.is_empty(), "{what}");
+                assert_eq!(got.files, files.len());
+                assert_eq!(got.rows.len(), rows.len(), "{what}");
+                for (g, w) in got.rows.iter().zip(&rows) {
+                    assert_same(g, w, &what);
+                }
+                assert_same(&got.totals, &totals, &what);
+                if since_ms.is_none() && until_ms.is_none() {
+                    assert!(totals.total_tokens > 0, "{what}");
+                }
+            }
+        }
+    }
+}
