@@ -3,7 +3,7 @@
 //! Parsing lives here; each subcommand's logic lives in its own file under `cmd/`. The
 //! lead's man-page generator reads [`command`] and [`EXIT_STATUS`].
 
-use std::io::{self, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -183,26 +183,7 @@ pub fn command() -> clap::Command {
 
 /// Parse the process arguments, run, and turn the outcome into an exit status.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
-        }
-    };
-    let stdout = io::stdout();
-    let stderr = io::stderr();
-    let mut out = io::BufWriter::new(stdout.lock());
-    let mut err = stderr.lock();
-    let code = run(cli, &mut out, &mut err);
-    let code = match out.flush() {
-        Err(e) if !crate::io::is_broken_pipe(&e) => {
-            let _ = writeln!(err, "codex-meta: cannot write to stdout: {e}");
-            2
-        }
-        _ => code,
-    };
-    ExitCode::from(code)
+    crate::io::run_main("codex-meta", std::env::args_os(), run)
 }
 
 /// Run a parsed command line, writing results to `out` and diagnostics to `err`;

@@ -1,7 +1,9 @@
 //! Output helpers shared by the tools: a closed stdout (`| head -1`) is a quiet, successful
-//! end, never a panic or an error message.
+//! end, never a panic or an error message; and the `main` the printing tools share.
 
-use std::io;
+use std::ffi::OsString;
+use std::io::{self, Write};
+use std::process::ExitCode;
 
 /// True for the error a write to a closed pipe gives.
 pub fn is_broken_pipe(err: &io::Error) -> bool {
@@ -13,5 +15,70 @@ pub fn quiet_on_broken_pipe<T: Default>(result: io::Result<T>) -> io::Result<T> 
     match result {
         Err(e) if is_broken_pipe(&e) => Ok(T::default()),
         other => other,
+    }
+}
+
+/// The `main` of a tool that prints to stdout: parse `args` with clap (see [`clap_exit`]
+/// for help, version and usage errors), call `run` with a buffered,
+/// locked stdout and a locked stderr, and flush. A closed stdout ends quietly with `run`'s
+/// status; any other failure to write stdout turns a successful run into exit 2 with
+/// `<tool>: cannot write to stdout: …` (a failed run keeps its own status and message).
+pub fn run_main<C: clap::Parser>(
+    tool: &str,
+    args: impl IntoIterator<Item = OsString>,
+    run: impl FnOnce(C, &mut dyn Write, &mut dyn Write) -> u8,
+) -> ExitCode {
+    let cli = match C::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => return clap_exit(tool, &e),
+    };
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let mut err = io::stderr().lock();
+    let code = run(cli, &mut out, &mut err);
+    match out.flush() {
+        // A run that already failed has said why (often this very write error).
+        Err(e) if code == 0 && !is_broken_pipe(&e) => {
+            let _ = writeln!(err, "{tool}: cannot write to stdout: {e}");
+            ExitCode::from(2)
+        }
+        _ => ExitCode::from(code),
+    }
+}
+
+/// End a tool whose arguments clap did not accept: help and version go to stdout (exit 0);
+/// a missing subcommand shows the help on stderr (exit 2); any other usage error is one
+/// line on stderr, `<tool>: <what was wrong> (see --help)` (exit 2).
+pub fn clap_exit(tool: &str, e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = e.print();
+            ExitCode::SUCCESS
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            ExitCode::from(2)
+        }
+        _ => {
+            // clap's message is the lines before its tip / usage / "for more information"
+            // paragraphs; a list (e.g. of missing arguments) continues on indented lines.
+            let text = e.to_string();
+            let what: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .take_while(|l| !l.starts_with("tip:") && !l.starts_with("Usage:"))
+                .filter(|l| !l.is_empty() && !l.starts_with("For more information"))
+                .collect();
+            let what = what.join(" ");
+            let what = what.strip_prefix("error: ").unwrap_or(&what);
+            let what = if what.is_empty() {
+                "invalid arguments"
+            } else {
+                what
+            };
+            let _ = writeln!(io::stderr().lock(), "{tool}: {what} (see --help)");
+            ExitCode::from(2)
+        }
     }
 }

@@ -314,7 +314,33 @@ fn set_names_unknown_and_invalid_runs() {
         .args(["set", ID])
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("KEY=VALUE"));
+        .stderr(one_line_error(
+            "required arguments were not provided: <KEY=VALUE>",
+        ));
+}
+
+#[test]
+fn usage_errors_are_one_line_and_help_is_not_an_error() {
+    let env = Env::new();
+    env.cmd()
+        .args(["status", "--bogus"])
+        .assert()
+        .code(2)
+        .stdout("")
+        .stderr(one_line_error(
+            "unexpected argument '--bogus' found (see --help)",
+        ));
+    env.cmd()
+        .args(["list", "--status", "nope"])
+        .assert()
+        .code(2)
+        .stderr(one_line_error("'nope'"));
+    env.cmd()
+        .arg("--help")
+        .assert()
+        .code(0)
+        .stderr("")
+        .stdout(predicate::str::contains("Usage: codex-meta"));
 }
 
 // ---------- get ----------

@@ -73,18 +73,9 @@ pub fn main() -> ExitCode {
 
 /// [`main`] with explicit arguments (the first is the program name).
 pub fn main_with(args: impl IntoIterator<Item = OsString>) -> ExitCode {
-    let args = match Args::try_parse_from(args) {
-        Ok(args) => args,
-        Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
-        }
-    };
-    let stdout = io::stdout();
-    let stderr = io::stderr();
-    let mut out = io::BufWriter::new(stdout.lock());
-    let mut err = stderr.lock();
-    ExitCode::from(run(&args, &mut out, &mut err))
+    codex_meta::io::run_main("codex-session-id", args, |args: Args, out, err| {
+        run(&args, out, err)
+    })
 }
 
 impl Args {

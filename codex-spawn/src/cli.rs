@@ -231,7 +231,7 @@ pub fn command() -> clap::Command {
 pub fn main() -> ExitCode {
     let args = match Args::try_parse() {
         Ok(a) => a,
-        Err(e) => return clap_error(e),
+        Err(e) => return codex_meta::io::clap_exit("codex-spawn", &e),
     };
     match run(args) {
         Ok(code) => ExitCode::from(code),
@@ -246,29 +246,6 @@ pub fn main() -> ExitCode {
 pub fn run(args: Args) -> Result<u8, SpawnError> {
     let config = Config::from_args(args, &mut std::io::stdin().lock())?;
     crate::supervise::run(config)
-}
-
-/// Help and version go to stdout (exit 0); a usage error is one line on stderr (exit 2).
-fn clap_error(e: clap::Error) -> ExitCode {
-    use clap::error::ErrorKind;
-    match e.kind() {
-        ErrorKind::DisplayHelp
-        | ErrorKind::DisplayVersion
-        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
-            let _ = e.print();
-            ExitCode::SUCCESS
-        }
-        _ => {
-            let text = e.to_string();
-            let first = text
-                .lines()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("invalid arguments");
-            let msg = first.strip_prefix("error: ").unwrap_or(first);
-            let _ = writeln!(std::io::stderr().lock(), "codex-spawn: {msg} (see --help)");
-            ExitCode::from(2)
-        }
-    }
 }
 
 #[cfg(test)]

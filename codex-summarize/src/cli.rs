@@ -1,7 +1,7 @@
 //! The `codex-summarize` command line: argument parsing, mode selection, output
 //! and exit codes. All logic lives in the library modules.
 
-use std::io::{self, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -94,31 +94,20 @@ pub fn command() -> clap::Command {
 
 /// Parses the process arguments, runs, and maps the outcome to an exit status.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
-        }
-    };
-    let stdout = io::stdout();
-    let stderr = io::stderr();
-    let mut out = io::BufWriter::new(stdout.lock());
-    let mut err = stderr.lock();
-    let debug_rss = cli.debug_rss;
-    let code = run(cli, &mut out, &mut err);
-    let code = match out.flush() {
-        Err(e) if !codex_meta::io::is_broken_pipe(&e) => {
-            let _ = writeln!(err, "codex-summarize: cannot write to stdout: {e}");
-            2
-        }
-        _ => code,
-    };
-    if debug_rss {
-        let hwm = peak_rss_kib().map_or_else(|| "unknown".to_owned(), |k| format!("{k} kB"));
-        let _ = writeln!(err, "codex-summarize: debug: VmHWM {hwm}");
-    }
-    ExitCode::from(code)
+    codex_meta::io::run_main(
+        "codex-summarize",
+        std::env::args_os(),
+        |cli: Cli, out, err| {
+            let debug_rss = cli.debug_rss;
+            let code = run(cli, out, err);
+            if debug_rss {
+                let hwm =
+                    peak_rss_kib().map_or_else(|| "unknown".to_owned(), |k| format!("{k} kB"));
+                let _ = writeln!(err, "codex-summarize: debug: VmHWM {hwm}");
+            }
+            code
+        },
+    )
 }
 
 /// This process's peak resident set size in KiB (`VmHWM` of /proc/self/status;
