@@ -306,18 +306,7 @@ pub fn render_runs(
 
 /// Builds the runs report from summaries.
 pub fn runs_report(summaries: &[RunSummary]) -> RunsReport {
-    let mut totals = Row {
-        key: "total".into(),
-        input_tokens: 0,
-        cached_input_tokens: 0,
-        output_tokens: 0,
-        reasoning_output_tokens: 0,
-        total_tokens: 0,
-        cost_usd: None,
-        unpriced_models: Vec::new(),
-        models: Vec::new(),
-        last_activity: None,
-    };
+    let mut totals = Row::new("total".into());
     let mut rows = Vec::new();
     for s in summaries {
         if let Some(u) = s.token_usage.run.usage() {

@@ -80,7 +80,8 @@ pub struct Row {
 }
 
 impl Row {
-    fn new(key: String) -> Row {
+    /// An empty row named `key`.
+    pub(crate) fn new(key: String) -> Row {
         Row {
             key,
             input_tokens: 0,
