@@ -1317,13 +1317,8 @@ fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
-/// The supervisor's peak resident memory (KiB).
+/// The supervisor's peak resident memory (KiB; 0 if it cannot be read).
 fn max_rss_kib() -> i64 {
-    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: getrusage fills the struct we pass; on failure we report 0.
-    if unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) } != 0 {
-        return 0;
-    }
-    // SAFETY: initialised by the successful call above (and zeroed before).
-    unsafe { usage.assume_init() }.ru_maxrss
+    use nix::sys::resource::{UsageWho, getrusage};
+    getrusage(UsageWho::RUSAGE_SELF).map_or(0, |u| u.max_rss())
 }
