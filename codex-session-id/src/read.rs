@@ -191,7 +191,7 @@ pub fn scan_file(file: &File, mode: Mode) -> io::Result<Vec<SessionId>> {
         Ok(map) => map,
         Err(_) => return scan_stream(&mut PositionalReader { file, pos: 0 }, mode),
     };
-    Ok(scan_bytes(&map, mode))
+    Ok(scan_blocks(&map, mode, Some(&map)))
 }
 
 /// Reads `reader` to its end (or to the first id) as a stream.
@@ -205,6 +205,13 @@ fn scan_stream(reader: &mut impl Read, mode: Mode) -> io::Result<Vec<SessionId>>
 
 /// [`scan_file`] on bytes in memory: line-aligned blocks scanned by all cores.
 pub fn scan_bytes(data: &[u8], mode: Mode) -> Vec<SessionId> {
+    scan_blocks(data, mode, None)
+}
+
+/// [`scan_bytes`]; when `data` is `map`, the pages already scanned are handed back as the
+/// scan goes, so the resident set stays small (the workers' current chunks), not the
+/// file's size.
+fn scan_blocks(data: &[u8], mode: Mode, map: Option<&memmap2::Mmap>) -> Vec<SessionId> {
     let blocks = data.len().div_ceil(BLOCK).max(1);
     let workers = thread::available_parallelism()
         .map_or(1, |n| n.get())
@@ -212,6 +219,7 @@ pub fn scan_bytes(data: &[u8], mode: Mode) -> Vec<SessionId> {
         .min(8);
     let job = Blocks {
         data,
+        map,
         blocks,
         mode,
         next: AtomicUsize::new(0),
@@ -259,6 +267,8 @@ impl Read for PositionalReader<'_> {
 /// A parallel scan of the blocks of a file's bytes.
 struct Blocks<'a> {
     data: &'a [u8],
+    /// The mapping `data` is, when it is one (see [`Blocks::release`]).
+    map: Option<&'a memmap2::Mmap>,
     blocks: usize,
     mode: Mode,
     next: AtomicUsize,
@@ -266,7 +276,32 @@ struct Blocks<'a> {
     results: Mutex<Vec<(usize, Vec<SessionId>)>>,
 }
 
+/// Pages are handed back in whole units of this size (a multiple of every page size).
+const RELEASE_ALIGN: usize = 64 << 10;
+/// ... every this many scanned bytes of a block (fewer calls, a little more resident).
+const RELEASE_EVERY: usize = 2 << 20;
+
 impl Blocks<'_> {
+    /// Drop the pages of `data[from..to]` from this process's resident set: a
+    /// scan of a 1 GiB file must not hold 1 GiB (they stay in the page cache, and a later
+    /// read of them just maps them again).
+    fn release(&self, from: usize, to: usize) {
+        let Some(map) = self.map else { return };
+        // Whole units, rounded outwards: a unit shared with a neighbouring chunk is only
+        // faulted in again if that chunk is still being read.
+        let start = from - from % RELEASE_ALIGN;
+        let end = to.next_multiple_of(RELEASE_ALIGN).min(map.len());
+        if start < end {
+            // SAFETY: the mapping is a private, read-only map of a file that we never write
+            // through; MADV_DONTNEED on it only drops our page table entries, and a later
+            // access (another worker finding a line start) faults the same file bytes
+            // back in. No reference observes different contents.
+            let _ = unsafe {
+                map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start)
+            };
+        }
+    }
+
     /// Whether block `k` can no longer change the answer.
     fn moot(&self, k: usize) -> bool {
         let bound = self.bound.load(Ordering::Relaxed);
@@ -345,6 +380,7 @@ impl Blocks<'_> {
             }
         };
         // fed in slices, so a block that became moot is dropped early
+        let (mut at, mut released) = (start, start);
         for chunk in self.data[start..end.max(start)].chunks(CHUNK) {
             if self.moot(k) {
                 return Vec::new();
@@ -354,7 +390,15 @@ impl Blocks<'_> {
                     return ids;
                 }
             }
+            // The scanner keeps its own copy of an unfinished line.
+            let next = at + chunk.len();
+            if next - released >= RELEASE_EVERY {
+                self.release(released, next);
+                released = next;
+            }
+            at = next;
         }
+        self.release(released, at);
         if let Some(id) = scanner.finish() {
             let _ = keep(id, &mut ids);
         }
