@@ -49,6 +49,11 @@ fn write_run(tmp: &TempDir, id: &str, log_fixture: &str, extra: Value) -> PathBu
     meta_path
 }
 
+/// Run `cmd`, which must succeed, and parse its stdout as JSON.
+fn ok_json(cmd: &mut Command) -> Value {
+    json_out(&cmd.assert().success().get_output().stdout)
+}
+
 fn json_out(out: &[u8]) -> Value {
     serde_json::from_slice(out)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(out)))
@@ -69,16 +74,7 @@ fn resumed_run(tmp: &TempDir) -> PathBuf {
 fn resumed_run_from_the_rollout_counts_only_this_run() {
     let tmp = TempDir::new().expect("tmp");
     let meta = resumed_run(&tmp);
-    let out = cmd(&tmp)
-        .arg(&meta)
-        .arg("--codex-home")
-        .arg(codex_home())
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let v = json_out(&out);
+    let v = ok_json(cmd(&tmp).arg(&meta).arg("--codex-home").arg(codex_home()));
     let t = &v["token_usage"];
     assert_eq!(t["source"], "rollout", "{v:#}");
     assert_eq!(t["input_tokens"], 18000, "{v:#}");
@@ -111,16 +107,12 @@ fn resumed_run_from_events_subtracts_the_previous_run() {
     resumed_run(&tmp);
     let empty_home = tmp.path().join("empty-codex-home");
     std::fs::create_dir_all(&empty_home).expect("mkdir");
-    let out = cmd(&tmp)
-        .env("CODEX_RUNS_DIR", tmp.path().join("runs"))
-        .env("CODEX_HOME", &empty_home)
-        .arg("20261123-202114-bbbbbb")
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let v = json_out(&out);
+    let v = ok_json(
+        cmd(&tmp)
+            .env("CODEX_RUNS_DIR", tmp.path().join("runs"))
+            .env("CODEX_HOME", &empty_home)
+            .arg("20261123-202114-bbbbbb"),
+    );
     let t = &v["token_usage"];
     assert_eq!(t["source"], "events", "{v:#}");
     assert_eq!(t["input_tokens"], 18000, "{v:#}");
@@ -133,16 +125,7 @@ fn resumed_run_from_events_subtracts_the_previous_run() {
 fn resumed_run_with_events_and_no_history_reports_no_guess() {
     let tmp = TempDir::new().expect("tmp");
     let meta = resumed_run(&tmp);
-    let out = cmd(&tmp)
-        .arg(&meta)
-        .arg("--codex-home")
-        .arg(tmp.path())
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let v = json_out(&out);
+    let v = ok_json(cmd(&tmp).arg(&meta).arg("--codex-home").arg(tmp.path()));
     assert_eq!(v["token_usage"]["source"], "events");
     assert!(v["token_usage"]["input_tokens"].is_null(), "{v:#}");
     assert_eq!(v["token_usage"]["session_total"]["input_tokens"], 71000);
@@ -153,15 +136,7 @@ fn resumed_run_with_events_and_no_history_reports_no_guess() {
 #[test]
 fn human_log_gives_only_a_blended_total() {
     let tmp = TempDir::new().expect("tmp");
-    let out = cmd(&tmp)
-        .arg("--log")
-        .arg(fixtures().join("new-human.log"))
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let v = json_out(&out);
+    let v = ok_json(cmd(&tmp).arg("--log").arg(fixtures().join("new-human.log")));
     let t = &v["token_usage"];
     assert_eq!(t["source"], "log", "{v:#}");
     assert_eq!(t["total_tokens"], 1700);
@@ -187,17 +162,13 @@ fn resumed_human_log_alone_gives_only_the_session_total() {
         "resume-human.log",
         json!({"mode": "resume", "resume_session": SID_RESUMED}),
     );
-    let out = cmd(&tmp)
-        .args(["--log"])
-        .arg(fixtures().join("resume-human.log"))
-        .arg("--meta")
-        .arg(&meta)
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let v = json_out(&out);
+    let v = ok_json(
+        cmd(&tmp)
+            .args(["--log"])
+            .arg(fixtures().join("resume-human.log"))
+            .arg("--meta")
+            .arg(&meta),
+    );
     assert_eq!(v["token_usage"]["source"], "log");
     assert!(v["token_usage"]["total_tokens"].is_null(), "{v:#}");
     assert_eq!(v["token_usage"]["session_total"]["total_tokens"], 30600);
@@ -206,15 +177,7 @@ fn resumed_human_log_alone_gives_only_the_session_total() {
 #[test]
 fn log_interface_with_json_events() {
     let tmp = TempDir::new().expect("tmp");
-    let out = cmd(&tmp)
-        .arg("--log")
-        .arg(fixtures().join("tool-json.log"))
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let v = json_out(&out);
+    let v = ok_json(cmd(&tmp).arg("--log").arg(fixtures().join("tool-json.log")));
     // a tool-call turn is two model calls: 13000 + 14000
     assert_eq!(v["token_usage"]["source"], "events", "{v:#}");
     assert_eq!(v["token_usage"]["input_tokens"], 27000);
@@ -288,18 +251,14 @@ fn many_runs_report_with_all() {
         json!({"session_id": "01a20a11-d106-7b71-94cf-bcd84bc18137",
                "started_at": "2026-11-23T20:21:09.000Z", "ended_at": "2026-11-23T20:21:10.000Z"}),
     );
-    let out = cmd(&tmp)
-        .arg("--all")
-        .arg("--runs-dir")
-        .arg(tmp.path().join("runs"))
-        .arg("--codex-home")
-        .arg(codex_home())
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let v = json_out(&out);
+    let v = ok_json(
+        cmd(&tmp)
+            .arg("--all")
+            .arg("--runs-dir")
+            .arg(tmp.path().join("runs"))
+            .arg("--codex-home")
+            .arg(codex_home()),
+    );
     assert_eq!(v["rows"].as_array().map(Vec::len), Some(2), "{v:#}");
     assert_eq!(v["totals"]["input_tokens"], 18000 + 6000);
     cmd(&tmp)
@@ -317,15 +276,7 @@ fn codex_home_report_agrees_with_ccusage() {
     // ccusage 20.0.24 on the same fixtures: inputTokens 136800 (+34200 cached),
     // output 8550, reasoning 1710, total 179550, cost 0.260775, 10 sessions.
     let tmp = TempDir::new().expect("tmp");
-    let out = cmd(&tmp)
-        .arg("--codex-home")
-        .arg(codex_home())
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let v = json_out(&out);
+    let v = ok_json(cmd(&tmp).arg("--codex-home").arg(codex_home()));
     assert_eq!(v["rows"].as_array().map(Vec::len), Some(10), "{v:#}");
     let t = &v["totals"];
     assert_eq!(t["input_tokens"], 171000);
@@ -398,15 +349,7 @@ fn zstd_and_garbage_in_a_codex_home() {
         junk,
     )
     .expect("write");
-    let out = cmd(&tmp)
-        .arg("--codex-home")
-        .arg(tmp.path().join("home"))
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let v = json_out(&out);
+    let v = ok_json(cmd(&tmp).arg("--codex-home").arg(tmp.path().join("home")));
     assert_eq!(v["skipped_lines"], 2, "{v:#}");
     assert_eq!(
         v["totals"]["input_tokens"], 1000,
@@ -505,17 +448,13 @@ fn litellm_pricing_file() {
     let tmp = TempDir::new().expect("tmp");
     let p = tmp.path().join("prices.json");
     std::fs::write(&p, r#"{"gpt-5":{"input_cost_per_token":2e-06,"cache_read_input_token_cost":2e-07,"output_cost_per_token":2e-05}}"#).expect("write");
-    let out = cmd(&tmp)
-        .arg("--pricing")
-        .arg(&p)
-        .arg("--codex-home")
-        .arg(codex_home())
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let v = json_out(&out);
+    let v = ok_json(
+        cmd(&tmp)
+            .arg("--pricing")
+            .arg(&p)
+            .arg("--codex-home")
+            .arg(codex_home()),
+    );
     assert!((v["totals"]["cost_usd"].as_f64().unwrap_or(0.0) - 0.45144).abs() < 1e-9);
     assert!(
         v["pricing_source"]
