@@ -368,7 +368,7 @@ impl Config {
     }
 }
 
-/// Parse a duration option (`90s`, `30m`, `1h`, `250ms`, a bare number of seconds).
+/// Parse a duration option (`90s`, `30m`, `1h30m`, `250ms`, a bare number of seconds).
 fn duration(option: &str, text: &str) -> Result<Duration, SpawnError> {
     match codex_meta::parse_duration(text) {
         Ok(d) if !d.is_zero() => Ok(d),
