@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 
 use crate::config::{Config, Resume};
 
-/// Build codex's argv (without argv\[0\]). `last_message` is our `-o` file; it is left out
-/// when the pass-through options already name one.
-pub fn codex_args(config: &Config, last_message: Option<&Path>) -> Vec<OsString> {
+/// `exec --cd REPO [-o LASTMSG] [CODEX_ARGS…]`: every option goes before `resume`, which
+/// is the only place codex accepts `-C`, `-s`, `--add-dir`, `-p` and `--output-schema`.
+fn exec_options(config: &Config, last_message: Option<&Path>) -> Vec<OsString> {
     let mut argv: Vec<OsString> =
         vec!["exec".into(), "--cd".into(), config.repo_abs.clone().into()];
     if let Some(lm) = last_message {
@@ -22,6 +22,13 @@ pub fn codex_args(config: &Config, last_message: Option<&Path>) -> Vec<OsString>
         argv.push(lm.as_os_str().to_owned());
     }
     argv.extend(config.codex_args.iter().cloned());
+    argv
+}
+
+/// Build codex's argv (without argv\[0\]). `last_message` is our `-o` file; it is left out
+/// when the pass-through options already name one.
+pub fn codex_args(config: &Config, last_message: Option<&Path>) -> Vec<OsString> {
+    let mut argv = exec_options(config, last_message);
     match &config.resume {
         None => {}
         Some(Resume::Id(id)) => {
@@ -48,13 +55,7 @@ pub fn resume_args(
     last_message: Option<&Path>,
     session_id: &str,
 ) -> Vec<OsString> {
-    let mut argv: Vec<OsString> =
-        vec!["exec".into(), "--cd".into(), config.repo_abs.clone().into()];
-    if let Some(lm) = last_message {
-        argv.push("-o".into());
-        argv.push(lm.as_os_str().to_owned());
-    }
-    argv.extend(config.codex_args.iter().cloned());
+    let mut argv = exec_options(config, last_message);
     argv.push("resume".into());
     argv.push(session_id.into());
     argv.push("-".into());
