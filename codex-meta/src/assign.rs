@@ -15,6 +15,22 @@ pub fn coerce_value(raw: &str) -> Value {
     serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_owned()))
 }
 
+/// Refuse a field only the run's owner writes ([`crate::PROTECTED_FIELDS`]).
+pub fn refuse_protected(key: &str) -> Result<(), MetaError> {
+    if !crate::PROTECTED_FIELDS.contains(&key) {
+        return Ok(());
+    }
+    let why = match key {
+        "pid" | "pid_start" | "boot_id" | "host" => "the liveness witness of its supervisor",
+        "run_id" | "started_at" => "it names the run",
+        _ => "readers open only the run's own files",
+    };
+    Err(MetaError::Protected {
+        key: key.to_owned(),
+        why,
+    })
+}
+
 /// Split and check one `key=value` argument. Errors name the argument:
 /// no `=`, an empty key, or a value of the wrong type for a known field.
 pub fn parse_assignment(arg: &str) -> Result<(String, Value), MetaError> {
@@ -31,6 +47,7 @@ pub fn parse_assignment(arg: &str) -> Result<(String, Value), MetaError> {
     if key.trim() != key || key.chars().any(char::is_control) {
         return Err(bad("key has spaces or control characters".to_owned()));
     }
+    refuse_protected(key)?;
     let value = coerce_value(raw);
     validate_field(key, &value).map_err(bad)?;
     Ok((key.to_owned(), value))
@@ -84,6 +101,16 @@ mod tests {
     }
 
     #[test]
+    fn identity_and_path_fields_are_refused() {
+        for key in crate::PROTECTED_FIELDS {
+            let err = parse_assignment(&format!("{key}=/etc/passwd")).unwrap_err();
+            assert!(matches!(err, MetaError::Protected { .. }), "{key}: {err}");
+            assert!(err.to_string().contains(key), "{err}");
+        }
+        assert!(parse_assignment("task=x").is_ok());
+    }
+
+    #[test]
     fn bad_assignments_name_the_argument() {
         for (arg, needle) in [
             ("novalue", "expected key=value"),
@@ -91,7 +118,7 @@ mod tests {
             ("status=runing", "invalid status"),
             ("exit_code=zero", "exit_code"),
             ("exit_code=1.5", "exit_code"),
-            ("pid=-1", "pid"),
+            ("exit_code=-1.5", "exit_code"),
             ("status=1", "status"),
             (" k=1", "spaces"),
         ] {

@@ -66,6 +66,19 @@ pub enum MetaError {
     #[error("{}: could not allocate a new run id after {attempts} attempts", dir.display())]
     Exhausted { dir: PathBuf, attempts: u32 },
 
+    /// A directory that is not safe to keep runs in (owned by another user, or writable
+    /// by others without the sticky bit).
+    #[error("{}: unsafe runs dir: {reason}", path.display())]
+    UnsafeDir { path: PathBuf, reason: String },
+
+    /// An input larger than its documented cap.
+    #[error("{what}: larger than {limit} bytes (the limit)")]
+    TooLarge { what: String, limit: u64 },
+
+    /// A field that only the run's owner writes (identity, paths, the liveness witness).
+    #[error("'{key}' cannot be set: it is part of the run's identity ({why})")]
+    Protected { key: String, why: &'static str },
+
     /// The JSON to write could not be produced.
     #[error("{}: cannot serialise: {message}", path.display())]
     Serialize { path: PathBuf, message: String },

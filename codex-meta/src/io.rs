@@ -82,3 +82,16 @@ pub fn clap_exit(tool: &str, e: &clap::Error) -> ExitCode {
         }
     }
 }
+
+/// This process's peak resident set size in KiB (getrusage's `ru_maxrss`, which Linux
+/// gives in KiB and macOS in bytes); `None` when it cannot be read.
+pub fn peak_rss_kib() -> Option<u64> {
+    use nix::sys::resource::{UsageWho, getrusage};
+    let raw = u64::try_from(getrusage(UsageWho::RUSAGE_SELF).ok()?.max_rss()).ok()?;
+    let kib = if cfg!(target_os = "macos") {
+        raw / 1024
+    } else {
+        raw
+    };
+    (kib > 0).then_some(kib)
+}

@@ -8,7 +8,9 @@
 //! - [`RunId`] and [`RunsDir`]: ids, file names, run allocation with O_EXCL, lookup, listing;
 //! - [`read_meta`], [`write_meta`], [`update_meta`], [`write_json_atomic`]: atomic files;
 //! - [`RunLock`], [`is_held`], [`effective_status`], [`wait_for`]: liveness (`lost`) and
-//!   waiting without polling;
+//!   waiting without polling; [`witness`]: the second witness (pid, start time, boot id);
+//! - [`files`]: run files created O_EXCL|O_NOFOLLOW, read only from regular files, capped;
+//!   runs dirs checked like ssh's StrictModes;
 //! - [`cli`]: the `codex-meta` command.
 
 pub mod assign;
@@ -16,6 +18,7 @@ pub mod cli;
 mod cmd;
 pub mod duration;
 mod error;
+pub mod files;
 pub mod io;
 mod lock;
 mod random;
@@ -23,24 +26,26 @@ mod run_id;
 mod runs_dir;
 pub mod schema;
 mod store;
+pub mod witness;
 
 pub use assign::{coerce_value, parse_assignment};
 pub use duration::parse_duration;
 pub use error::MetaError;
 pub use lock::{
     EXIT_LOST, EXIT_WAIT_TIMEOUT, RunLock, WaitOutcome, effective_status, effective_status_at,
-    is_held, log_path_for, run_exit_code, wait_for,
+    is_held, is_held_file, log_path_for, run_exit_code, wait_for,
 };
 pub use run_id::{MAX_RUN_ID_LEN, RunId};
 pub use runs_dir::{
     DEFAULT_RUNS_DIR, ListedRun, META_SUFFIX, NewRun, RUN_FILE_PREFIX, RUNS_DIR_ENV, RunPaths,
     RunsDir,
 };
-pub use schema::{KNOWN_FIELDS, Meta, Mode, ParseStatusError, Status};
+pub use schema::{KNOWN_FIELDS, Meta, Mode, PROTECTED_FIELDS, ParseStatusError, Status};
 pub use store::{
-    read_meta, read_meta_object, update_meta, update_meta_object, write_bytes_atomic,
+    LOCK_FILE, read_meta, read_meta_object, update_meta, update_meta_object, write_bytes_atomic,
     write_json_atomic, write_meta, write_meta_object,
 };
+pub use witness::{Liveness, Witness};
 
 /// The current time, UTC, RFC 3339 with milliseconds and `Z`: `2026-11-23T19:57:51.123Z`.
 pub fn now_rfc3339() -> String {

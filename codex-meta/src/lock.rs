@@ -2,19 +2,26 @@
 //!
 //! The run's owner (codex-spawn) takes an exclusive `flock` on the run's log file with
 //! [`RunLock`] before it writes the meta as `running`, and keeps it until it has written
-//! the final meta. The kernel drops the lock when the owner dies, however it dies. So:
-//! - a reader that finds `running` but can take a shared lock knows nobody owns the run:
-//!   the run is `lost` ([`effective_status`]);
+//! the final meta. The kernel drops the lock when the owner dies, however it dies. The
+//! meta also carries a second witness, the owner's pid with its start time and the boot
+//! id ([`crate::witness`]), because the lock is lost with the log when the log is
+//! deleted, renamed over or rotated while the run goes on. So:
+//! - a reader that finds `running` calls the run `lost` only when nobody holds the lock
+//!   AND the witness says the owner is gone ([`effective_status_at`]); for a run written
+//!   on another host (a shared runs dir) the witness cannot be checked and the lock alone
+//!   judges (which needs a filesystem whose flocks cross hosts, as NFSv4's do);
 //! - a waiter blocks in a shared `flock` (in a thread, so a timeout can be applied) and
-//!   wakes the moment the owner is gone, with no polling ([`wait_for`]).
+//!   wakes the moment the owner is gone, with no polling; when the log is no longer the
+//!   one the owner locked, it waits for the owner's process instead ([`wait_for`]).
 //!
-//! The lock lives on its own open file description (the log reopened through
-//! `/proc/self/fd` where available, else a dup), so the log descriptors handed to codex as
-//! stdout/stderr do not keep the lock alive after the owner is gone.
+//! The lock lives on its own open file description (the log opened again by name), so
+//! other descriptors of the log do not keep the lock alive after the owner is gone.
+//! Readers only ever open the run's own log — the `codex-run-<id>.log` beside its meta —
+//! never a path taken from the meta's content, and never through a symlink.
 
 use std::fs::File;
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -22,7 +29,8 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 
-use crate::runs_dir::META_SUFFIX;
+use crate::runs_dir::RunsDir;
+use crate::witness::{Liveness, Witness, liveness};
 use crate::{Meta, MetaError, Status, read_meta};
 
 /// Exit status of `wait` when the timeout passed first.
@@ -41,24 +49,35 @@ pub struct RunLock {
 }
 
 impl RunLock {
-    /// Take the run's lock on an open log (e.g. [`crate::NewRun::log`]): LOCK_EX|LOCK_NB on
-    /// a new close-on-exec descriptor of the same file. Readers' brief shared probes are
-    /// waited out (up to 2 s); a lock held by another owner gives [`MetaError::LockHeld`].
-    pub fn acquire(log: &File) -> Result<RunLock, MetaError> {
-        let proc_path = PathBuf::from(format!("/proc/self/fd/{}", log.as_raw_fd()));
-        let own = match File::open(&proc_path) {
-            Ok(f) => f,
-            Err(_) => log
-                .try_clone()
-                .map_err(|e| MetaError::io(&proc_path, "duplicate log descriptor", e))?,
-        };
-        let name = std::fs::read_link(&proc_path).ok();
-        Self::lock_file(own, name.unwrap_or(proc_path))
+    /// Take the run's lock on its open log `log` (e.g. [`crate::NewRun::log`]) at `path`:
+    /// the log is opened again by name (never through a symlink; it must still be the same
+    /// file), and that new close-on-exec descriptor gets LOCK_EX|LOCK_NB. Readers' brief
+    /// shared probes are waited out (up to 2 s); a lock held by another owner gives
+    /// [`MetaError::LockHeld`].
+    pub fn acquire(log: &File, path: &Path) -> Result<RunLock, MetaError> {
+        let own =
+            crate::files::open_regular(path).map_err(|e| MetaError::io(path, "open log", e))?;
+        let (a, b) = (
+            log.metadata()
+                .map_err(|e| MetaError::io(path, "open log", e))?,
+            own.metadata()
+                .map_err(|e| MetaError::io(path, "open log", e))?,
+        );
+        if (a.dev(), a.ino()) != (b.dev(), b.ino()) {
+            return Err(MetaError::io(
+                path,
+                "lock log",
+                io::Error::other("the log was replaced right after it was created"),
+            ));
+        }
+        Self::lock_file(own, path.to_path_buf())
     }
 
-    /// Take the run's lock on the log at `path` (opened read-only, close-on-exec).
+    /// Take the run's lock on the log at `path` (opened read-only, close-on-exec, never
+    /// through a symlink).
     pub fn acquire_path(path: &Path) -> Result<RunLock, MetaError> {
-        let file = File::open(path).map_err(|e| MetaError::io(path, "open log", e))?;
+        let file =
+            crate::files::open_regular(path).map_err(|e| MetaError::io(path, "open log", e))?;
         Self::lock_file(file, path.to_path_buf())
     }
 
@@ -97,9 +116,10 @@ impl RunLock {
 }
 
 /// True when some process (this one included, through another descriptor) holds the
-/// run's lock on `log_path`. A log that is missing or cannot be opened counts as not held.
+/// run's lock on `log_path`. A log that is missing, a symlink, or not a regular file counts
+/// as not held.
 pub fn is_held(log_path: &Path) -> bool {
-    let Ok(mut file) = File::open(log_path) else {
+    let Ok(mut file) = crate::files::open_regular(log_path) else {
         return false;
     };
     loop {
@@ -112,43 +132,53 @@ pub fn is_held(log_path: &Path) -> bool {
     }
 }
 
-/// The log whose lock tells whether the run is alive: the meta's `log_file` (relative to
-/// the meta's directory if relative), else the sibling `codex-run-<id>.log` of the meta
-/// file. The first that exists; `None` when neither does.
+/// [`is_held`] for a log already open (the probe goes through `file`'s own open file
+/// description, so it sees the owner's lock on that very file even after the log's name
+/// was deleted or now names another file).
+pub fn is_held_file(file: &File) -> bool {
+    let Ok(mut probe) = file.try_clone() else {
+        return false;
+    };
+    loop {
+        match Flock::lock(probe, FlockArg::LockSharedNonblock) {
+            Ok(_probe) => return false,
+            Err((f, Errno::EINTR)) => probe = f,
+            Err((_, Errno::EWOULDBLOCK)) => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// The run's own log, whose lock tells whether the run is alive: `codex-run-<id>.log`
+/// beside the meta file at `meta_path` (the id from the meta's file name, else its
+/// `run_id`). Without a meta path, the meta's `log_file` — only when it is named after the
+/// meta's `run_id`. The meta's content never sends a reader anywhere else. `None` when
+/// that file does not exist.
 pub fn log_path_for(meta: &Meta, meta_path: Option<&Path>) -> Option<PathBuf> {
-    let meta_dir = meta_path.and_then(Path::parent);
-    let mut candidates = Vec::new();
-    if let Some(log) = meta.log_file.as_deref().filter(|s| !s.is_empty()) {
-        let log = Path::new(log);
-        match meta_dir {
-            Some(dir) if log.is_relative() => candidates.push(dir.join(log)),
-            _ => candidates.push(log.to_path_buf()),
-        }
-    }
-    if let Some(mp) = meta_path {
-        if let Some(name) = mp.file_name().and_then(|n| n.to_str()) {
-            if let Some(stem) = name.strip_suffix(META_SUFFIX) {
-                candidates.push(mp.with_file_name(format!("{stem}.log")));
-            }
-        }
-    }
-    candidates.into_iter().find(|p| p.exists())
+    RunsDir::run_paths(meta, meta_path)
+        .map(|p| p.log)
+        .filter(|p| p.exists())
 }
 
 /// The status a reader should believe: the stored one, except that `running` (or no
-/// status at all) with nobody holding the run's lock — or no log to lock — is `lost`.
+/// status at all) is `lost` when nobody holds the run's lock and the liveness witness does
+/// not show the owner alive.
 pub fn effective_status(meta: &Meta) -> Status {
     effective_status_at(meta, None)
 }
 
-/// [`effective_status`], also looking for the log next to the meta file at `meta_path`.
+/// [`effective_status`] for the meta read from `meta_path` (its own log is beside it).
 pub fn effective_status_at(meta: &Meta, meta_path: Option<&Path>) -> Status {
     match meta.status {
         Some(s) if s != Status::Running => s,
-        _ => match log_path_for(meta, meta_path) {
-            Some(log) if is_held(&log) => Status::Running,
-            _ => Status::Lost,
-        },
+        _ => {
+            let locked = log_path_for(meta, meta_path).is_some_and(|log| is_held(&log));
+            if locked || liveness(meta) == Liveness::Alive {
+                Status::Running
+            } else {
+                Status::Lost
+            }
+        }
     }
 }
 
@@ -164,10 +194,8 @@ pub struct WaitOutcome {
 }
 
 impl WaitOutcome {
-    /// The exit status a `wait` command reports for this run: 124 on timeout, 125 for a
-    /// lost run, the run's `exit_code` when it succeeded (0 when absent), and for any other
-    /// end its non-zero `exit_code` (low 8 bits), else 128+signal number when `signal`
-    /// names one, else 1.
+    /// The exit status a `wait` command reports for this run (see [`run_exit_code`]), 124
+    /// on timeout.
     pub fn exit_code(&self) -> u8 {
         if self.timed_out {
             return EXIT_WAIT_TIMEOUT;
@@ -176,31 +204,39 @@ impl WaitOutcome {
     }
 }
 
-/// The exit status for a run that ended with `status` (see [`WaitOutcome::exit_code`]).
+/// The exit status for a run that ended with `status`: 0 for `succeeded` (whatever its
+/// `exit_code` says), 125 for `lost`; for any other end its `exit_code` when that is 1 to
+/// 255, else 128+N when `signal` names signal N, else 1. A code out of range (negative,
+/// over 255) is never wrapped into another one.
 pub fn run_exit_code(meta: &Meta, status: Status) -> u8 {
-    let low = |c: i32| (c & 0xff) as u8;
     match status {
         Status::Lost => EXIT_LOST,
         Status::Running => EXIT_WAIT_TIMEOUT,
-        Status::Succeeded => meta.exit_code.map(low).unwrap_or(0),
+        Status::Succeeded => 0,
         _ => {
-            if let Some(c) = meta.exit_code.map(low).filter(|&c| c != 0) {
+            if let Some(c) = meta
+                .exit_code
+                .and_then(|c| u8::try_from(c).ok())
+                .filter(|&c| c != 0)
+            {
                 return c;
             }
             meta.signal
                 .as_deref()
                 .and_then(|s| s.parse::<nix::sys::signal::Signal>().ok())
-                .map(|sig| 128u8.wrapping_add(sig as i32 as u8))
+                .map(|sig| 128u8.saturating_add(sig as i32 as u8))
                 .unwrap_or(1)
         }
     }
 }
 
 /// Block until the run of the meta at `meta_path` is no longer running (or `timeout`
-/// passes), then re-read the meta. No polling: a thread blocks in a shared `flock` on the
-/// run's log, which the kernel grants the moment the owner releases its lock or dies; the
-/// caller waits on a channel with the timeout. (On timeout that thread stays blocked
-/// until the owner goes away; it holds nothing that matters.)
+/// passes), then re-read the meta. No polling: while the owner's lock is held, a thread
+/// blocks in a shared `flock` on the run's log, which the kernel grants the moment the
+/// owner releases its lock or dies; when the log is gone or replaced (the lock is free but
+/// the witness shows the owner alive), it waits for the owner's process to end
+/// ([`Witness::wait_gone`]). (On timeout a lock-waiting thread stays blocked until the
+/// owner goes away; it holds nothing that matters.)
 pub fn wait_for(meta_path: &Path, timeout: Option<Duration>) -> Result<WaitOutcome, MetaError> {
     // A timeout too large to add to now is no timeout.
     let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
@@ -214,27 +250,17 @@ pub fn wait_for(meta_path: &Path, timeout: Option<Duration>) -> Result<WaitOutco
                 timed_out: false,
             });
         }
-        let Some(log) = log_path_for(&meta, Some(meta_path)) else {
-            continue; // the log vanished between the two looks: next round says lost
+        let held_log = log_path_for(&meta, Some(meta_path)).filter(|l| is_held(l));
+        let woke = match held_log {
+            Some(log) => wait_for_lock(log, deadline, meta_path)?,
+            None => match Witness::from_meta(&meta) {
+                // running by the witness alone: wait for that process
+                Some(w) => w.wait_gone(deadline),
+                // the lock was let go between the two looks: the next round says
+                None => true,
+            },
         };
-        let (tx, rx) = mpsc::channel::<()>();
-        std::thread::Builder::new()
-            .name("codex-meta-wait".into())
-            .spawn(move || {
-                // Ok: unlocked on drop at once; another error: stop waiting and re-read.
-                if let Ok(mut file) = File::open(&log) {
-                    while let Err((f, Errno::EINTR)) = Flock::lock(file, FlockArg::LockShared) {
-                        file = f;
-                    }
-                }
-                let _ = tx.send(());
-            })
-            .map_err(|e| MetaError::io(meta_path, "start waiting thread", e))?;
-        let got = match deadline {
-            None => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
-            Some(d) => rx.recv_timeout(d.saturating_duration_since(Instant::now())),
-        };
-        if let Err(mpsc::RecvTimeoutError::Timeout) = got {
+        if !woke {
             let meta = read_meta(meta_path)?;
             let status = effective_status_at(&meta, Some(meta_path));
             return Ok(WaitOutcome {
@@ -246,13 +272,39 @@ pub fn wait_for(meta_path: &Path, timeout: Option<Duration>) -> Result<WaitOutco
     }
 }
 
+/// Wait (in a thread) for a shared lock on `log`; false when `deadline` passed first.
+fn wait_for_lock(
+    log: PathBuf,
+    deadline: Option<Instant>,
+    meta_path: &Path,
+) -> Result<bool, MetaError> {
+    let (tx, rx) = mpsc::channel::<()>();
+    std::thread::Builder::new()
+        .name("codex-meta-wait".into())
+        .spawn(move || {
+            // Ok: unlocked on drop at once; another error: stop waiting and re-read.
+            if let Ok(mut file) = crate::files::open_regular(&log) {
+                while let Err((f, Errno::EINTR)) = Flock::lock(file, FlockArg::LockShared) {
+                    file = f;
+                }
+            }
+            let _ = tx.send(());
+        })
+        .map_err(|e| MetaError::io(meta_path, "start waiting thread", e))?;
+    let got = match deadline {
+        None => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+        Some(d) => rx.recv_timeout(d.saturating_duration_since(Instant::now())),
+    };
+    Ok(!matches!(got, Err(mpsc::RecvTimeoutError::Timeout)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{RunsDir, write_meta};
+    use crate::{RunId, RunsDir, write_meta};
 
     fn running_meta(dir: &RunsDir) -> (crate::NewRun, Meta) {
-        let run = dir.create_run().unwrap();
+        let run = dir.create_run(false).unwrap();
         let mut meta = Meta::new(run.id.as_str());
         meta.status = Some(Status::Running);
         meta.log_file = Some(run.paths.log.display().to_string());
@@ -267,7 +319,7 @@ mod tests {
         let (run, meta) = running_meta(&dir);
         assert!(!is_held(&run.paths.log));
         assert_eq!(effective_status(&meta), Status::Lost);
-        let lock = RunLock::acquire(&run.log).unwrap();
+        let lock = RunLock::acquire(&run.log, &run.paths.log).unwrap();
         assert!(is_held(&run.paths.log));
         assert_eq!(effective_status(&meta), Status::Running);
         // The log's own descriptor (as given to a child) does not hold the lock.
@@ -299,7 +351,7 @@ mod tests {
         let dir = RunsDir::new(tmp.path()).unwrap();
         let (run, mut meta) = running_meta(&dir);
         meta.log_file = None;
-        let _lock = RunLock::acquire(&run.log).unwrap();
+        let _lock = RunLock::acquire(&run.log, &run.paths.log).unwrap();
         assert_eq!(effective_status(&meta), Status::Lost);
         assert_eq!(
             effective_status_at(&meta, Some(&run.paths.meta)),
@@ -317,7 +369,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = RunsDir::new(tmp.path()).unwrap();
         let (run, _) = running_meta(&dir);
-        let lock = RunLock::acquire(&run.log).unwrap();
+        let lock = RunLock::acquire(&run.log, &run.paths.log).unwrap();
         let meta_path = run.paths.meta.clone();
         let owner = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(300));
@@ -342,7 +394,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = RunsDir::new(tmp.path()).unwrap();
         let (run, _) = running_meta(&dir);
-        let lock = RunLock::acquire(&run.log).unwrap();
+        let lock = RunLock::acquire(&run.log, &run.paths.log).unwrap();
         let out = wait_for(&run.paths.meta, Some(Duration::from_millis(100))).unwrap();
         assert!(out.timed_out);
         assert_eq!(out.status, Status::Running);
@@ -357,15 +409,98 @@ mod tests {
     fn exit_codes_follow_the_rules() {
         let mut m = Meta::new("x");
         assert_eq!(run_exit_code(&m, Status::Succeeded), 0);
+        m.exit_code = Some(5);
+        assert_eq!(run_exit_code(&m, Status::Succeeded), 0, "succeeded is 0");
         m.exit_code = Some(0);
         assert_eq!(run_exit_code(&m, Status::VerifyFailed), 1);
         m.exit_code = Some(2);
         assert_eq!(run_exit_code(&m, Status::Failed), 2);
-        m.exit_code = Some(256);
-        assert_eq!(run_exit_code(&m, Status::Failed), 1);
-        m.exit_code = None;
+        for out_of_range in [256, 300, -1, i32::MIN] {
+            m.exit_code = Some(out_of_range);
+            assert_eq!(run_exit_code(&m, Status::Failed), 1, "{out_of_range}");
+        }
+        m.exit_code = Some(300);
         m.signal = Some("SIGTERM".into());
         assert_eq!(run_exit_code(&m, Status::Killed), 143);
+        m.exit_code = None;
+        assert_eq!(run_exit_code(&m, Status::Killed), 143);
         assert_eq!(run_exit_code(&m, Status::Lost), 125);
+    }
+
+    /// A live owner's run is `running` even when its log was deleted or replaced; `lost`
+    /// only when the owner is gone too. The meta's log_file never sends a reader elsewhere.
+    #[test]
+    fn the_witness_keeps_a_run_whose_log_went_away_running() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = RunsDir::new(tmp.path()).unwrap();
+        let (run, mut meta) = running_meta(&dir);
+        let _lock = RunLock::acquire(&run.log, &run.paths.log).unwrap();
+        meta.host = Some(crate::hostname());
+        crate::Witness::current().unwrap().record(&mut meta);
+        write_meta(&run.paths.meta, &meta).unwrap();
+        std::fs::remove_file(&run.paths.log).unwrap();
+        assert_eq!(
+            effective_status_at(&meta, Some(&run.paths.meta)),
+            Status::Running
+        );
+        std::fs::write(&run.paths.log, "rotated").unwrap();
+        assert_eq!(
+            effective_status_at(&meta, Some(&run.paths.meta)),
+            Status::Running
+        );
+        // a waiter waits for the owner, not for the unlocked new file
+        let out = wait_for(&run.paths.meta, Some(Duration::from_millis(300))).unwrap();
+        assert!(out.timed_out);
+        assert_eq!(out.status, Status::Running);
+        // another process under the witness's name: gone
+        meta.pid_start = Some("1".into());
+        assert_eq!(
+            effective_status_at(&meta, Some(&run.paths.meta)),
+            Status::Lost
+        );
+
+        // a forged log_file pointing at a file someone holds a lock on is not looked at
+        let decoy = tmp.path().join("decoy.log");
+        std::fs::write(&decoy, "").unwrap();
+        let _decoy_lock = RunLock::acquire_path(&decoy).unwrap();
+        let mut forged = Meta::new(run.id.as_str());
+        forged.status = Some(Status::Running);
+        forged.log_file = Some(decoy.display().to_string());
+        assert_eq!(effective_status(&forged), Status::Lost);
+        assert_eq!(
+            effective_status_at(&forged, Some(&run.paths.meta)),
+            Status::Lost
+        );
+    }
+
+    #[test]
+    fn waiting_on_the_witness_ends_when_the_owner_exits() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = RunsDir::new(tmp.path()).unwrap();
+        let (run, mut meta) = running_meta(&dir);
+        let mut owner = std::process::Command::new("sleep")
+            .arg("0.5")
+            .spawn()
+            .unwrap();
+        meta.host = Some(crate::hostname());
+        crate::Witness::of(owner.id()).unwrap().record(&mut meta);
+        write_meta(&run.paths.meta, &meta).unwrap();
+        drop(run);
+        let reaper = std::thread::spawn(move || owner.wait());
+        let start = Instant::now();
+        let out = wait_for(
+            &dir.paths(&RunId::parse(&meta.run_id).unwrap()).meta,
+            Some(Duration::from_secs(20)),
+        )
+        .unwrap();
+        reaper.join().unwrap().unwrap();
+        assert!(
+            start.elapsed() >= Duration::from_millis(300),
+            "{:?}",
+            start.elapsed()
+        );
+        assert!(start.elapsed() < Duration::from_secs(10));
+        assert!(!out.timed_out);
+        assert_eq!(out.status, Status::Lost);
     }
 }

@@ -6,9 +6,9 @@
 //! processes never share a run, however many start in the same second.
 
 use std::ffi::OsStr;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use crate::{Meta, MetaError, RunId, Status, read_meta};
@@ -46,6 +46,27 @@ pub struct NewRun {
     pub id: RunId,
     pub paths: RunPaths,
     pub log: File,
+    /// Whether the last-message file was claimed too.
+    pub last_message: bool,
+}
+
+impl NewRun {
+    /// Give the run up before it started: remove the files it claimed (and a meta written
+    /// for it), so a run that could not start leaves nothing behind.
+    pub fn discard(self) {
+        let NewRun {
+            paths,
+            log,
+            last_message,
+            ..
+        } = self;
+        drop(log);
+        let _ = fs::remove_file(&paths.log);
+        if last_message {
+            let _ = fs::remove_file(&paths.last_message);
+        }
+        let _ = fs::remove_file(&paths.meta);
+    }
 }
 
 /// One meta found by [`RunsDir::list`]. `meta` is the error (naming the file) when the
@@ -102,13 +123,16 @@ impl RunsDir {
     }
 
     /// Create the directory (and its parents) if missing; the directories it creates are
-    /// mode 0700. An existing directory is left as it is.
+    /// mode 0700. An existing directory must be safe to keep runs in
+    /// ([`crate::files::check_dir`]: owned by this user or root, not writable by others
+    /// unless sticky).
     pub fn ensure(&self) -> Result<(), MetaError> {
         fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(&self.path)
-            .map_err(|e| MetaError::io(&self.path, "create runs dir", e))
+            .map_err(|e| MetaError::io(&self.path, "create runs dir", e))?;
+        crate::files::check_dir(&self.path)
     }
 
     /// The file names of run `id` in this dir.
@@ -122,35 +146,110 @@ impl RunsDir {
         }
     }
 
-    /// Allocate a new run: make sure the dir exists, generate an id, create its log with
-    /// O_CREAT|O_EXCL (0600, append mode, close-on-exec), retrying with a fresh id while
-    /// the log or meta of that id already exists. The open log is the claim on the id.
-    pub fn create_run(&self) -> Result<NewRun, MetaError> {
-        self.create_run_with(RunId::generate)
+    /// The run's own files for the meta at `meta_path` (`<dir>/codex-run-<id>.meta.json`):
+    /// the siblings named after its id. Readers open these, never paths taken from the
+    /// meta's content. `None` for a meta not named like a run's.
+    pub fn own_paths(meta_path: &Path) -> Option<RunPaths> {
+        let id = meta_id(meta_path.file_name()?)?;
+        let id = RunId::parse(id).ok()?;
+        let dir = match meta_path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        Some(
+            RunsDir {
+                path: dir.to_path_buf(),
+            }
+            .paths(&id),
+        )
+    }
+
+    /// The run's own files for a meta read from `meta_path` (or, without a path, for the
+    /// meta alone): the siblings of the meta file named after the id in its file name
+    /// (else after its `run_id`); without a path, those beside the meta's `log_file`
+    /// when that is named after its `run_id`. Never the paths the meta's content names
+    /// otherwise — a reader opens a run's own files only.
+    pub fn run_paths(meta: &Meta, meta_path: Option<&Path>) -> Option<RunPaths> {
+        let own_id = || RunId::parse(&meta.run_id).ok();
+        match meta_path {
+            Some(mp) => RunsDir::own_paths(mp).or_else(|| {
+                let id = own_id()?;
+                Some(
+                    RunsDir {
+                        path: parent_or_dot(mp).to_path_buf(),
+                    }
+                    .paths(&id),
+                )
+            }),
+            None => {
+                let id = own_id()?;
+                let log = Path::new(meta.log_file.as_deref()?);
+                let want = format!("{RUN_FILE_PREFIX}{}.log", id.as_str());
+                if log.file_name().and_then(|n| n.to_str()) != Some(want.as_str()) {
+                    return None;
+                }
+                Some(
+                    RunsDir {
+                        path: parent_or_dot(log).to_path_buf(),
+                    }
+                    .paths(&id),
+                )
+            }
+        }
+    }
+
+    /// Allocate a new run: make sure the dir exists (and is safe), generate an id, and
+    /// claim its files: the log (and with `last_message`, the last-message file) created
+    /// `O_CREAT|O_EXCL|O_NOFOLLOW`, 0600, close-on-exec, the log in append mode. An id
+    /// whose log, meta, summary or last-message file exists under any form (a file, a
+    /// symlink, a dangling one) is skipped for a fresh one: no run ever uses a file it did
+    /// not create. The open log is the claim on the id.
+    pub fn create_run(&self, last_message: bool) -> Result<NewRun, MetaError> {
+        self.create_run_with(RunId::generate, last_message)
     }
 
     /// [`RunsDir::create_run`] with the id source given (tests force collisions with it).
     pub(crate) fn create_run_with(
         &self,
         mut next_id: impl FnMut() -> RunId,
+        last_message: bool,
     ) -> Result<NewRun, MetaError> {
         self.ensure()?;
+        let taken = |p: &Path| fs::symlink_metadata(p).is_ok();
         for _ in 0..CREATE_ATTEMPTS {
             let id = next_id();
             let paths = self.paths(&id);
-            if paths.meta.exists() {
+            if taken(&paths.meta) || taken(&paths.summary) {
                 continue;
             }
-            match OpenOptions::new()
-                .append(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&paths.log)
-            {
-                Ok(log) => return Ok(NewRun { id, paths, log }),
+            let log = match crate::files::create_private(&paths.log, true) {
+                Ok(log) => log,
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(MetaError::io(&paths.log, "create log", e)),
+            };
+            if last_message {
+                match crate::files::create_private(&paths.last_message, false) {
+                    Ok(_) => {}
+                    Err(e) => {
+                        drop(log);
+                        let _ = fs::remove_file(&paths.log);
+                        if e.kind() == io::ErrorKind::AlreadyExists {
+                            continue;
+                        }
+                        return Err(MetaError::io(
+                            &paths.last_message,
+                            "create last-message file",
+                            e,
+                        ));
+                    }
+                }
             }
+            return Ok(NewRun {
+                id,
+                paths,
+                log,
+                last_message,
+            });
         }
         Err(MetaError::Exhausted {
             dir: self.path.clone(),
@@ -172,11 +271,13 @@ impl RunsDir {
         if arg.contains('/') || arg.ends_with(META_SUFFIX) {
             let path = PathBuf::from(arg);
             if path.is_file() {
+                crate::files::check_dir(parent_or_dot(&path))?;
                 return Ok(path);
             }
             if !arg.contains('/') {
                 let inside = self.path.join(arg);
                 if inside.is_file() {
+                    crate::files::check_dir(&self.path)?;
                     return Ok(inside);
                 }
             }
@@ -197,6 +298,9 @@ impl RunsDir {
             },
             other => other,
         })?;
+        if self.path.is_dir() {
+            crate::files::check_dir(&self.path)?;
+        }
         let meta = self.paths(&id).meta;
         if meta.is_file() {
             return Ok(meta);
@@ -236,6 +340,7 @@ impl RunsDir {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(MetaError::io(&self.path, "read runs dir", e)),
         };
+        crate::files::check_dir(&self.path)?;
         let mut runs = Vec::new();
         for entry in entries {
             let entry = entry.map_err(|e| MetaError::io(&self.path, "read runs dir", e))?;
@@ -251,6 +356,14 @@ impl RunsDir {
         }
         runs.sort_by(|a, b| sort_key(b).cmp(&sort_key(a)));
         Ok(runs)
+    }
+}
+
+/// The directory holding `path` (`.` for a bare file name).
+pub(crate) fn parent_or_dot(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
     }
 }
 
@@ -328,7 +441,7 @@ mod tests {
                 .map(|_| {
                     s.spawn(|| {
                         (0..25)
-                            .map(|_| d.create_run().unwrap().id.as_str().to_owned())
+                            .map(|_| d.create_run(false).unwrap().id.as_str().to_owned())
                             .collect::<Vec<_>>()
                     })
                 })
@@ -351,19 +464,69 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let d = RunsDir::new(tmp.path()).unwrap();
         let fixed = || RunId::parse("20260101-000000-000000").unwrap();
-        let first = d.create_run_with(fixed).unwrap();
+        let first = d.create_run_with(fixed, false).unwrap();
         // An id whose meta exists (but whose log is gone) is not reused either.
         let taken = RunId::parse("20260101-000000-000001").unwrap();
         write_meta(&d.paths(&taken).meta, &Meta::new(taken.as_str())).unwrap();
         let mut ids = vec![fixed(), taken.clone(), fixed(), RunId::generate()].into_iter();
-        let second = d.create_run_with(|| ids.next().unwrap()).unwrap();
+        let second = d.create_run_with(|| ids.next().unwrap(), false).unwrap();
         assert_ne!(second.id, first.id);
         assert_ne!(second.id, taken);
         let mut always = fixed;
         assert!(matches!(
-            d.create_run_with(&mut always),
+            d.create_run_with(&mut always, false),
             Err(MetaError::Exhausted { .. })
         ));
+    }
+
+    /// A name already taken by anything — a file, a symlink to a secret, a dangling
+    /// symlink — is never used: the run takes another id, and nothing is written through.
+    #[test]
+    fn planted_files_make_the_run_take_another_id() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = RunsDir::new(tmp.path()).unwrap();
+        let secret = tmp.path().join("secret");
+        fs::write(&secret, "secret").unwrap();
+        let planted = RunId::parse("20260101-000000-000000").unwrap();
+        let p = d.paths(&planted);
+        for (i, target) in [&p.last_message, &p.summary, &p.meta]
+            .into_iter()
+            .enumerate()
+        {
+            let _ = fs::remove_file(&p.log);
+            std::os::unix::fs::symlink(
+                if i == 0 {
+                    secret.clone()
+                } else {
+                    tmp.path().join("none")
+                },
+                target,
+            )
+            .unwrap();
+            let mut ids = vec![planted.clone(), RunId::generate()].into_iter();
+            let run = d.create_run_with(|| ids.next().unwrap(), true).unwrap();
+            assert_ne!(run.id, planted, "{}", target.display());
+            assert!(run.paths.last_message.is_file());
+            fs::remove_file(target).unwrap();
+            run.discard();
+        }
+        assert_eq!(fs::read_to_string(&secret).unwrap(), "secret");
+        assert!(!tmp.path().join("none").exists());
+        // discard leaves nothing behind
+        let names: Vec<_> = fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["secret"], "{names:?}");
+    }
+
+    #[test]
+    fn own_paths_come_from_the_meta_file_name() {
+        let p =
+            RunsDir::own_paths(Path::new("/r/codex-run-20261123-195751-9f3ac2.meta.json")).unwrap();
+        assert_eq!(p.log, Path::new("/r/codex-run-20261123-195751-9f3ac2.log"));
+        assert!(RunsDir::own_paths(Path::new("/r/other.json")).is_none());
+        assert!(RunsDir::own_paths(Path::new("/r/codex-run-..%2f.meta.json")).is_none());
     }
 
     #[test]

@@ -139,7 +139,13 @@ pub struct Meta {
     pub meta_file: Option<String>,
     pub summary_file: Option<String>,
     pub last_message_file: Option<String>,
+    /// The supervisor's pid; with `pid_start` and `boot_id` the liveness witness
+    /// ([`crate::Witness`]).
     pub pid: Option<u32>,
+    /// The supervisor's start time (opaque, as the platform tells it).
+    pub pid_start: Option<String>,
+    /// The boot the supervisor runs in (opaque).
+    pub boot_id: Option<String>,
     pub host: Option<String>,
     /// RFC 3339 UTC, e.g. `2026-11-23T19:57:51.123Z` (see [`crate::now_rfc3339`]).
     pub started_at: Option<String>,
@@ -151,6 +157,11 @@ pub struct Meta {
     pub outcome_reason: Option<String>,
     /// One entry per codex invocation (the verify loop).
     pub attempts: Option<Vec<Value>>,
+    /// What went wrong beside the outcome (a file that could not be written, a notify
+    /// command that failed), one line each.
+    pub warnings: Option<Vec<String>>,
+    /// True when the log is missing part of codex's output (the disk filled up).
+    pub log_truncated: Option<bool>,
     /// Fields this version does not know; they survive updates.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -174,6 +185,8 @@ pub const KNOWN_FIELDS: &[&str] = &[
     "summary_file",
     "last_message_file",
     "pid",
+    "pid_start",
+    "boot_id",
     "host",
     "started_at",
     "ended_at",
@@ -182,6 +195,24 @@ pub const KNOWN_FIELDS: &[&str] = &[
     "signal",
     "outcome_reason",
     "attempts",
+    "warnings",
+    "log_truncated",
+];
+
+/// The fields only the run's owner writes: its identity, its files, and the liveness
+/// witness. `codex-meta set` and `write` refuse them, so a record cannot be made to name
+/// another run, point a reader at another file, or look alive.
+pub const PROTECTED_FIELDS: &[&str] = &[
+    "run_id",
+    "meta_file",
+    "log_file",
+    "summary_file",
+    "last_message_file",
+    "pid",
+    "pid_start",
+    "boot_id",
+    "host",
+    "started_at",
 ];
 
 impl Meta {
@@ -251,6 +282,8 @@ fn expected_type(key: &str) -> &'static str {
         "elapsed_seconds" => "a number or null",
         "codex_command" => "an array of strings or null",
         "attempts" => "an array or null",
+        "warnings" => "an array of strings or null",
+        "log_truncated" => "true, false or null",
         "run_id" => "a string",
         _ => "a string or null",
     }

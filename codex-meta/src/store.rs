@@ -1,11 +1,14 @@
 //! Reading and atomically writing meta files (and other JSON, e.g. summaries).
 //!
 //! A write goes to `.<name>.<pid>.<rand>.partial` in the same directory (created with
-//! O_EXCL, mode 0600), is fsynced, renamed over the target, and the directory is fsynced:
-//! a reader sees the old file or the new one, never half of either. Read-modify-write
-//! updates are serialised by an exclusive `flock` on the meta's directory, so two
-//! concurrent updaters of different fields both land. A meta that cannot be parsed is
-//! never rewritten.
+//! O_EXCL|O_NOFOLLOW, mode 0600), is fsynced, renamed over the target (a rename replaces
+//! a planted symlink, it never writes through it), and the directory is fsynced: a reader
+//! sees the old file or the new one, never half of either. Read-modify-write updates are
+//! serialised by an exclusive `flock` on the directory's lock file `.codex-runs.lock`
+//! (0600, ours: a lock on the directory itself could be taken by anyone who can open it),
+//! so two concurrent updaters of different fields both land. A meta is read without
+//! following a symlink, only from a regular file, at most [`META_MAX_BYTES`] of it; one
+//! that cannot be parsed is never rewritten.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -16,7 +19,11 @@ use nix::fcntl::{Flock, FlockArg};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::files::META_MAX_BYTES;
 use crate::{Meta, MetaError};
+
+/// The update lock's file in a runs dir.
+pub const LOCK_FILE: &str = ".codex-runs.lock";
 
 /// The directory that holds `path` (`.` for a bare file name).
 fn parent_dir(path: &Path) -> PathBuf {
@@ -41,7 +48,7 @@ pub fn read_meta(path: &Path) -> Result<Meta, MetaError> {
 }
 
 fn read_both(path: &Path) -> Result<(Map<String, Value>, Meta), MetaError> {
-    let bytes = fs::read(path).map_err(|e| MetaError::io(path, "read", e))?;
+    let bytes = crate::files::read_capped(path, META_MAX_BYTES, "meta")?;
     let corrupt = |message: String| MetaError::Corrupt {
         path: path.to_path_buf(),
         message,
@@ -139,12 +146,7 @@ pub fn write_bytes_atomic(path: &Path, bytes: &[u8]) -> Result<(), MetaError> {
             ".{name}.{pid}.{:08x}.partial",
             crate::random::random_u64() as u32
         ));
-        match OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-        {
+        match crate::files::create_private(&tmp, false) {
             Ok(f) => break (tmp, f),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 100 => attempt += 1,
             Err(e) => return Err(MetaError::io(&tmp, "create temporary file", e)),
@@ -172,20 +174,42 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), MetaError> {
         .map_err(|e| MetaError::io(dir, "fsync directory", e))
 }
 
-/// An exclusive flock on a directory, held while alive: the updaters' mutex.
+/// An exclusive flock on a directory's lock file ([`LOCK_FILE`]), held while alive: the
+/// updaters' mutex.
 pub(crate) struct DirLock {
     _lock: Flock<File>,
 }
 
 impl DirLock {
     pub(crate) fn acquire(dir: &Path) -> Result<DirLock, MetaError> {
-        let mut file = File::open(dir).map_err(|e| MetaError::io(dir, "open directory", e))?;
+        let path = dir.join(LOCK_FILE);
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+            .open(&path)
+            .map_err(|e| MetaError::io(&path, "open lock file", e))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| MetaError::io(&path, "open lock file", e))?;
+        use std::os::unix::fs::MetadataExt;
+        let me = nix::unistd::geteuid().as_raw();
+        if !meta.is_file() || meta.uid() != me {
+            return Err(MetaError::UnsafeDir {
+                path: dir.to_path_buf(),
+                reason: format!(
+                    "its lock file {LOCK_FILE} is not a regular file of yours (uid {me}); refusing to use it"
+                ),
+            });
+        }
         loop {
             match Flock::lock(file, FlockArg::LockExclusive) {
                 Ok(lock) => return Ok(DirLock { _lock: lock }),
                 Err((f, nix::errno::Errno::EINTR)) => file = f,
                 Err((_, errno)) => {
-                    return Err(MetaError::io(dir, "lock directory", io::Error::from(errno)));
+                    return Err(MetaError::io(&path, "lock", io::Error::from(errno)));
                 }
             }
         }
@@ -210,9 +234,13 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
-        // No temp files left behind.
-        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
-        assert_eq!(names.len(), 1);
+        // No temp files left behind (the update lock's file stays).
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|n| n != LOCK_FILE)
+            .collect();
+        assert_eq!(names.len(), 1, "{names:?}");
         let text = fs::read_to_string(&path).unwrap();
         assert!(text.ends_with("}\n"));
         assert!(text.contains("\"session_id\": null"), "{text}");

@@ -57,7 +57,8 @@ impl Env {
     }
 }
 
-fn one_line_error(needle: &'static str) -> impl Predicate<str> {
+fn one_line_error(needle: &str) -> impl Predicate<str> + use<> {
+    let needle = needle.to_owned();
     predicate::str::starts_with("codex-meta: ")
         .and(predicate::str::contains(needle))
         .and(predicate::function(|s: &str| s.lines().count() == 1))
@@ -116,11 +117,11 @@ fn write_from_stdin_with_overrides_keeps_unknown_fields() {
     let path = env.meta_path(ID);
     env.cmd()
         .args(["write", "--stdin", path.to_str().unwrap(), "exit_code=2"])
-        .write_stdin(r#"{"run_id":"given","zzz":{"keep":true},"exit_code":0,"status":"failed"}"#)
+        .write_stdin(r#"{"zzz":{"keep":true},"exit_code":0,"status":"failed"}"#)
         .assert()
         .success();
     let v = env.read(ID);
-    assert_eq!(v["run_id"], json!("given"));
+    assert_eq!(v["run_id"], json!(ID), "from the file name");
     assert_eq!(v["zzz"], json!({"keep": true}));
     assert_eq!(v["exit_code"], json!(2));
     assert_eq!(v["status"], json!("failed"));
@@ -258,7 +259,10 @@ fn set_refuses_bad_pairs_and_leaves_the_file_byte_identical() {
             "exit_code=abc",
             "'exit_code=abc': exit_code must be an integer",
         ),
-        ("pid=1.5", "'pid=1.5': pid must be"),
+        (
+            "elapsed_seconds=x",
+            "'elapsed_seconds=x': elapsed_seconds must be",
+        ),
         ("codex_command=codex", "'codex_command=codex'"),
     ] {
         env.cmd()
@@ -269,6 +273,42 @@ fn set_refuses_bad_pairs_and_leaves_the_file_byte_identical() {
             .stderr(one_line_error(needle));
         assert_eq!(fs::read(&path).unwrap(), before, "{arg} changed the file");
     }
+}
+
+/// The record cannot be forged: identity, path and liveness fields are refused by set
+/// and by write (arguments and stdin), and the file stays byte for byte.
+#[test]
+fn set_and_write_refuse_identity_path_and_witness_fields() {
+    let env = Env::new();
+    let path = env.put(ID, json!({"run_id": ID, "status": "running"}));
+    let before = fs::read(&path).unwrap();
+    for key in codex_meta::PROTECTED_FIELDS {
+        for value in ["/etc/passwd", "20260101-000000-bbbbbb", "1"] {
+            env.cmd()
+                .args(["set", ID, &format!("{key}={value}")])
+                .assert()
+                .code(2)
+                .stdout("")
+                .stderr(one_line_error(&format!("'{key}' cannot be set")));
+            env.cmd()
+                .args(["write", path.to_str().unwrap(), &format!("{key}={value}")])
+                .assert()
+                .code(2)
+                .stderr(one_line_error(&format!("'{key}' cannot be set")));
+        }
+        env.cmd()
+            .args(["write", "--stdin", path.to_str().unwrap()])
+            .write_stdin(format!("{{\"{key}\": \"x\"}}"))
+            .assert()
+            .code(2)
+            .stderr(one_line_error(&format!("'{key}' cannot be set")));
+        assert_eq!(fs::read(&path).unwrap(), before, "{key} changed the file");
+    }
+    env.cmd()
+        .args(["status", ID])
+        .assert()
+        .success()
+        .stdout(format!("{ID} lost exit=- session=-\n"));
 }
 
 #[test]

@@ -82,7 +82,7 @@ fn child_helper() {
         "create" => {
             let runs = RunsDir::new(Path::new(&var("CHILD_RUNS"))).unwrap();
             let ids: Vec<String> = (0..count())
-                .map(|_| runs.create_run().unwrap().id.as_str().to_owned())
+                .map(|_| runs.create_run(false).unwrap().id.as_str().to_owned())
                 .collect();
             fs::write(var("CHILD_OUT"), ids.join("\n")).unwrap();
         }
@@ -93,7 +93,7 @@ fn child_helper() {
                 .append(true)
                 .open(var("CHILD_LOG"))
                 .unwrap();
-            let lock = RunLock::acquire(&log).unwrap();
+            let lock = RunLock::acquire(&log, Path::new(&var("CHILD_LOG"))).unwrap();
             let meta = PathBuf::from(var("CHILD_META"));
             update_meta(&meta, |m| {
                 m.status = Some(Status::Running);
@@ -134,7 +134,7 @@ fn new_run() -> Run {
     let tmp = tempfile::tempdir().unwrap();
     let runs = tmp.path().join("runs");
     let dir = RunsDir::new(&runs).unwrap();
-    let new = dir.create_run().unwrap();
+    let new = dir.create_run(false).unwrap();
     let mut meta = Meta::new(new.id.as_str());
     meta.status = Some(Status::Running);
     meta.log_file = Some(new.paths.log.display().to_string());

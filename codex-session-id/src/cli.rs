@@ -4,7 +4,7 @@
 //! testable in-process.
 
 use crate::read::Distinct;
-use crate::{Error, Mode, SessionId, follow_file, follow_reader, scan_file};
+use crate::{Error, Mode, SessionId, follow_path, follow_reader, scan_file};
 use clap::{CommandFactory, Parser};
 use codex_meta::io::is_broken_pipe;
 use codex_meta::parse_duration;
@@ -51,8 +51,11 @@ pub struct Args {
     pub all: bool,
 
     /// Keep reading a growing file until an id appears, the codex-spawn run writing it
-    /// ends (a `codex_exit_code=` line, or the run's lock on its log `codex-run-<id>.log`
-    /// is released and the log is read to its end), or the timeout passes.
+    /// ends (a `codex_exit_code=` line; the run's lock on its log `codex-run-<id>.log`
+    /// released and the log read to its end; or the run's meta beside it saying it is
+    /// over), or the timeout passes. A file is followed by name like `tail -F` (it may
+    /// appear later, be truncated, renamed over, or deleted and created again); a pipe,
+    /// FIFO or device is read within the timeout too.
     #[arg(long)]
     pub follow: bool,
 
@@ -205,11 +208,15 @@ fn scan_one(
         path: path.to_owned(),
         source,
     };
+    if args.follow {
+        // like `tail -F`: the file may not exist yet, be truncated or replaced; a FIFO or
+        // a device is read as a stream, within the timeout
+        follow_path(path, deadline, |id| printer.offer(id)).map_err(read_err)?;
+        return Ok(());
+    }
     let mut file = File::open(path).map_err(read_err)?;
     let regular = file.metadata().map_err(read_err)?.is_file();
-    if args.follow && regular {
-        follow_file(&mut file, Some(path), deadline, |id| printer.offer(id)).map_err(read_err)?;
-    } else if regular && printer.mode != Mode::All {
+    if regular && printer.mode != Mode::All {
         // whole-file parallel scan; `First`/`Last` give at most one id
         for id in scan_file(&file, printer.mode).map_err(read_err)? {
             let _ = printer.offer(id);

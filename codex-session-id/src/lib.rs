@@ -23,6 +23,7 @@
 //! (the ids come first in those events). So memory stays at about one read buffer plus
 //! 1 MiB whatever the input, and results never depend on how the input was chunked.
 
+mod follow;
 mod json_prefix;
 mod line;
 mod read;
@@ -31,10 +32,10 @@ pub mod cli;
 
 use std::fmt;
 
+pub use follow::{follow_path, follow_reader, is_run_log};
 pub use line::{MAX_HEADER_LINE, MAX_JSON_LINE};
 pub use read::{
-    Error, Mode, find_all, find_first, find_last, follow_file, follow_reader, is_run_log,
-    scan_bytes, scan_file, scan_path, scan_reader,
+    Error, Mode, find_all, find_first, find_last, scan_bytes, scan_file, scan_path, scan_reader,
 };
 
 use line::Line;

@@ -1,7 +1,7 @@
 //! Feeding the [`Scanner`] from the outside world: readers and pipes (incrementally, so an
-//! id is reported the moment its line arrives), regular files (memory-mapped, in
-//! line-aligned blocks on all cores, `--last` from the end backwards), and growing files
-//! (`--follow`, which also watches codex-spawn's run lock).
+//! id is reported the moment its line arrives) and regular files (memory-mapped, in
+//! line-aligned blocks on all cores, `--last` from the end backwards). Growing files
+//! (`--follow`) are [`crate::follow`]'s.
 //!
 //! This file exists to keep the I/O strategies apart from the format rules. Memory per
 //! reading thread: one 1 MiB buffer (streams) plus the scanner's carry (≤ 1 MiB); a
@@ -14,21 +14,14 @@ use std::io::{self, Read};
 use std::ops::ControlFlow;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, mpsc};
 use std::thread;
-use std::time::{Duration, Instant};
 
 /// Read size for streams and file blocks.
 const CHUNK: usize = 1 << 20;
 /// A regular file is split into blocks of about this size, scanned in parallel.
 const BLOCK: usize = 8 << 20;
-/// How long `--follow` sleeps when a growing file has no new bytes.
-const POLL: Duration = Duration::from_millis(50);
-/// After a codex-spawn run ended, how long `--follow` waits for its remaining closing lines.
-const GRACE: Duration = Duration::from_millis(200);
-/// How long `--follow` waits for an empty run log, never seen locked, to be locked.
-const UNLOCKED_PATIENCE: Duration = Duration::from_secs(1);
 /// `--all` remembers this many distinct ids (16 bytes each) to drop repeats; past that,
 /// an id not remembered may be reported again. Real logs hold a handful.
 pub const MAX_DISTINCT: usize = 100_000;
@@ -406,140 +399,6 @@ impl Blocks<'_> {
     }
 }
 
-/// Whether `path` is named like a codex-spawn run log, `codex-run-<id>.log`.
-pub fn is_run_log(path: &Path) -> bool {
-    path.file_name()
-        .and_then(|n| n.to_str())
-        .and_then(|n| n.strip_prefix(codex_meta::RUN_FILE_PREFIX))
-        .and_then(|n| n.strip_suffix(".log"))
-        .is_some_and(|id| codex_meta::RunId::parse(id).is_ok())
-}
-
-/// Reads a growing file from its current position: to its end, then again every 50 ms,
-/// until `on_id` breaks, `deadline` passes, or the codex-spawn run writing it is over:
-/// - a `codex_exit_code=` line was read (its remaining closing lines are still read, for
-///   up to 200 ms of quiet);
-/// - or `lock_path` (the file's path) is a run's log whose lock ([`codex_meta::RunLock`],
-///   held by codex-spawn for the run's whole life) is free, and the file has been read
-///   to its end after the lock was seen free — so every byte the run wrote is read.
-///
-/// The lock rule applies to a file named like a run log ([`is_run_log`]) or whose lock was
-/// seen held at least once: a plain file is never locked. An empty run log never seen
-/// locked is only given up after it stays unlocked for a second (codex-spawn creates the
-/// log, then locks it, then writes). Returns whether it stopped because of the deadline.
-pub fn follow_file(
-    file: &mut File,
-    lock_path: Option<&Path>,
-    deadline: Option<Instant>,
-    mut on_id: impl FnMut(SessionId) -> ControlFlow<()>,
-) -> io::Result<bool> {
-    let mut buf = vec![0u8; CHUNK];
-    let mut scanner = Scanner::new();
-    let mut idle_since_end: Option<Instant> = None;
-    let mut lock_rule = lock_path.is_some_and(is_run_log);
-    let mut seen_held = false;
-    let mut free_since: Option<Instant> = None;
-    // the lock was seen free: the next read that finds no new byte ends the follow
-    let mut draining = false;
-    let mut read_any = false;
-    let timed_out = loop {
-        let n = read_retry(file, &mut buf)?;
-        if n > 0 {
-            read_any = true;
-            for id in scanner.feed(&buf[..n]) {
-                if on_id(id).is_break() {
-                    return Ok(false);
-                }
-            }
-            idle_since_end = None;
-            continue;
-        }
-        if draining {
-            break false;
-        }
-        let now = Instant::now();
-        if let Some(path) = lock_path {
-            if codex_meta::is_held(path) {
-                seen_held = true;
-                lock_rule = true;
-                free_since = None;
-            } else if lock_rule {
-                let since = *free_since.get_or_insert(now);
-                if seen_held || read_any || now.duration_since(since) >= UNLOCKED_PATIENCE {
-                    // everything the owner wrote was written before it let go: read on
-                    // to the end once more, then stop
-                    draining = true;
-                    continue;
-                }
-            }
-        }
-        if scanner.run_ended() {
-            let since = *idle_since_end.get_or_insert(now);
-            if now.duration_since(since) >= GRACE {
-                break false;
-            }
-        }
-        let mut nap = POLL;
-        if let Some(deadline) = deadline {
-            if now >= deadline {
-                break true;
-            }
-            nap = nap.min(deadline - now);
-        }
-        thread::sleep(nap);
-    };
-    if let Some(id) = scanner.finish() {
-        let _ = on_id(id);
-    }
-    Ok(timed_out)
-}
-
-/// Like [`scan_reader`], but gives up at `deadline` even while a read blocks (the reading
-/// happens on a helper thread, left blocked in `read` if the deadline passes — meant for
-/// a process's stdin). Also stops after a codex-spawn run's end once the reader ends.
-/// Returns whether it stopped because of the deadline.
-pub fn follow_reader<R: Read + Send + 'static>(
-    mut reader: R,
-    deadline: Option<Instant>,
-    mut on_id: impl FnMut(SessionId) -> ControlFlow<()>,
-) -> io::Result<bool> {
-    let Some(deadline) = deadline else {
-        return scan_reader(reader, on_id).map(|()| false);
-    };
-    let (tx, rx) = mpsc::sync_channel::<io::Result<Vec<u8>>>(2);
-    thread::spawn(move || {
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            let msg = read_retry(&mut reader, &mut buf).map(|n| buf[..n].to_vec());
-            let done = !matches!(&msg, Ok(b) if !b.is_empty());
-            if tx.send(msg).is_err() || done {
-                return;
-            }
-        }
-    });
-    let mut scanner = Scanner::new();
-    let timed_out = loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(Ok(bytes)) if bytes.is_empty() => break false,
-            Ok(Ok(bytes)) => {
-                for id in scanner.feed(&bytes) {
-                    if on_id(id).is_break() {
-                        return Ok(false);
-                    }
-                }
-            }
-            Ok(Err(e)) => return Err(e),
-            Err(mpsc::RecvTimeoutError::Timeout) => break true,
-            Err(mpsc::RecvTimeoutError::Disconnected) => break false,
-        }
-    };
-    if let Some(id) = scanner.finish() {
-        let _ = on_id(id);
-    }
-    Ok(timed_out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -579,25 +438,5 @@ mod tests {
             assert!(!want.is_empty());
             assert_eq!(scan_file(&file, mode).unwrap(), want, "{mode:?}");
         }
-    }
-
-    #[test]
-    fn follow_stops_at_run_end() {
-        let mut file = tempfile::tempfile().unwrap();
-        file.write_all(b"x\ncodex_exit_code=1\ncodex_session_id=-\n")
-            .unwrap();
-        let mut f = file.try_clone().unwrap();
-        use std::io::Seek;
-        f.rewind().unwrap();
-        let timed_out = follow_file(&mut f, None, None, |_| ControlFlow::Continue(())).unwrap();
-        assert!(!timed_out);
-        let timed_out = follow_file(
-            &mut f,
-            None,
-            Some(Instant::now() + Duration::from_millis(100)),
-            |_| ControlFlow::Continue(()),
-        )
-        .unwrap();
-        assert!(timed_out);
     }
 }

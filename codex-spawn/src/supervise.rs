@@ -27,10 +27,9 @@
 //! `attempt_completed` event pair.
 
 use std::ffi::OsString;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Write};
 use std::os::fd::AsFd;
-use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -103,19 +102,12 @@ struct Run {
 pub fn run(config: Config) -> Result<u8, SpawnError> {
     let started = Instant::now();
     let runs = RunsDir::resolve(config.runs_dir.as_deref())?;
-    let NewRun { id, paths, log } = runs.create_run()?;
-    let lock = RunLock::acquire(&log)?;
-    let last_message = if argv::names_last_message(&config.codex_args) {
-        None
-    } else {
-        // Pre-created 0600, so codex's last message stays private.
-        let _ = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&paths.last_message);
-        Some(paths.last_message.clone())
-    };
+    // The last-message file is claimed with the log (O_EXCL|O_NOFOLLOW, 0600), so
+    // codex's last message stays private and nothing planted is ever written through.
+    let wants_last_message = !argv::names_last_message(&config.codex_args);
+    let NewRun { id, paths, log, .. } = runs.create_run(wants_last_message)?;
+    let lock = RunLock::acquire(&log, &paths.log)?;
+    let last_message = wants_last_message.then(|| paths.last_message.clone());
     let codex_bin = argv::resolve_bin(&config.codex_bin, std::env::var_os("PATH").as_deref());
     let codex_argv = argv::codex_args(&config, last_message.as_deref());
     let run = Run {

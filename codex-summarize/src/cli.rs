@@ -23,7 +23,14 @@ pub const EXIT_STATUS: &[(u8, &str)] = &[
         2,
         "usage error or bad input: unknown run, unreadable meta/log/pricing file, bad date (one line naming it)",
     ),
+    (
+        3,
+        "some runs were skipped (RUN... or --all): a meta that could not be read or found is named on stderr, one line each, and the report covers the others",
+    ),
 ];
+
+/// The exit status when some runs of a many-run report were skipped.
+pub const EXIT_SKIPPED: u8 = 3;
 
 /// Exact token usage and cost of Codex runs, sessions and whole Codex homes.
 ///
@@ -101,26 +108,13 @@ pub fn main() -> ExitCode {
             let debug_rss = cli.debug_rss;
             let code = run(cli, out, err);
             if debug_rss {
-                let hwm =
-                    peak_rss_kib().map_or_else(|| "unknown".to_owned(), |k| format!("{k} kB"));
+                let hwm = codex_meta::io::peak_rss_kib()
+                    .map_or_else(|| "unknown".to_owned(), |k| format!("{k} kB"));
                 let _ = writeln!(err, "codex-summarize: debug: VmHWM {hwm}");
             }
             code
         },
     )
-}
-
-/// This process's peak resident set size in KiB (`VmHWM` of /proc/self/status;
-/// `None` off Linux).
-fn peak_rss_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line["VmHWM:".len()..]
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()
 }
 
 /// A failure with its exit status and one-line message.
@@ -135,7 +129,7 @@ impl<E: std::fmt::Display> From<E> for Fail {
 /// Runs a parsed command line, writing results to `out` and diagnostics to
 /// `err`; returns the exit status (see [`EXIT_STATUS`]).
 pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
-    match execute(&cli, out) {
+    match execute(&cli, out, err) {
         Ok(code) => code,
         Err(Fail(code, msg)) => {
             if code == 0 {
@@ -162,7 +156,7 @@ fn write_json_out(path: Option<&Path>, value: &impl serde::Serialize) -> Result<
     Ok(())
 }
 
-fn execute(cli: &Cli, out: &mut dyn Write) -> Result<u8, Fail> {
+fn execute(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<u8, Fail> {
     let pricing = match &cli.pricing {
         Some(p) => Pricing::from_litellm_file(p)?,
         None => Pricing::builtin(),
@@ -237,27 +231,43 @@ fn execute(cli: &Cli, out: &mut dyn Write) -> Result<u8, Fail> {
     }
 
     let dir = codex_meta::RunsDir::resolve(runs_dir_arg)?;
+    if cli.runs.len() == 1 && !cli.all {
+        let meta = dir.resolve_run(&cli.runs[0])?;
+        let s = run::summarize_run(RunSource::MetaPath(&meta), &opts)?;
+        return single(cli, out, &s);
+    }
+    // Many runs: one bad meta hides nothing — it is named on stderr, the rest reported.
+    let mut skipped = 0usize;
+    let mut skip = |e: &dyn std::fmt::Display| {
+        skipped += 1;
+        let _ = writeln!(err, "codex-summarize: skipped: {e}");
+    };
     let metas: Vec<PathBuf> = if cli.all {
         dir.list()?.into_iter().map(|r| r.meta_path).collect()
     } else {
         cli.runs
             .iter()
-            .map(|r| dir.resolve_run(r))
-            .collect::<Result<_, _>>()?
+            .filter_map(|r| dir.resolve_run(r).map_err(|e| skip(&e)).ok())
+            .collect()
     };
-    if metas.len() == 1 && !cli.all {
-        let s = run::summarize_run(RunSource::MetaPath(&metas[0]), &opts)?;
-        return single(cli, out, &s);
-    }
     let mut summaries: Vec<RunSummary> = Vec::with_capacity(metas.len());
     for m in &metas {
-        summaries.push(run::summarize_run(RunSource::MetaPath(m), &opts)?);
+        match run::summarize_run(RunSource::MetaPath(m), &opts) {
+            Ok(s) => summaries.push(s),
+            Err(e) => skip(&e),
+        }
     }
     let r = format::runs_report(&summaries);
     write_json_out(cli.json_out.as_deref(), &r)?;
     emit(out, &format::render_runs(&r, &summaries, cli.format)?)?;
     let found = summaries.iter().any(|s| s.token_usage.source.is_some());
-    Ok(if found { 0 } else { 1 })
+    Ok(if skipped > 0 {
+        EXIT_SKIPPED
+    } else if found {
+        0
+    } else {
+        1
+    })
 }
 
 fn single(cli: &Cli, out: &mut dyn Write, s: &RunSummary) -> Result<u8, Fail> {

@@ -289,7 +289,16 @@ fn keep(line: &mut Vec<u8>, part: &[u8]) -> bool {
 
 /// Scans a log file (`.zst` decompressed on the fly), streaming.
 pub fn scan_log_file(path: &Path) -> io::Result<LogScan> {
-    let file = File::open(path)?;
+    scan_opened_log(File::open(path)?, path)
+}
+
+/// [`scan_log_file`] for a run's own log, found from its record: never through a
+/// symlink, a regular file only.
+pub fn scan_run_log(path: &Path) -> io::Result<LogScan> {
+    scan_opened_log(codex_meta::files::open_regular(path)?, path)
+}
+
+fn scan_opened_log(file: File, path: &Path) -> io::Result<LogScan> {
     if path.extension().is_some_and(|e| e == "zst") {
         scan_log_reader(zstd::stream::read::Decoder::new(file)?)
     } else {

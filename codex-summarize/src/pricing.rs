@@ -35,6 +35,9 @@ impl Price {
     }
 }
 
+/// The most of a `--pricing` file that is read (LiteLLM's whole table is about 2 MB).
+pub const PRICING_MAX_BYTES: u64 = 64 << 20;
+
 /// When and where the built-in table was taken.
 pub const BUILTIN_SOURCE: &str = "builtin:openai-list-prices@2026-11-23";
 
@@ -142,12 +145,20 @@ impl Pricing {
     /// `output_cost_per_token` in USD per token). Entries without both an input
     /// and an output price are ignored. A missing cache price means cached input
     /// costs the input price.
+    /// (At most [`PRICING_MAX_BYTES`] are read: `/dev/zero` is an error, not a hang.)
     pub fn from_litellm_file(path: &Path) -> Result<Pricing, PricingError> {
         let shown = path.display().to_string();
-        let text = std::fs::read(path).map_err(|source| PricingError::Read {
+        let read_err = |source| PricingError::Read {
             path: shown.clone(),
             source,
-        })?;
+        };
+        let file = std::fs::File::open(path).map_err(read_err)?;
+        let text = codex_meta::files::read_to_cap(file, PRICING_MAX_BYTES)
+            .map_err(read_err)?
+            .ok_or_else(|| PricingError::Parse {
+                path: shown.clone(),
+                reason: format!("larger than {PRICING_MAX_BYTES} bytes (the limit; LiteLLM's table is about 2 MB)"),
+            })?;
         Pricing::from_litellm_json(&text, &format!("litellm:{shown}")).map_err(|reason| {
             PricingError::Parse {
                 path: shown,

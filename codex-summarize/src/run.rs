@@ -280,17 +280,20 @@ pub fn summarize_run<'a>(
         RunSource::Meta(m, p) => (m.clone(), p.map(Path::to_path_buf)),
         RunSource::LogOnly(_) => (Meta::default(), None),
     };
+    // The run's own files only (beside its meta, named after its id), never a path the
+    // meta's content names: a forged `log_file` or `last_message_file` sends no reader
+    // to another file. `--log` is the caller's own choice.
+    let own = codex_meta::RunsDir::run_paths(&meta, meta_path.as_deref());
     let log_path: Option<PathBuf> = opts
         .log_override
         .clone()
-        .or_else(|| meta.log_file.as_ref().map(PathBuf::from))
-        .or_else(|| {
-            meta_path
-                .as_deref()
-                .and_then(|p| codex_meta::log_path_for(&meta, Some(p)))
-        });
+        .or_else(|| codex_meta::log_path_for(&meta, meta_path.as_deref()));
     let log = match &log_path {
-        Some(p) => match events::scan_log_file(p) {
+        Some(p) => match if opts.log_override.is_some() {
+            events::scan_log_file(p)
+        } else {
+            events::scan_run_log(p)
+        } {
             Ok(scan) => Some(scan),
             Err(source) if opts.log_override.is_some() => {
                 return Err(SummarizeError::Log {
@@ -365,10 +368,10 @@ pub fn summarize_run<'a>(
         (Some(st), None) => Some(st == Status::Succeeded),
         (None, None) => None,
     };
-    if let Some((text, truncated)) = meta
-        .last_message_file
-        .as_deref()
-        .and_then(|p| read_last_message(Path::new(p)))
+    if let Some((text, truncated)) = own
+        .as_ref()
+        .filter(|_| meta.last_message_file.is_some())
+        .and_then(|p| read_last_message(&p.last_message))
     {
         s.last_message = Some(text);
         s.last_message_truncated = truncated;
@@ -534,13 +537,14 @@ pub fn summarize_run<'a>(
 /// How much of the `-o` file `last_message` keeps.
 pub const LAST_MESSAGE_MAX_BYTES: usize = 64 << 10;
 
-/// The head of the last-message file, trimmed, cut to a character boundary at
+/// The head of the last-message file (never through a symlink: a regular file only),
+/// trimmed, cut to a character boundary at
 /// [`LAST_MESSAGE_MAX_BYTES`], and whether it was cut; `None` when the file is
 /// unreadable or blank. Reads at most one byte past the bound.
 fn read_last_message(path: &Path) -> Option<(String, bool)> {
     use std::io::Read;
     let mut buf = Vec::with_capacity(4096);
-    std::fs::File::open(path)
+    codex_meta::files::open_regular(path)
         .ok()?
         .take(LAST_MESSAGE_MAX_BYTES as u64 + 1)
         .read_to_end(&mut buf)
@@ -624,7 +628,7 @@ fn previous_session_total(
             continue;
         }
         let log = codex_meta::log_path_for(&m, Some(&r.meta_path))
-            .and_then(|p| events::scan_log_file(&p).ok());
+            .and_then(|p| events::scan_run_log(&p).ok());
         let total = log.and_then(|l: LogScan| {
             l.last_turn_usage
                 .map(PrevTotal::Exact)

@@ -210,7 +210,10 @@ fn compact_and_table_formats() {
 #[test]
 fn json_out_and_last_message() {
     let tmp = TempDir::new().expect("tmp");
-    let msg = tmp.path().join("last.txt");
+    let msg = tmp
+        .path()
+        .join("runs/codex-run-20261123-202114-dddddd.last-message.txt");
+    std::fs::create_dir_all(msg.parent().expect("parent")).expect("mkdir");
     std::fs::write(&msg, "Done 18.\n").expect("write");
     let meta = write_run(
         &tmp,
@@ -238,6 +241,85 @@ fn json_out_and_last_message() {
         18000
     );
     assert_eq!(v["attempts"]["total"]["output_tokens"], 900);
+}
+
+/// A forged record sends no reader to another file: `last_message_file` and `log_file`
+/// naming other files are not read, and a planted symlink at the run's own last-message
+/// path is not followed.
+#[test]
+fn a_forged_record_or_a_planted_symlink_prints_no_other_file() {
+    let tmp = TempDir::new().expect("tmp");
+    let secret = tmp.path().join("secret.txt");
+    std::fs::write(&secret, "TOP SECRET\n").expect("write");
+    let meta = write_run(
+        &tmp,
+        "20261123-202114-dddddd",
+        "new-json.log",
+        json!({"last_message_file": secret, "log_file": secret}),
+    );
+    let v = ok_json(cmd(&tmp).arg(&meta).arg("--codex-home").arg(codex_home()));
+    assert_eq!(v["last_message"], Value::Null);
+    assert!(!v.to_string().contains("TOP SECRET"), "{v}");
+    let own = tmp
+        .path()
+        .join("runs/codex-run-20261123-202114-dddddd.last-message.txt");
+    std::os::unix::fs::symlink(&secret, &own).expect("symlink");
+    let v = ok_json(cmd(&tmp).arg(&meta).arg("--codex-home").arg(codex_home()));
+    assert_eq!(v["last_message"], Value::Null);
+    assert!(!v.to_string().contains("TOP SECRET"), "{v}");
+    // the run's own log is still what is read
+    assert_eq!(v["token_usage"]["source"], "events", "{v}");
+}
+
+/// One corrupt meta hides nothing: it is named on stderr, the others are reported, and
+/// the exit status (3) says some were skipped.
+#[test]
+fn a_corrupt_meta_is_skipped_and_named_the_rest_reported() {
+    let tmp = TempDir::new().expect("tmp");
+    resumed_run(&tmp);
+    let bad = tmp
+        .path()
+        .join("runs/codex-run-20261123-202109-000bad.meta.json");
+    std::fs::write(&bad, "{\"run_id\":").expect("write");
+    let out = cmd(&tmp)
+        .args(["--all", "--format", "json"])
+        .arg("--codex-home")
+        .arg(codex_home())
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("000bad").and(predicate::str::contains("corrupt")))
+        .get_output()
+        .clone();
+    let v = json_out(&out.stdout);
+    assert_eq!(v["rows"].as_array().map(Vec::len), Some(1), "{v}");
+    assert!(v["totals"]["total_tokens"].as_u64().unwrap_or(0) > 0, "{v}");
+    // the same for RUN arguments, an unknown one among them
+    cmd(&tmp)
+        .args([
+            "20261123-202114-bbbbbb",
+            "20261123-202109-000bad",
+            "nosuchrun",
+        ])
+        .arg("--codex-home")
+        .arg(codex_home())
+        .assert()
+        .code(3)
+        .stderr(predicate::function(|s: &str| s.lines().count() == 2));
+}
+
+#[test]
+fn pricing_from_an_endless_file_is_an_error_not_a_hang() {
+    let tmp = TempDir::new().expect("tmp");
+    let meta = resumed_run(&tmp);
+    let start = std::time::Instant::now();
+    cmd(&tmp)
+        .arg(&meta)
+        .args(["--pricing", "/dev/zero"])
+        .timeout(std::time::Duration::from_secs(30))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("/dev/zero").and(predicate::str::contains("larger than")));
+    assert!(start.elapsed() < std::time::Duration::from_secs(20));
 }
 
 #[test]

@@ -1,17 +1,19 @@
 //! `codex-meta write META_PATH [KEY=VALUE…] [--stdin]`: create or replace a meta.
 //!
-//! Everything is checked before anything is written: the stdin object, each
-//! assignment, the resulting meta's field types, and that the target's directory
-//! exists. The file is written in canonical form (known fields first, `null` when unset)
+//! Everything is checked before anything is written: the stdin object (at most
+//! [`META_MAX_BYTES`]), each assignment, the resulting meta's field types, that no field
+//! only the run's owner writes is given ([`crate::PROTECTED_FIELDS`]), and that the
+//! target's directory exists. The file is written in canonical form (known fields first, `null` when unset)
 //! with one atomic rename. `run_id` defaults to the id in the file name.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::PathBuf;
 
 use serde_json::{Map, Value};
 
 use super::{CmdResult, id_from_path};
 use crate::cli::WriteArgs;
+use crate::files::META_MAX_BYTES;
 use crate::{Meta, MetaError, RunId, RunsDir, parse_assignment, write_meta};
 
 pub(crate) fn run(runs: &RunsDir, args: WriteArgs, _out: &mut dyn Write) -> CmdResult {
@@ -26,6 +28,9 @@ pub(crate) fn run(runs: &RunsDir, args: WriteArgs, _out: &mut dyn Write) -> CmdR
     } else {
         Map::new()
     };
+    for key in object.keys() {
+        crate::assign::refuse_protected(key)?;
+    }
     for (k, v) in assignments {
         object.insert(k, v);
     }
@@ -64,16 +69,17 @@ fn target_path(runs: &RunsDir, arg: &str) -> Result<PathBuf, MetaError> {
 }
 
 fn read_stdin_object() -> Result<Map<String, Value>, MetaError> {
-    let mut text = String::new();
-    std::io::stdin()
-        .lock()
-        .read_to_string(&mut text)
-        .map_err(|e| MetaError::io("<stdin>", "read", e))?;
+    let bytes = crate::files::read_to_cap(std::io::stdin().lock(), META_MAX_BYTES)
+        .map_err(|e| MetaError::io("<stdin>", "read", e))?
+        .ok_or_else(|| MetaError::TooLarge {
+            what: "<stdin>".to_owned(),
+            limit: META_MAX_BYTES,
+        })?;
     let bad = |message: String| MetaError::BadInput {
         what: "<stdin>".to_owned(),
         message,
     };
-    match serde_json::from_str::<Value>(&text) {
+    match serde_json::from_slice::<Value>(&bytes) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(bad("not a JSON object".to_owned())),
         Err(e) => Err(bad(format!("invalid JSON: {e}"))),

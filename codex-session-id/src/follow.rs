@@ -1,0 +1,314 @@
+//! `--follow`: reading a log that is still being written, until an id appears, the run
+//! writing it ends, or the timeout passes — on every kind of input.
+//!
+//! Why it exists apart from [`crate::read`]: following is about time and file identity,
+//! not about bytes. A named file is followed like `tail -F`: it may not exist yet, be
+//! truncated (read again from the start), renamed over or deleted and created again (the
+//! old file is read to its end, then the new one from its start). Pipes, FIFOs and
+//! character devices are read on a helper thread so the timeout holds even while a read
+//! blocks, and even when the input never stops (`/dev/zero`).
+//!
+//! The end of a codex-spawn run is seen three ways: its `codex_exit_code=` closing line;
+//! the owner's lock on the log being released (probed through the open descriptor, so it
+//! still works once the name was deleted or replaced); and, for a file named like a run
+//! log, the run's meta beside it saying the run is over (its lock and its liveness
+//! witness, [`codex_meta::effective_status_at`]).
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::ops::ControlFlow;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::{Scanner, SessionId};
+
+/// Read size.
+const CHUNK: usize = 1 << 20;
+/// How long `--follow` sleeps when a growing file has no new bytes.
+const POLL: Duration = Duration::from_millis(50);
+/// After a codex-spawn run ended, how long `--follow` waits for its remaining closing lines.
+const GRACE: Duration = Duration::from_millis(200);
+/// How long `--follow` waits for an empty run log, never seen locked, to be locked.
+const UNLOCKED_PATIENCE: Duration = Duration::from_secs(1);
+
+/// Whether `path` is named like a codex-spawn run log, `codex-run-<id>.log`.
+pub fn is_run_log(path: &Path) -> bool {
+    run_meta_of(path).is_some()
+}
+
+/// The meta beside a run log `<dir>/codex-run-<id>.log`.
+fn run_meta_of(path: &Path) -> Option<PathBuf> {
+    let id = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_prefix(codex_meta::RUN_FILE_PREFIX))
+        .and_then(|n| n.strip_suffix(".log"))?;
+    codex_meta::RunId::parse(id).ok()?;
+    Some(path.with_file_name(format!(
+        "{}{id}{}",
+        codex_meta::RUN_FILE_PREFIX,
+        codex_meta::META_SUFFIX
+    )))
+}
+
+/// Is the run whose log this is still going, by its meta? `None` when there is no meta
+/// to tell (not a run log, or not written yet).
+fn run_alive_by_meta(path: &Path) -> Option<bool> {
+    let meta_path = run_meta_of(path)?;
+    let meta = codex_meta::read_meta(&meta_path).ok()?;
+    Some(codex_meta::effective_status_at(&meta, Some(&meta_path)) == codex_meta::Status::Running)
+}
+
+/// The file being read, and who it is.
+struct Open {
+    file: File,
+    dev: u64,
+    ino: u64,
+    pos: u64,
+}
+
+/// Follows the file named `path` (see the module docs) until `on_id` breaks, `deadline`
+/// passes, or the run writing it is over. A name that is not a regular file (a FIFO, a
+/// character device) is read as a stream ([`follow_reader`]). Returns whether it stopped
+/// because of the deadline.
+pub fn follow_path(
+    path: &Path,
+    deadline: Option<Instant>,
+    mut on_id: impl FnMut(SessionId) -> ControlFlow<()>,
+) -> io::Result<bool> {
+    let mut buf = vec![0u8; CHUNK];
+    let mut scanner = Scanner::new();
+    let mut cur: Option<Open> = None;
+    let run_log = is_run_log(path);
+    let mut lock_rule = run_log;
+    let mut seen_held = false;
+    let mut free_since: Option<Instant> = None;
+    let mut idle_since_end: Option<Instant> = None;
+    // the run was seen over: the next read that finds no new byte ends the follow
+    let mut draining = false;
+    let mut read_any = false;
+    let timed_out = loop {
+        if cur.is_none() {
+            match File::open(path) {
+                Ok(file) => {
+                    let m = file.metadata()?;
+                    if !m.is_file() {
+                        return follow_reader(file, deadline, on_id);
+                    }
+                    if read_any {
+                        // another file under the name: a new stream
+                        if let Some(id) = scanner.finish() {
+                            if on_id(id).is_break() {
+                                return Ok(false);
+                            }
+                        }
+                        scanner = Scanner::new();
+                    }
+                    cur = Some(Open {
+                        file,
+                        dev: m.dev(),
+                        ino: m.ino(),
+                        pos: 0,
+                    });
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if let Some(o) = cur.as_mut() {
+            let n = read_retry(&mut o.file, &mut buf)?;
+            if n > 0 {
+                o.pos += n as u64;
+                read_any = true;
+                for id in scanner.feed(&buf[..n]) {
+                    if on_id(id).is_break() {
+                        return Ok(false);
+                    }
+                }
+                idle_since_end = None;
+                continue;
+            }
+        }
+        if draining {
+            break false;
+        }
+        // At the end of what is there: did the name move on?
+        if let Some(o) = cur.as_mut() {
+            match std::fs::metadata(path) {
+                Ok(m) if (m.dev(), m.ino()) == (o.dev, o.ino) => {
+                    if m.len() < o.pos {
+                        // truncated: read it again from the start
+                        o.file.seek(SeekFrom::Start(0))?;
+                        o.pos = 0;
+                        if let Some(id) = scanner.finish() {
+                            if on_id(id).is_break() {
+                                return Ok(false);
+                            }
+                        }
+                        scanner = Scanner::new();
+                        continue;
+                    }
+                }
+                // renamed over, or deleted and created again: the old file was read to
+                // its end; now the new one
+                Ok(_) => {
+                    cur = None;
+                    continue;
+                }
+                // deleted: the old descriptor still reads what its writer adds, and the
+                // name may come back
+                Err(_) => {}
+            }
+        } else if path.exists() {
+            continue;
+        }
+        let now = Instant::now();
+        // Is the writer (a codex-spawn run) still at it?
+        let held = cur
+            .as_ref()
+            .is_some_and(|o| codex_meta::is_held_file(&o.file));
+        let by_meta = if held || !run_log {
+            None
+        } else {
+            run_alive_by_meta(path)
+        };
+        if held || by_meta == Some(true) {
+            seen_held = true;
+            lock_rule = true;
+            free_since = None;
+        } else if lock_rule {
+            let since = *free_since.get_or_insert(now);
+            let exists = cur.is_some();
+            if seen_held
+                || by_meta == Some(false)
+                || (exists && (read_any || now.duration_since(since) >= UNLOCKED_PATIENCE))
+            {
+                // everything the owner wrote was written before it let go: read on to
+                // the end once more, then stop
+                draining = true;
+                continue;
+            }
+        }
+        if scanner.run_ended() {
+            let since = *idle_since_end.get_or_insert(now);
+            if now.duration_since(since) >= GRACE {
+                break false;
+            }
+        }
+        let mut nap = POLL;
+        if let Some(deadline) = deadline {
+            if now >= deadline {
+                break true;
+            }
+            nap = nap.min(deadline - now);
+        }
+        thread::sleep(nap);
+    };
+    if let Some(id) = scanner.finish() {
+        let _ = on_id(id);
+    }
+    Ok(timed_out)
+}
+
+fn read_retry(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match reader.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            other => return other,
+        }
+    }
+}
+
+/// Like [`crate::scan_reader`], but gives up at `deadline` even while a read blocks or
+/// the input never ends (the reading happens on a helper thread, left blocked in `read`
+/// if the deadline passes — meant for stdin, FIFOs and devices). Returns whether it
+/// stopped because of the deadline.
+pub fn follow_reader<R: Read + Send + 'static>(
+    mut reader: R,
+    deadline: Option<Instant>,
+    mut on_id: impl FnMut(SessionId) -> ControlFlow<()>,
+) -> io::Result<bool> {
+    let Some(deadline) = deadline else {
+        return crate::scan_reader(reader, on_id).map(|()| false);
+    };
+    let (tx, rx) = mpsc::sync_channel::<io::Result<Vec<u8>>>(2);
+    thread::spawn(move || {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let msg = read_retry(&mut reader, &mut buf).map(|n| buf[..n].to_vec());
+            let done = !matches!(&msg, Ok(b) if !b.is_empty());
+            if tx.send(msg).is_err() || done {
+                return;
+            }
+        }
+    });
+    let mut scanner = Scanner::new();
+    let timed_out = loop {
+        let now = Instant::now();
+        if now >= deadline {
+            break true;
+        }
+        match rx.recv_timeout(deadline - now) {
+            Ok(Ok(bytes)) if bytes.is_empty() => break false,
+            Ok(Ok(bytes)) => {
+                for id in scanner.feed(&bytes) {
+                    if on_id(id).is_break() {
+                        return Ok(false);
+                    }
+                }
+            }
+            Ok(Err(e)) => return Err(e),
+            Err(mpsc::RecvTimeoutError::Timeout) => break true,
+            Err(mpsc::RecvTimeoutError::Disconnected) => break false,
+        }
+    };
+    if let Some(id) = scanner.finish() {
+        let _ = on_id(id);
+    }
+    Ok(timed_out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn follow_stops_at_run_end_and_at_the_deadline() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("spawn.out");
+        std::fs::File::create(&p)
+            .unwrap()
+            .write_all(b"x\ncodex_exit_code=1\ncodex_session_id=-\n")
+            .unwrap();
+        assert!(!follow_path(&p, None, |_| ControlFlow::Continue(())).unwrap());
+        let q = dir.path().join("plain.log");
+        std::fs::write(&q, "x\n").unwrap();
+        let t = Instant::now();
+        let timed_out = follow_path(
+            &q,
+            Some(Instant::now() + Duration::from_millis(100)),
+            |_| ControlFlow::Continue(()),
+        )
+        .unwrap();
+        assert!(timed_out);
+        assert!(t.elapsed() >= Duration::from_millis(100));
+    }
+
+    #[test]
+    fn an_endless_stream_stops_at_the_deadline() {
+        let t = Instant::now();
+        let zero = File::open("/dev/zero").unwrap();
+        let timed_out = follow_reader(
+            zero,
+            Some(Instant::now() + Duration::from_millis(200)),
+            |_| ControlFlow::Continue(()),
+        )
+        .unwrap();
+        assert!(timed_out);
+        assert!(t.elapsed() < Duration::from_secs(5));
+    }
+}

@@ -1,0 +1,186 @@
+//! `--follow` under faults: inputs that never end or never close (FIFOs, devices), and
+//! a followed log that is truncated, renamed over, deleted and created again, or not
+//! there yet — the timeout always holds, and the id is found like `tail -F` would.
+#![allow(clippy::unwrap_used)]
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const ID: &str = "01a20a11-c891-7691-9716-0a912243e201";
+
+fn follow(dir: &Path, args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_codex-session-id"))
+        .arg("--follow")
+        .args(args)
+        .env_clear()
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Wait for the child at most `limit`; kill it if it is still running. Returns its exit
+/// code, stdout, and how long it took.
+fn finish(mut child: Child, limit: Duration) -> (Option<i32>, String, Duration) {
+    let start = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() || start.elapsed() > limit {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        start.elapsed(),
+    )
+}
+
+fn header() -> String {
+    format!("OpenAI Codex v0.169.0\n--------\nsession id: {ID}\n--------\n")
+}
+
+#[test]
+fn the_timeout_holds_on_a_fifo_nobody_writes_and_on_an_endless_device() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    // a writer that holds the FIFO open for 8 s without writing
+    let mut writer = Command::new("sh")
+        .arg("-c")
+        .arg(format!("exec 3>'{}'; sleep 8", fifo.display()))
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    let (code, out, _) = finish(
+        follow(dir.path(), &["--timeout", "1s", "fifo"]),
+        Duration::from_secs(6),
+    );
+    assert_eq!(code, Some(1), "{out}");
+    assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
+    let _ = writer.kill();
+    let _ = writer.wait();
+
+    let t = Instant::now();
+    let (code, _, _) = finish(
+        follow(dir.path(), &["--timeout", "500ms", "/dev/zero"]),
+        Duration::from_secs(6),
+    );
+    assert_eq!(code, Some(1));
+    assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
+}
+
+#[test]
+fn a_fifo_written_later_gives_its_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let child = follow(dir.path(), &["--timeout", "20s", "fifo"]);
+    let mut w = fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    w.write_all(header().as_bytes()).unwrap();
+    let (code, out, _) = finish(child, Duration::from_secs(10));
+    assert_eq!((code, out.as_str()), (Some(0), format!("{ID}\n").as_str()));
+}
+
+fn growing(dir: &Path) -> PathBuf {
+    let p = dir.join("run.log");
+    fs::write(&p, "Reading additional input from stdin...\nsome output\n").unwrap();
+    p
+}
+
+#[test]
+fn a_truncated_log_is_read_again_from_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = growing(dir.path());
+    let child = follow(dir.path(), &["--timeout", "20s", "run.log"]);
+    std::thread::sleep(Duration::from_millis(300));
+    // truncate (copytruncate rotation), then the header arrives
+    fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&p)
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    fs::OpenOptions::new()
+        .append(true)
+        .open(&p)
+        .unwrap()
+        .write_all(header().as_bytes())
+        .unwrap();
+    let (code, out, _) = finish(child, Duration::from_secs(10));
+    assert_eq!((code, out.as_str()), (Some(0), format!("{ID}\n").as_str()));
+}
+
+#[test]
+fn a_log_renamed_over_is_followed_to_the_new_file() {
+    let dir = tempfile::tempdir().unwrap();
+    growing(dir.path());
+    let child = follow(dir.path(), &["--timeout", "20s", "run.log"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let next = dir.path().join("run.log.new");
+    fs::write(&next, header()).unwrap();
+    fs::rename(&next, dir.path().join("run.log")).unwrap();
+    let (code, out, _) = finish(child, Duration::from_secs(10));
+    assert_eq!((code, out.as_str()), (Some(0), format!("{ID}\n").as_str()));
+}
+
+#[test]
+fn a_log_deleted_and_created_again_is_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = growing(dir.path());
+    let child = follow(dir.path(), &["--timeout", "20s", "run.log"]);
+    std::thread::sleep(Duration::from_millis(300));
+    fs::remove_file(&p).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    fs::write(&p, header()).unwrap();
+    let (code, out, _) = finish(child, Duration::from_secs(10));
+    assert_eq!((code, out.as_str()), (Some(0), format!("{ID}\n").as_str()));
+}
+
+#[test]
+fn a_log_not_there_yet_is_waited_for_within_the_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let child = follow(dir.path(), &["--timeout", "20s", "later.log"]);
+    std::thread::sleep(Duration::from_millis(300));
+    fs::write(dir.path().join("later.log"), header()).unwrap();
+    let (code, out, _) = finish(child, Duration::from_secs(10));
+    assert_eq!((code, out.as_str()), (Some(0), format!("{ID}\n").as_str()));
+    // never there: the timeout ends it, exit 1
+    let t = Instant::now();
+    let (code, _, _) = finish(
+        follow(dir.path(), &["--timeout", "400ms", "never.log"]),
+        Duration::from_secs(6),
+    );
+    assert_eq!(code, Some(1));
+    assert!(t.elapsed() >= Duration::from_millis(400));
+}
+
+/// A run log whose name was deleted while its owner goes on writing through its own
+/// descriptor: the follower keeps reading the file it has open (the owner's lock on it
+/// says the run is alive) and finds the id written after the deletion.
+#[test]
+fn a_run_log_deleted_under_a_live_owner_is_still_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = "codex-run-20261123-195751-9f3ac2.log";
+    let p = dir.path().join(name);
+    fs::write(&p, "").unwrap();
+    let lock = codex_meta::RunLock::acquire_path(&p).unwrap();
+    let mut w = fs::OpenOptions::new().append(true).open(&p).unwrap();
+    w.write_all(b"Reading additional input from stdin...\n")
+        .unwrap();
+    let child = follow(dir.path(), &["--timeout", "20s", name]);
+    std::thread::sleep(Duration::from_millis(300));
+    fs::remove_file(&p).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    w.write_all(header().as_bytes()).unwrap();
+    let (code, out, _) = finish(child, Duration::from_secs(10));
+    drop(lock);
+    assert_eq!((code, out.as_str()), (Some(0), format!("{ID}\n").as_str()));
+}
