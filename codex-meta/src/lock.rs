@@ -104,6 +104,13 @@ impl RunLock {
         }
     }
 
+    /// The descriptor that holds the lock (a forked helper that must not keep the run
+    /// looking alive closes its copy).
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        self.lock.as_raw_fd()
+    }
+
     /// The log file this lock is on, when known.
     pub fn path(&self) -> Option<&Path> {
         self.path.as_deref()

@@ -11,7 +11,6 @@
 use std::fs::OpenOptions;
 use std::os::fd::{AsRawFd, OwnedFd};
 
-use nix::fcntl::OFlag;
 use nix::unistd::{ForkResult, Pid};
 
 use crate::error::SpawnError;
@@ -26,8 +25,10 @@ pub enum Side {
 
 /// Fork the detached supervisor. Must be called while single-threaded.
 pub fn fork() -> Result<Side, SpawnError> {
-    let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
-        .map_err(|e| SpawnError::sys("create detach pipe", e))?;
+    let (r, w) = crate::sys::cloexec_pipe().map_err(|e| SpawnError::Sys {
+        action: "create detach pipe",
+        source: e,
+    })?;
     // SAFETY: codex-spawn has not started any thread at this point, so the child may run
     // ordinary code.
     match unsafe { nix::unistd::fork() }.map_err(|e| SpawnError::sys("fork", e))? {

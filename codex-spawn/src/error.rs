@@ -23,6 +23,10 @@ pub enum SpawnError {
         source: std::io::Error,
     },
 
+    /// What codex-spawn must print could not be printed (exit 125).
+    #[error("{0}")]
+    Output(String),
+
     /// A system call the supervisor depends on failed (exit 125).
     #[error("cannot {action}: {source}")]
     Sys {

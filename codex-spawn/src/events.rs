@@ -6,13 +6,14 @@
 //! start, `--notify-timeout`) and is then killed with its process group. Its failure is reported as a warning in the log and never
 //! changes the run's outcome.
 
+use std::ffi::{OsStr, OsString};
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::process::{Kept, Output, Spec};
 
 use serde_json::{Map, Value, json};
 
@@ -85,40 +86,38 @@ pub fn append_event(path: &Path, line: &str) -> std::io::Result<()> {
     file.write_all(&buf)
 }
 
-/// A notify command started for one event.
+/// A notify command started for one event (through a keeper, like codex: nothing it
+/// starts outlives the run).
 pub struct Notify {
     event: String,
-    child: Child,
+    child: Kept,
     started: Instant,
     limit: Duration,
 }
 
-/// Start `sh -c CMD` with `line` on its stdin; stdout is discarded, stderr inherited.
-pub fn start_notify(cmd: &str, event: &str, line: &str, limit: Duration) -> Result<Notify, String> {
-    let mut command = Command::new("/bin/sh");
-    // SAFETY: the hook only calls sigemptyset/sigprocmask (async-signal-safe).
-    unsafe {
-        command.pre_exec(|| {
-            crate::process::unblock_all_signals();
-            Ok(())
-        });
-    }
-    let mut child = command
-        .process_group(0)
-        .arg("-c")
-        .arg(cmd)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
+/// Start `sh -c CMD` with `line` on its stdin; stdout is discarded, stderr is ours.
+/// `close`: descriptors its keeper must not keep (the run lock).
+pub fn start_notify(
+    cmd: &str,
+    event: &str,
+    line: &str,
+    limit: Duration,
+    close: &[std::os::fd::RawFd],
+) -> Result<Notify, String> {
+    let mut input = line.as_bytes().to_vec();
+    input.push(b'\n');
+    let args = [OsString::from("-c"), OsString::from(cmd)];
+    let spec = Spec {
+        program: Path::new("/bin/sh"),
+        argv0: OsStr::new("sh"),
+        args: &args,
+        cwd: None,
+        stdin: Some(&input),
+        output: Output::Quiet,
+        close,
+    };
+    let child = Kept::spawn(&spec)
         .map_err(|e| format!("notify command for {event} could not start: {e}"))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        // An event is far smaller than a pipe buffer: this never blocks. A command that
-        // doesn't read its stdin (EPIPE) is fine.
-        let mut buf = line.as_bytes().to_vec();
-        buf.push(b'\n');
-        let _ = stdin.write_all(&buf);
-    }
     Ok(Notify {
         event: event.to_owned(),
         child,
@@ -137,8 +136,8 @@ impl Notify {
                 self.event
             ))),
             Ok(None) => None,
-            Err(e) => Some(Some(format!(
-                "notify command for {}: cannot wait: {e}",
+            Err(_) => Some(Some(format!(
+                "notify command for {}: its keeper process was killed",
                 self.event
             ))),
         }
@@ -149,15 +148,15 @@ impl Notify {
         self.started + self.limit
     }
 
-    /// Kill it (past its deadline) and reap it; returns the warning.
-    pub fn kill(mut self) -> String {
-        // The whole group: a `sleep` the command started must not keep our stderr open.
-        let _ = nix::sys::signal::killpg(
-            nix::unistd::Pid::from_raw(self.child.id() as i32),
-            nix::sys::signal::Signal::SIGKILL,
-        );
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    /// Its keeper (a sweep after another keeper's death spares it).
+    pub fn keeper(&self) -> nix::unistd::Pid {
+        self.child.keeper()
+    }
+
+    /// Kill it (past its deadline) with everything it started; returns the warning.
+    pub fn kill(self) -> String {
+        self.child.signal_group(nix::sys::signal::Signal::SIGKILL);
+        self.child.finish();
         format!(
             "notify command for {} did not finish within {:.1} s: killed",
             self.event,
@@ -181,6 +180,7 @@ pub fn finish_notifies(notifies: Vec<Notify>) -> Vec<String> {
                 None => still.push(n),
             }
         }
+        // a finished one's keeper is told to finish (and reaped) when it is dropped
         pending = still;
         if !pending.is_empty() {
             std::thread::sleep(step);

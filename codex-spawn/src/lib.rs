@@ -14,10 +14,15 @@
 //! - [`argv`]: the codex argv, PATH lookup, shell quoting for the log.
 //! - [`preamble`]: the log's preamble at each verbosity.
 //! - [`events`]: `--event-stream` lines and `--notify-cmd` hooks.
-//! - [`process`]: starting codex (process group, parent-death signal, the guardian that
-//!   kills codex's group when the supervisor dies), the signalfd.
-//! - [`supervise`]: the run itself — the attempts (the verify-and-resume loop), the
-//!   poll(2) event loop that watches each child, and the end of the run.
+//! - [`process`]: starting each child through its keeper, a process in a session of its
+//!   own that kills everything of the run when the supervisor dies (and a subreaper on
+//!   Linux); [`process::tree`] finds and kills a run's processes wherever they moved.
+//! - [`supervise`]: the run itself — its files and their safety, the attempts (the
+//!   verify-and-resume loop), the poll(2) event loop that watches each child, and the
+//!   end of the run; each concern in a file of its own.
+//! - [`sys`]: what differs by platform, one module per mechanism (signals, the prompt on
+//!   stdin, subreaper and parent-death signal, the process table, the disk reserve), the
+//!   Linux and the portable implementation side by side.
 //! - [`outcome`]: the streaming detector of a completed / failed turn in codex's output.
 //! - [`verify`]: `--verify`: the check's bounded output tail and the follow-up prompt.
 //! - [`detach`]: `--detach` (fork + setsid, no daemon).
@@ -33,6 +38,7 @@ pub mod preamble;
 pub mod process;
 pub mod summary;
 pub mod supervise;
+pub mod sys;
 pub mod verify;
 
 pub use config::{Config, Resume, TaskSource, Verbosity};

@@ -1,0 +1,229 @@
+//! The end of a run: the final meta, the summary, `--json-out`, `run_completed`, the
+//! closing lines — and every warning said, on stderr and in the meta's `warnings`.
+//!
+//! The reserve was released just before ([`super::files`]), so the final meta and the
+//! summary have room even when the disk filled up during the run. What goes wrong here
+//! is never silent:
+//! - a truncated log: the meta says `log_truncated` and `outcome_reason` (a run codex
+//!   finished well is `failed` with exit 125: its record is incomplete), the log gets a
+//!   note where it was cut, stderr gets one line;
+//! - a summary, `--json-out`, `--event-stream` or stdout that could not be written: a
+//!   warning, and exit 125 instead of 0 (the meta keeps the run's own outcome);
+//! - a final meta that could not be written: a line on stderr, exit 125.
+
+use std::io::Write;
+
+use codex_meta::Status;
+use serde_json::{Value, json};
+
+use super::attempts::Final;
+use super::files::{Log, Stdout};
+use super::{Run, Warnings, round3};
+use crate::events::{self, Notify};
+
+/// What the end needs from the run.
+pub(super) struct Ending<'a> {
+    pub end: Final,
+    pub log: &'a mut Log,
+    pub out: &'a mut Stdout,
+    pub warnings: &'a mut Warnings,
+    pub notifies: Vec<Notify>,
+    pub attempts: Vec<Value>,
+    pub session_id: Option<String>,
+    pub output_bytes: u64,
+}
+
+/// codex-spawn's exit status when it could not write its files.
+pub const EXIT_OWN_FAILURE: u8 = 125;
+
+impl Run {
+    /// Write the run's end (see the module docs); returns the exit status.
+    pub(super) fn finish(&self, e: Ending<'_>) -> u8 {
+        let Ending {
+            mut end,
+            log,
+            out,
+            warnings,
+            notifies,
+            attempts,
+            session_id,
+            output_bytes,
+        } = e;
+        let verifying = self.config.verify.is_some();
+        let elapsed = round3(self.started.elapsed().as_secs_f64());
+        // The streaming phase's peak memory, before the summary reads anything.
+        let peak_rss = codex_meta::io::peak_rss_kib().unwrap_or(0);
+
+        let truncation = log.truncation();
+        if let Some(t) = &truncation {
+            let note = format!(
+                "the log is incomplete: writing it failed after {} bytes ({}); {} bytes of codex's output were read but could not be kept",
+                t.written, t.error, t.lost
+            );
+            if end.status == Status::Succeeded {
+                end.status = Status::Failed;
+                end.exit_code = EXIT_OWN_FAILURE;
+                end.reason = Some(format!("{note} (codex itself succeeded)"));
+            }
+            warnings.push(note.clone());
+            let mut line = String::new();
+            if log.last != b'\n' {
+                line.push('\n');
+            }
+            line.push_str(&format!("codex-spawn: {note}\n"));
+            log.write_after_release(line.as_bytes());
+        }
+        if let Some(err) = out.error() {
+            warnings.undelivered(format!("cannot write to stdout: {err}"));
+        }
+
+        // Final meta and summary. The summary is made from the final meta in memory, so
+        // the meta can take the model the summary found (codex's rollout knows it even
+        // when no `-m` was given) in the same, single write.
+        let mut summary = None;
+        let sid = session_id.clone();
+        let warn_now = warnings.list.clone();
+        let updated = codex_meta::update_meta(&self.meta_path, |m| {
+            m.status = Some(end.status);
+            m.exit_code = Some(i32::from(end.exit_code));
+            m.signal = end.signal.map(|s| s.as_str().to_owned());
+            m.ended_at = Some(end.ended_at.clone());
+            m.elapsed_seconds = Some(elapsed);
+            m.outcome_reason = end.reason.clone();
+            m.attempts = Some(attempts.clone());
+            if sid.is_some() {
+                m.session_id = sid.clone();
+            }
+            if truncation.is_some() {
+                m.log_truncated = Some(true);
+            }
+            if !warn_now.is_empty() {
+                m.warnings = Some(warn_now.clone());
+            }
+            let s = crate::summary::summarize(Some(m), &self.meta_path, &self.runs_dir);
+            if m.model.is_none() {
+                m.model = s.get("model").and_then(|v| v.as_str()).map(str::to_owned);
+            }
+            summary = Some(s);
+        });
+        let meta_written = match &updated {
+            Ok(_) => true,
+            Err(e) => {
+                warnings.push(format!("cannot write the final meta: {e}"));
+                false
+            }
+        };
+        let summary = match summary {
+            Some(s) => s,
+            None => crate::summary::summarize(None, &self.meta_path, &self.runs_dir),
+        };
+        let mut summary_written = true;
+        if let Err(e) = codex_meta::write_json_atomic(&self.summary_path, &summary) {
+            summary_written = false;
+            warnings.undelivered(format!("cannot write the summary: {e}"));
+        }
+        if let Some(path) = &self.config.json_out {
+            if let Err(e) = codex_meta::write_json_atomic(path, &summary) {
+                warnings.undelivered(format!("--json-out: {e}"));
+            }
+        }
+
+        // run_completed.
+        let mut notifies = notifies;
+        let mut fields = self.event_fields(end.status, session_id.clone());
+        fields.exit_code = Some(i32::from(end.exit_code));
+        fields.ended_at = Some(end.ended_at.clone());
+        fields.elapsed_seconds = Some(elapsed);
+        if verifying {
+            fields.attempts = Some(end.attempts);
+        }
+        self.emit("run_completed", &fields, &mut notifies, warnings);
+        for w in events::finish_notifies(notifies) {
+            warnings.push(w);
+        }
+        // Warnings that came after the final meta go into it too.
+        if meta_written && warnings.list != warn_now {
+            let all = warnings.list.clone();
+            if let Err(e) = codex_meta::update_meta(&self.meta_path, |m| m.warnings = Some(all)) {
+                warnings.push(format!("cannot record the warnings in the meta: {e}"));
+            }
+        }
+
+        // Closing lines (log, then stdout).
+        let mut tail = String::new();
+        if self.config.verbosity >= crate::config::Verbosity::Normal {
+            tail.push_str(&format!("codex_output_bytes={output_bytes}\n"));
+            if verifying {
+                tail.push_str(&format!("codex_attempts={}\n", end.attempts));
+            }
+        }
+        if self.config.verbosity >= crate::config::Verbosity::High {
+            tail.push_str(&format!("supervisor_max_rss_kib={peak_rss}\n"));
+        }
+        for w in &warnings.list {
+            tail.push_str(&format!("codex_spawn_warning={w}\n"));
+        }
+        let code = if !meta_written || (end.exit_code == 0 && warnings.undelivered) {
+            EXIT_OWN_FAILURE
+        } else {
+            end.exit_code
+        };
+        let summary_line = serde_json::to_string(&summary).unwrap_or_else(|_| "null".to_owned());
+        let summary_file = if summary_written {
+            self.summary_path.display().to_string()
+        } else {
+            String::new()
+        };
+        let closing = format!(
+            "codex_run_id={}\ncodex_exit_code={}\nelapsed_seconds={:.3}\ncodex_session_id={}\nlog_file={}\nmeta_file={}\nsummary_file={summary_file}\nsummary_json={}\n",
+            self.id,
+            code,
+            elapsed,
+            session_id.as_deref().unwrap_or(""),
+            self.log_path.display(),
+            self.meta_path.display(),
+            summary_line,
+        );
+        let mut log_tail = String::new();
+        if log.last != b'\n' {
+            log_tail.push('\n');
+        }
+        log_tail.push_str(&tail);
+        log_tail.push_str(&closing);
+        if truncation.is_some() {
+            log.write_after_release(log_tail.as_bytes());
+        } else {
+            log.write(log_tail.as_bytes());
+        }
+        if self.config.json {
+            let v = json!({
+                "codex_run_id": self.id,
+                "codex_exit_code": code,
+                "elapsed_seconds": elapsed,
+                "codex_session_id": session_id,
+                "log_file": self.log_path.display().to_string(),
+                "meta_file": self.meta_path.display().to_string(),
+                "summary_file": summary_written.then(|| self.summary_path.display().to_string()),
+                "summary": summary,
+            });
+            out.write(format!("{v}\n").as_bytes());
+        } else {
+            if out.last != b'\n' {
+                out.write(b"\n");
+            }
+            out.write(closing.as_bytes());
+        }
+
+        // Every warning, and why codex could not run, on stderr (even with --quiet).
+        let mut err = std::io::stderr().lock();
+        if matches!(end.exit_code, 126 | 127) {
+            if let Some(r) = &end.reason {
+                let _ = writeln!(err, "codex-spawn: {r}");
+            }
+        }
+        for w in &warnings.list {
+            let _ = writeln!(err, "codex-spawn: warning: run {}: {w}", self.id);
+        }
+        code
+    }
+}

@@ -1,0 +1,488 @@
+//! The run: from creating its files to the closing lines.
+//!
+//! [`run`] is the whole life of one `codex-spawn` invocation after validation:
+//!
+//! 1. claim the run's files ([`files`]: log and last-message file O_EXCL|O_NOFOLLOW, the
+//!    run lock, room reserved for the final record), write the meta as `running` with the
+//!    liveness witness (pid, start time, boot id), print the four run lines (flushed) — so
+//!    a caller that reads the meta right after the first line finds it;
+//! 2. (`--detach`: fork; the parent returns here);
+//! 3. write the preamble, emit `run_started`, start codex through its keeper
+//!    ([`crate::process`]: nothing codex starts outlives the run, however we die);
+//! 4. the event loop ([`watch`]): poll(2) on codex's output, its keeper and the signals.
+//!    Each chunk goes to the log (the record: written whole, first), to the session-id
+//!    scanner (the first id goes to the meta at once), to the outcome detector
+//!    ([`crate::outcome`]) and to stdout (unless quiet). Signals are forwarded to codex's
+//!    process group; `--timeout` and `--stall-timeout` send SIGTERM then SIGKILL;
+//! 5. after codex exits: drain the pipe briefly, then the keeper kills what is left of
+//!    the run; the exit status and the detector's verdict give the attempt's outcome;
+//! 6. with `--verify` ([`attempts`]), when codex succeeded: the check; while it fails
+//!    and attempts are left, back to 3 resuming the session with a follow-up prompt;
+//! 7. the end ([`finish`]): release the reserve, write the final meta, the summary, the
+//!    closing lines, emit `run_completed`, report every warning on stderr.
+//!
+//! Where a fault is handled: a planted file or a full disk at the start — [`files`];
+//! the supervisor or its keeper killed — [`crate::process`]; a full disk or a closed
+//! stdout during the run — [`files`] (counted) and [`finish`] (reported, exit 125); a
+//! signal or a timer — [`watch`]. The supervisor is single-threaded: it forks keepers.
+
+mod attempts;
+mod check;
+mod files;
+mod finish;
+mod watch;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use codex_meta::{Meta, RunsDir, Status, Witness};
+use nix::sys::signal::Signal;
+use serde_json::{Value, json};
+
+use crate::argv::{self, Unrunnable};
+use crate::config::{Config, TaskSource};
+use crate::error::SpawnError;
+use crate::events::{self, EventFields, Notify};
+use crate::preamble::{self, PreambleInput};
+use crate::sys::signals::Signals;
+use files::{Log, RunFiles, Stdout};
+
+pub use watch::{DRAIN_MAX, DRAIN_SILENCE};
+
+/// How much of a task from a file or stdin the meta keeps (the log never has it).
+pub const META_TASK_MAX: usize = 4096;
+
+/// The signals the supervisor handles.
+const HANDLED: [Signal; 4] = [
+    Signal::SIGINT,
+    Signal::SIGTERM,
+    Signal::SIGHUP,
+    Signal::SIGCHLD,
+];
+
+/// Everything fixed about the run once its files exist.
+struct Run {
+    config: Config,
+    runs_dir: PathBuf,
+    id: String,
+    log_path: PathBuf,
+    meta_path: PathBuf,
+    summary_path: PathBuf,
+    last_message: Option<PathBuf>,
+    codex_bin: Result<PathBuf, Unrunnable>,
+    codex_argv: Vec<OsString>,
+    host: String,
+    started_at: String,
+    started: Instant,
+    /// The run lock's descriptor, which keepers close (see [`crate::process::Spec::close`]).
+    lock_fd: std::os::fd::RawFd,
+}
+
+/// Run codex as configured; returns codex-spawn's exit status.
+pub fn run(config: Config) -> Result<u8, SpawnError> {
+    let started = Instant::now();
+    let runs = RunsDir::resolve(config.runs_dir.as_deref())?;
+    let files = RunFiles::create(&runs, &config)?;
+    let codex_bin = argv::resolve_bin(&config.codex_bin, std::env::var_os("PATH").as_deref());
+    let codex_argv = argv::codex_args(&config, files.last_message.as_deref());
+    let run = Run {
+        runs_dir: runs.path().to_path_buf(),
+        id: files.id.clone(),
+        log_path: files.paths.log.clone(),
+        meta_path: files.paths.meta.clone(),
+        summary_path: files.paths.summary.clone(),
+        last_message: files.last_message.clone(),
+        codex_bin,
+        codex_argv,
+        host: codex_meta::hostname(),
+        started_at: codex_meta::now_rfc3339(),
+        started,
+        lock_fd: files.lock.raw_fd(),
+        config,
+    };
+    let mut meta = run.initial_meta();
+
+    if run.config.detach {
+        let side = match crate::detach::fork() {
+            Ok(side) => side,
+            Err(e) => {
+                files.discard();
+                return Err(e);
+            }
+        };
+        match side {
+            crate::detach::Side::Parent { child, sync } => {
+                let pid = child.as_raw() as u32;
+                match Witness::of(pid) {
+                    Some(w) => w.record(&mut meta),
+                    None => meta.pid = Some(pid),
+                }
+                let written = codex_meta::write_meta(&run.meta_path, &meta);
+                drop(sync);
+                // The lock's open file description is shared with the supervisor: never
+                // unlock it from here (dropping would), just let the process end.
+                std::mem::forget(files.lock);
+                written?;
+                let mut out = Stdout::new(true);
+                out.write(run.run_lines().as_bytes());
+                if let Some(e) = out.error() {
+                    return Err(SpawnError::Output(format!(
+                        "cannot write the run lines to stdout: {e} (the run goes on: {})",
+                        run.meta_path.display()
+                    )));
+                }
+                return Ok(0);
+            }
+            crate::detach::Side::Child => {
+                if !run.meta_path.exists() {
+                    // The parent died before writing it.
+                    if let Some(w) = Witness::current() {
+                        w.record(&mut meta);
+                    }
+                    codex_meta::write_meta(&run.meta_path, &meta)?;
+                }
+                return Ok(run.supervise(files, Stdout::new(false)));
+            }
+        }
+    }
+
+    match Witness::current() {
+        Some(w) => w.record(&mut meta),
+        None => meta.pid = Some(std::process::id()),
+    }
+    if let Err(e) = codex_meta::write_meta(&run.meta_path, &meta) {
+        files.discard();
+        return Err(e.into());
+    }
+    let mut out = Stdout::new(true);
+    out.write(run.run_lines().as_bytes());
+    Ok(run.supervise(files, out))
+}
+
+/// Warnings of the run: each goes to the meta's `warnings`, the log and stderr. Some are
+/// failures to deliver what was asked for (stdout, `--json-out`, `--event-stream`, the
+/// summary): they make a successful run's exit status 125.
+#[derive(Default)]
+struct Warnings {
+    list: Vec<String>,
+    undelivered: bool,
+}
+
+impl Warnings {
+    fn push(&mut self, w: impl Into<String>) {
+        let w = w.into().replace('\n', " ");
+        if !self.list.contains(&w) {
+            self.list.push(w);
+        }
+    }
+
+    /// Something codex-spawn was asked to write could not be written.
+    fn undelivered(&mut self, w: impl Into<String>) {
+        self.undelivered = true;
+        self.push(w);
+    }
+}
+
+/// What every attempt shares with the run: the log, stdout, signals, the deadline, the
+/// warnings, notify commands in flight, and the record kept in memory (the meta's
+/// `attempts` and the session id are written from here, so nothing is lost when one
+/// meta update fails on a full disk).
+struct Ctx<'a> {
+    log: &'a mut Log,
+    out: &'a mut Stdout,
+    echo: bool,
+    sigs: &'a Signals,
+    run_deadline: Option<Instant>,
+    warnings: &'a mut Warnings,
+    notifies: &'a mut Vec<Notify>,
+    attempts: &'a mut Vec<Value>,
+    session_id: &'a mut Option<String>,
+}
+
+impl Ctx<'_> {
+    /// A line of codex-spawn's own in the log (and in the echo), on a line of its own.
+    fn line(&mut self, text: &str) {
+        let mut s = String::with_capacity(text.len() + 2);
+        if self.log.last != b'\n' {
+            s.push('\n');
+        }
+        s.push_str(text);
+        s.push('\n');
+        self.log.write(s.as_bytes());
+        if self.echo {
+            if self.out.last != b'\n' {
+                self.out.write(b"\n");
+            }
+            self.out.write(text.as_bytes());
+            self.out.write(b"\n");
+        }
+    }
+
+    /// `===== text =====`.
+    fn marker(&mut self, text: &str) {
+        self.line(&format!("===== {text} ====="));
+    }
+
+    /// The keepers of notify commands in flight (a sweep after a dead keeper spares them).
+    fn spare(&self) -> Vec<nix::unistd::Pid> {
+        self.notifies.iter().map(Notify::keeper).collect()
+    }
+}
+
+impl Run {
+    fn initial_meta(&self) -> Meta {
+        let c = &self.config;
+        let mut m = Meta {
+            run_id: self.id.clone(),
+            status: Some(Status::Running),
+            mode: Some(c.mode()),
+            resume_session: c.resume.as_ref().map(|r| r.as_str().to_owned()),
+            repo: Some(c.repo.display().to_string()),
+            repo_abs: Some(c.repo_abs.display().to_string()),
+            task: Some(self.meta_task()),
+            codex_bin: Some(c.codex_bin.to_string_lossy().into_owned()),
+            codex_command: Some(self.meta_command()),
+            model: model_of(&c.codex_args),
+            log_file: Some(self.log_path.display().to_string()),
+            meta_file: Some(self.meta_path.display().to_string()),
+            summary_file: Some(self.summary_path.display().to_string()),
+            last_message_file: self.last_message.as_ref().map(|p| p.display().to_string()),
+            host: Some(self.host.clone()),
+            started_at: Some(self.started_at.clone()),
+            attempts: Some(Vec::new()),
+            ..Meta::default()
+        };
+        let x = &mut m.extra;
+        x.insert(
+            "codex_bin_resolved".into(),
+            json!(
+                self.codex_bin
+                    .as_ref()
+                    .ok()
+                    .map(|p| p.display().to_string())
+            ),
+        );
+        x.insert("task_source".into(), json!(c.task.source.as_str()));
+        x.insert("task_bytes".into(), json!(c.task.bytes.len()));
+        if let TaskSource::File(f) = &c.task.source {
+            x.insert("task_file".into(), json!(f.display().to_string()));
+        }
+        if c.task.source == TaskSource::DefaultFollowUp {
+            x.insert("task_defaulted".into(), json!(true));
+        }
+        x.insert("detach".into(), json!(c.detach));
+        if let Some(t) = c.timeout {
+            x.insert("timeout_seconds".into(), json!(t.as_secs_f64()));
+        }
+        if let Some(t) = c.stall_timeout {
+            x.insert("stall_timeout_seconds".into(), json!(t.as_secs_f64()));
+        }
+        if let Some(v) = &c.verify {
+            x.insert("verify_command".into(), json!(v));
+            x.insert("max_attempts".into(), json!(c.max_attempts));
+            x.insert(
+                "verify_timeout_seconds".into(),
+                json!(c.verify_timeout.as_secs_f64()),
+            );
+        }
+        m
+    }
+
+    /// The task as the meta keeps it: whole when given as an argument (or defaulted),
+    /// else at most [`META_TASK_MAX`] bytes (a big or private prompt stays out).
+    fn meta_task(&self) -> String {
+        let t = &self.config.task;
+        match t.source {
+            TaskSource::Argument | TaskSource::DefaultFollowUp => t.text_lossy(),
+            _ if t.bytes.len() <= META_TASK_MAX => t.text_lossy(),
+            _ => {
+                let mut s = String::from_utf8_lossy(&t.bytes[..META_TASK_MAX]).into_owned();
+                s.push('…');
+                s
+            }
+        }
+    }
+
+    /// codex's argv as the meta shows it (argv\[0\] as asked).
+    fn meta_command(&self) -> Vec<String> {
+        std::iter::once(&self.config.codex_bin)
+            .chain(self.codex_argv.iter())
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    fn run_lines(&self) -> String {
+        let (l, m, s) = (
+            self.log_path.display().to_string(),
+            self.meta_path.display().to_string(),
+            self.summary_path.display().to_string(),
+        );
+        if self.config.json {
+            let v = json!({
+                "codex_run_id": self.id,
+                "log_file": l,
+                "meta_file": m,
+                "summary_file_pending": s,
+            });
+            format!("{v}\n")
+        } else {
+            format!(
+                "codex_run_id={}\nlog_file={l}\nmeta_file={m}\nsummary_file_pending={s}\n",
+                self.id
+            )
+        }
+    }
+
+    fn event_fields(&self, status: Status, session_id: Option<String>) -> EventFields {
+        EventFields {
+            status: status.to_string(),
+            run_id: self.id.clone(),
+            session_id,
+            repo: self.config.repo_abs.display().to_string(),
+            mode: self.config.mode_name().to_owned(),
+            exit_code: None,
+            log_file: self.log_path.display().to_string(),
+            meta_file: self.meta_path.display().to_string(),
+            summary_file: self.summary_path.display().to_string(),
+            started_at: self.started_at.clone(),
+            ended_at: None,
+            elapsed_seconds: None,
+            attempt: None,
+            verify_exit_code: None,
+            attempts: None,
+        }
+    }
+
+    fn emit(
+        &self,
+        event: &str,
+        fields: &EventFields,
+        notifies: &mut Vec<Notify>,
+        warnings: &mut Warnings,
+    ) {
+        if self.config.event_stream.is_none() && self.config.notify_cmd.is_none() {
+            return;
+        }
+        let line = events::event_json(event, fields);
+        if let Some(path) = &self.config.event_stream {
+            if let Err(e) = events::append_event(path, &line) {
+                warnings.undelivered(format!(
+                    "--event-stream {}: cannot append: {e}",
+                    path.display()
+                ));
+            }
+        }
+        if let Some(cmd) = &self.config.notify_cmd {
+            match events::start_notify(
+                cmd,
+                event,
+                &line,
+                self.config.notify_timeout,
+                &[self.lock_fd],
+            ) {
+                Ok(n) => notifies.push(n),
+                Err(w) => warnings.push(w),
+            }
+        }
+    }
+
+    /// Steps 3–7 of the module docs; returns the exit status.
+    fn supervise(self, files: RunFiles, mut out: Stdout) -> u8 {
+        crate::sys::reaper::become_subreaper();
+        let RunFiles {
+            mut log,
+            lock,
+            mut reserve,
+            ..
+        } = files;
+        let echo = !(self.config.quiet || self.config.json || self.config.detach);
+        let mut warnings = Warnings::default();
+        let mut notifies = Vec::new();
+        let mut attempts = Vec::new();
+        let mut session_id: Option<String> = None;
+
+        let started_local =
+            chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, false);
+        let pre = preamble::render(&PreambleInput {
+            config: &self.config,
+            run_id: &self.id,
+            runs_dir: &self.runs_dir,
+            log_file: &self.log_path,
+            meta_file: &self.meta_path,
+            summary_file: &self.summary_path,
+            last_message_file: self.last_message.as_deref(),
+            started_at: &self.started_at,
+            started_at_local: &started_local,
+            codex_bin_resolved: self.codex_bin.as_ref().ok().map(PathBuf::as_path),
+            codex_argv: &self.codex_argv,
+            host: &self.host,
+            supervisor_pid: std::process::id(),
+        });
+        log.write(pre.as_bytes());
+        self.emit(
+            "run_started",
+            &self.event_fields(Status::Running, None),
+            &mut notifies,
+            &mut warnings,
+        );
+
+        let mut output_bytes = 0u64;
+        let run_deadline = self.config.timeout.map(|t| self.started + t);
+        let end = match Signals::install(&HANDLED) {
+            Err(e) => {
+                let a = attempts::AttemptEnd::failed(
+                    codex_meta::now_rfc3339(),
+                    125,
+                    format!("codex-spawn cannot receive signals: {e}"),
+                );
+                a.into_final(1)
+            }
+            Ok(sigs) => {
+                let mut ctx = Ctx {
+                    log: &mut log,
+                    out: &mut out,
+                    echo,
+                    sigs: &sigs,
+                    run_deadline,
+                    warnings: &mut warnings,
+                    notifies: &mut notifies,
+                    attempts: &mut attempts,
+                    session_id: &mut session_id,
+                };
+                self.attempts(&mut ctx, &mut output_bytes)
+            }
+        };
+        reserve.release();
+        let code = self.finish(finish::Ending {
+            end,
+            log: &mut log,
+            out: &mut out,
+            warnings: &mut warnings,
+            notifies,
+            attempts,
+            session_id,
+            output_bytes,
+        });
+        drop(lock);
+        code
+    }
+}
+
+/// `--model/-m` from the pass-through options, for the meta.
+fn model_of(args: &[OsString]) -> Option<String> {
+    let mut it = args.iter().map(|a| a.to_string_lossy());
+    while let Some(a) = it.next() {
+        if a == "-m" || a == "--model" {
+            return it.next().map(|m| m.into_owned());
+        }
+        if let Some(m) = a.strip_prefix("--model=") {
+            return Some(m.to_owned());
+        }
+    }
+    None
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}

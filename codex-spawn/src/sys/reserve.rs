@@ -1,0 +1,92 @@
+//! Room kept on the runs dir's disk so that the final meta and the summary can always be
+//! written, even when the disk fills up during the run — as databases keep a reserve.
+//!
+//! The room is a file created in the runs dir (O_EXCL|O_NOFOLLOW, 0600), unlinked at once
+//! (a crash leaves nothing behind: the kernel frees it with the last descriptor), whose
+//! blocks are allocated at the start: `posix_fallocate` on Linux, written zeros elsewhere
+//! (and where the filesystem cannot preallocate). [`Reserve::release`] truncates it, so
+//! the blocks are free for the final writes even while other descriptors of it exist.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::Path;
+
+/// Claimed room; released by [`Reserve::release`] (or the process's end).
+pub struct Reserve {
+    file: Option<File>,
+}
+
+impl Reserve {
+    /// Claim `bytes` in `dir`, through a temporary file named `name` there. An error
+    /// (ENOSPC: the disk is already too full) leaves no file behind.
+    pub fn claim(dir: &Path, name: &str, bytes: u64) -> io::Result<Reserve> {
+        let path = dir.join(name);
+        let mut file = codex_meta::files::create_private(&path, false)?;
+        let _ = std::fs::remove_file(&path);
+        allocate(&mut file, bytes)?;
+        Ok(Reserve { file: Some(file) })
+    }
+
+    /// Give the room back, now.
+    pub fn release(&mut self) {
+        if let Some(f) = self.file.take() {
+            let _ = f.set_len(0);
+        }
+    }
+}
+
+fn allocate(file: &mut File, bytes: u64) -> io::Result<()> {
+    if imp::fallocate(file, bytes)? {
+        return Ok(());
+    }
+    let zeros = [0u8; 64 * 1024];
+    let mut left = bytes;
+    while left > 0 {
+        let n = left.min(zeros.len() as u64) as usize;
+        file.write_all(&zeros[..n])?;
+        left -= n as u64;
+    }
+    file.flush()
+}
+
+#[cfg(target_os = "linux")]
+mod imp {
+    use std::fs::File;
+    use std::os::fd::AsRawFd;
+
+    /// `Ok(true)`: allocated; `Ok(false)`: this filesystem can't, write zeros instead.
+    pub fn fallocate(file: &File, bytes: u64) -> std::io::Result<bool> {
+        // SAFETY: posix_fallocate on a descriptor we own.
+        let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, bytes as libc::off_t) };
+        match rc {
+            0 => Ok(true),
+            libc::EOPNOTSUPP | libc::EINVAL => Ok(false),
+            e => Err(std::io::Error::from_raw_os_error(e)),
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod imp {
+    pub fn fallocate(_file: &std::fs::File, _bytes: u64) -> std::io::Result<bool> {
+        Ok(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_room_leaves_no_file_and_is_given_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut r = Reserve::claim(dir.path(), ".x.reserve", 1 << 20).unwrap();
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        let f = r.file.as_ref().unwrap();
+        assert_eq!(f.metadata().unwrap().len(), 1 << 20);
+        r.release();
+        assert!(r.file.is_none());
+        // a second claim with the same name works: nothing was left
+        Reserve::claim(dir.path(), ".x.reserve", 4096).unwrap();
+    }
+}

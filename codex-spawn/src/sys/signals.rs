@@ -1,0 +1,247 @@
+//! Signals as readable events in a poll(2) loop.
+//!
+//! The supervisor (INT, TERM, HUP, CHLD) and the keeper (CHLD) both wait in poll(2) on
+//! their pipes *and* on signals. Two implementations, one interface:
+//! - Linux: the signals are blocked and read from a signalfd;
+//! - portable (macOS; Linux with the `portable` feature): a `sigaction` handler writes
+//!   the signal's number into a non-blocking self-pipe, and the loop reads the pipe.
+//!   One set per process (the handler finds the pipe through a static); a forked child
+//!   installs its own.
+//!
+//! Children never inherit any of it: [`reset_for_exec`] runs in every child before exec
+//! and gives it default dispositions for every signal (also those the caller ignored —
+//! a script's `&` leaves SIGINT ignored, and codex would then shrug off a forwarded
+//! SIGINT) and an empty mask.
+
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd};
+
+use nix::sys::signal::Signal;
+
+/// A set of signals delivered through a descriptor.
+pub struct Signals {
+    imp: imp::Signals,
+}
+
+impl Signals {
+    /// Start receiving `signals` through [`Signals::fd`]. Call while single-threaded.
+    pub fn install(signals: &[Signal]) -> io::Result<Signals> {
+        Ok(Signals {
+            imp: imp::Signals::install(signals)?,
+        })
+    }
+
+    /// The descriptor to poll for POLLIN.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.imp.fd()
+    }
+
+    /// The next pending signal, without blocking.
+    pub fn next(&self) -> Option<Signal> {
+        self.imp.next()
+    }
+}
+
+impl AsFd for Signals {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd()
+    }
+}
+
+/// In a forked child, before exec: every signal back to its default disposition, and an
+/// empty signal mask. Async-signal-safe (sigaction, sigprocmask).
+pub fn reset_for_exec() {
+    // SAFETY: sigaction/sigprocmask with locally built arguments; both are
+    // async-signal-safe. Numbers that are not signals (or can't be changed: KILL, STOP)
+    // just fail.
+    unsafe {
+        let mut dfl: libc::sigaction = std::mem::zeroed();
+        dfl.sa_sigaction = libc::SIG_DFL;
+        libc::sigemptyset(&mut dfl.sa_mask);
+        for sig in 1..max_signal() {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                libc::sigaction(sig, &dfl, std::ptr::null_mut());
+            }
+        }
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
+}
+
+/// Ignore `signals` in this process (the keeper: terminal and kill-by-name signals are
+/// for the supervisor, which forwards them).
+pub fn ignore(signals: &[Signal]) {
+    for &s in signals {
+        // SAFETY: SIG_IGN is always a valid disposition.
+        let _ = unsafe { nix::sys::signal::signal(s, nix::sys::signal::SigHandler::SigIgn) };
+    }
+}
+
+/// One past the highest signal number.
+fn max_signal() -> i32 {
+    #[cfg(target_os = "linux")]
+    {
+        libc::SIGRTMAX() + 1
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        32
+    }
+}
+
+#[cfg(linux_native)]
+mod imp {
+    use super::*;
+    use nix::sys::signal::{SigSet, SigmaskHow};
+    use nix::sys::signalfd::{SfdFlags, SignalFd};
+
+    pub struct Signals {
+        sfd: SignalFd,
+    }
+
+    impl Signals {
+        pub fn install(signals: &[Signal]) -> io::Result<Signals> {
+            let mut set = SigSet::empty();
+            for &s in signals {
+                set.add(s);
+            }
+            nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None)?;
+            let sfd = SignalFd::with_flags(&set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)?;
+            Ok(Signals { sfd })
+        }
+
+        pub fn fd(&self) -> BorrowedFd<'_> {
+            self.sfd.as_fd()
+        }
+
+        pub fn next(&self) -> Option<Signal> {
+            while let Ok(Some(info)) = self.sfd.read_signal() {
+                if let Ok(sig) = Signal::try_from(info.ssi_signo as i32) {
+                    return Some(sig);
+                }
+            }
+            None
+        }
+    }
+}
+
+#[cfg(not(linux_native))]
+mod imp {
+    use super::*;
+    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, SigmaskHow};
+    use std::os::fd::{AsRawFd, OwnedFd};
+    use std::sync::atomic::{AtomicI32, Ordering};
+
+    /// The write end of this process's self-pipe (-1: none).
+    static WRITE_FD: AtomicI32 = AtomicI32::new(-1);
+
+    extern "C" fn on_signal(sig: libc::c_int) {
+        let fd = WRITE_FD.load(Ordering::Relaxed);
+        if fd >= 0 {
+            let byte = sig as u8;
+            // SAFETY: write(2) is async-signal-safe; a full pipe drops the byte, and the
+            // reader already has that signal's number waiting.
+            unsafe {
+                let saved = *errno_location();
+                libc::write(fd, (&raw const byte).cast(), 1);
+                *errno_location() = saved;
+            }
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    unsafe fn errno_location() -> *mut libc::c_int {
+        // SAFETY: libc's thread-local errno.
+        unsafe { libc::__errno_location() }
+    }
+    #[cfg(not(target_os = "linux"))]
+    unsafe fn errno_location() -> *mut libc::c_int {
+        // SAFETY: libc's thread-local errno.
+        unsafe { libc::__error() }
+    }
+
+    pub struct Signals {
+        read: OwnedFd,
+        _write: OwnedFd,
+    }
+
+    fn pipe_nonblock_cloexec() -> io::Result<(OwnedFd, OwnedFd)> {
+        let (r, w) = crate::sys::cloexec_pipe()?;
+        crate::sys::set_nonblocking(&r)?;
+        crate::sys::set_nonblocking(&w)?;
+        Ok((r, w))
+    }
+
+    impl Signals {
+        pub fn install(signals: &[Signal]) -> io::Result<Signals> {
+            let (read, write) = pipe_nonblock_cloexec()?;
+            WRITE_FD.store(write.as_raw_fd(), Ordering::Relaxed);
+            let action = SigAction::new(
+                SigHandler::Handler(on_signal),
+                SaFlags::SA_RESTART,
+                SigSet::empty(),
+            );
+            let mut set = SigSet::empty();
+            for &s in signals {
+                // SAFETY: the handler only calls write(2) and touches errno.
+                unsafe { nix::sys::signal::sigaction(s, &action) }?;
+                set.add(s);
+            }
+            nix::sys::signal::sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&set), None)?;
+            Ok(Signals {
+                read,
+                _write: write,
+            })
+        }
+
+        pub fn fd(&self) -> BorrowedFd<'_> {
+            self.read.as_fd()
+        }
+
+        pub fn next(&self) -> Option<Signal> {
+            let mut byte = [0u8; 1];
+            loop {
+                match nix::unistd::read(&self.read, &mut byte) {
+                    Ok(1) => {
+                        if let Ok(sig) = Signal::try_from(i32::from(byte[0])) {
+                            return Some(sig);
+                        }
+                    }
+                    Err(nix::errno::Errno::EINTR) => {}
+                    _ => return None,
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Signals sent to this process come out of the descriptor (in a child process, so
+    /// the test harness's own signal setup is not disturbed).
+    #[test]
+    fn a_signal_sent_is_read_from_the_descriptor() {
+        // SAFETY: the child only runs the code below and exits with _exit.
+        match unsafe { nix::unistd::fork() }.unwrap() {
+            nix::unistd::ForkResult::Child => {
+                let code = (|| {
+                    let s = Signals::install(&[Signal::SIGUSR1, Signal::SIGCHLD]).ok()?;
+                    nix::sys::signal::raise(Signal::SIGUSR1).ok()?;
+                    let mut fds = [nix::poll::PollFd::new(s.fd(), nix::poll::PollFlags::POLLIN)];
+                    nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(5000u16)).ok()?;
+                    (s.next()? == Signal::SIGUSR1 && s.next().is_none()).then_some(0)
+                })()
+                .unwrap_or(1);
+                // SAFETY: leave the forked test child without running the harness's code.
+                unsafe { libc::_exit(code) }
+            }
+            nix::unistd::ForkResult::Parent { child } => {
+                let st = nix::sys::wait::waitpid(child, None).unwrap();
+                assert_eq!(st, nix::sys::wait::WaitStatus::Exited(child, 0));
+            }
+        }
+    }
+}
