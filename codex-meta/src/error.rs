@@ -10,7 +10,7 @@ use std::path::PathBuf;
 #[derive(thiserror::Error, Debug)]
 pub enum MetaError {
     /// A file or directory that should exist does not.
-    #[error("{}: no such file", path.display())]
+    #[error("{}: no such file or directory", path.display())]
     NotFound { path: PathBuf },
 
     /// Any other I/O failure, with what was being done.

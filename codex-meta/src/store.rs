@@ -149,7 +149,8 @@ pub fn write_bytes_atomic(path: &Path, bytes: &[u8]) -> Result<(), MetaError> {
         match crate::files::create_private(&tmp, false) {
             Ok(f) => break (tmp, f),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 100 => attempt += 1,
-            Err(e) => return Err(MetaError::io(&tmp, "create temporary file", e)),
+            // named by its directory: the temporary name means nothing to the reader
+            Err(e) => return Err(MetaError::io(&dir, "create a file in", e)),
         }
     };
     let result = (|| {

@@ -12,6 +12,11 @@ use std::time::Duration;
 use crate::cli::Args;
 use crate::error::SpawnError;
 
+/// The largest task codex-spawn accepts (`--task -`, `--task-file`): a prompt of tens of
+/// MiB is already absurd for any model, and an endless input (`/dev/zero`) must end in an
+/// error, not in memory without bound.
+pub const MAX_TASK_BYTES: u64 = 16 << 20;
+
 /// The prompt sent when `--resume` is given without a task. Codex 0.169.0 reads the
 /// prompt from stdin when `resume ID` has none, and with stdin at /dev/null it exits 1
 /// ("No prompt provided via stdin."), so codex-spawn always sends one.
@@ -241,13 +246,23 @@ impl Config {
                 Task::new(read_stdin(stdin)?, TaskSource::Stdin)
             }
             (None, Some(f)) => {
-                let bytes = std::fs::read(&f).map_err(|e| {
+                let cannot = |e: std::io::Error| {
                     SpawnError::usage(format!(
                         "--task-file {}: cannot read: {}",
                         f.display(),
                         describe(&e)
                     ))
-                })?;
+                };
+                let file = std::fs::File::open(&f).map_err(cannot)?;
+                let bytes = codex_meta::files::read_to_cap(file, MAX_TASK_BYTES)
+                    .map_err(cannot)?
+                    .ok_or_else(|| {
+                        SpawnError::usage(format!(
+                            "--task-file {}: larger than {} MiB (the limit for a task)",
+                            f.display(),
+                            MAX_TASK_BYTES >> 20
+                        ))
+                    })?;
                 if bytes.is_empty() {
                     return Err(SpawnError::usage(format!(
                         "--task-file {}: empty file",
@@ -380,10 +395,14 @@ fn duration(option: &str, text: &str) -> Result<Duration, SpawnError> {
 }
 
 fn read_stdin(stdin: &mut dyn Read) -> Result<Vec<u8>, SpawnError> {
-    let mut bytes = Vec::new();
-    stdin
-        .read_to_end(&mut bytes)
-        .map_err(|e| SpawnError::usage(format!("--task -: cannot read stdin: {e}")))?;
+    let bytes = codex_meta::files::read_to_cap(stdin, MAX_TASK_BYTES)
+        .map_err(|e| SpawnError::usage(format!("--task -: cannot read stdin: {e}")))?
+        .ok_or_else(|| {
+            SpawnError::usage(format!(
+                "--task -: stdin holds more than {} MiB (the limit for a task)",
+                MAX_TASK_BYTES >> 20
+            ))
+        })?;
     if bytes.is_empty() {
         return Err(SpawnError::usage("--task -: stdin is empty"));
     }

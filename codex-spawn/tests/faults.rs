@@ -351,3 +351,47 @@ fn hundred_detached_runs_in_one_dir_get_distinct_files() {
         .count();
     assert_eq!(logs, 100);
 }
+
+/// A script's `&` leaves SIGINT ignored in what it starts. codex must not inherit that:
+/// a SIGINT forwarded by the supervisor ends codex at once (exit 130), not by SIGKILL
+/// after the grace period.
+#[test]
+fn a_sigint_the_caller_ignored_still_ends_codex_at_once() {
+    let env = Env::new();
+    env.fake(Fake {
+        after: "sleep 30 & wait",
+        ..Fake::default()
+    });
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!(
+            "trap '' INT; exec '{}' --repo '{}' --task t -q --kill-grace 20s",
+            BIN,
+            env.repo().display()
+        ))
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", env.path())
+        .env("CODEX_RUNS_DIR", env.runs())
+        .env("CODEX_BIN", env.fake_path())
+        .current_dir(env.path())
+        .stdout(Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let codex = env.codex_pid();
+    assert!(wait_until(Duration::from_secs(10), || {
+        env.meta()["session_id"].is_string()
+    }));
+    let start = Instant::now();
+    kill(child.id(), "INT");
+    let status = child.wait().unwrap();
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "codex only died by SIGKILL after the grace: {:?}",
+        start.elapsed()
+    );
+    assert_eq!(status.code(), Some(130));
+    assert!(!alive(codex));
+    let m = env.meta();
+    assert_eq!(m["status"], "killed");
+    assert_eq!(m["signal"], "SIGINT");
+}

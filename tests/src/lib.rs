@@ -8,10 +8,12 @@
 //!   captured from the real CLI (`fixtures/codex-0.169.0/`), with fault knobs, for fast
 //!   tests of the supervisor;
 //! - [`real_codex`]: finds the pinned real CLI and runs `codex exec` in a scrubbed env;
-//! - [`tools`]: finds the workspace's built tools for the end-to-end suite (`tests/e2e_tools.rs`).
+//! - [`tools`]: finds the workspace's built tools for the end-to-end suite (`tests/e2e_tools.rs`);
+//! - [`e2e`]: one end-to-end test's world (temp dir, CODEX_HOME, repo, runs dir, mock).
 //!
 //! It also renders the man pages of the four tools from their clap definitions ([`man`]).
 
+pub mod e2e;
 pub mod fake_codex;
 pub mod man;
 pub mod mock;

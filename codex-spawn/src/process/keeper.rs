@@ -222,18 +222,20 @@ fn reap(child: Pid, status: &OwnedFd, child_done: &mut bool) {
 /// Kill everything of the run (see the module docs), reap it, and send the child's
 /// status if it had not been sent.
 fn finish(child: Pid, child_done: bool, status: &OwnedFd) {
-    let _ = nix::sys::signal::killpg(child, Signal::SIGKILL);
     let mut done = child_done;
     reap(child, status, &mut done);
     let me = nix::unistd::getpid();
-    // Linux: everything of the run descends from this subreaper, so no child at all
-    // means nothing is left, without reading the process table.
-    let no_children = reaper::SUBREAPER
-        && nix::sys::wait::waitpid(
-            Pid::from_raw(-1),
-            Some(nix::sys::wait::WaitPidFlag::WNOHANG),
-        ) == Err(nix::errno::Errno::ECHILD);
-    if !no_children {
+    // Linux: everything of the run descends from this subreaper. Once codex's group is
+    // gone (all of it reaped, so its children were re-parented here first) and no child
+    // is left, nothing of the run is left — known without reading the process table.
+    let group_gone = nix::sys::signal::killpg(child, None) == Err(nix::errno::Errno::ESRCH);
+    let no_children = nix::sys::wait::waitpid(
+        Pid::from_raw(-1),
+        Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+    ) == Err(nix::errno::Errno::ECHILD);
+    if !(reaper::SUBREAPER && group_gone && no_children) {
+        // The tree is looked at before anything in it is killed (killing a parent first
+        // would orphan its children out of sight where there is no subreaper).
         let sessions = [me];
         let scope = super::tree::Scope {
             root: me,
@@ -242,6 +244,7 @@ fn finish(child: Pid, child_done: bool, status: &OwnedFd) {
         };
         super::tree::kill_all(&scope, || reap(child, status, &mut done));
     }
+    let _ = nix::sys::signal::killpg(child, Signal::SIGKILL);
     reap(child, status, &mut done);
 }
 

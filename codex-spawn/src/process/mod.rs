@@ -221,7 +221,6 @@ impl Kept {
     /// session, and what this supervisor (a subreaper on Linux) adopted, except the
     /// processes in `spare` (other keepers, which look after their own) — and reap it.
     pub fn keeper_died(&mut self, spare: &[Pid]) -> usize {
-        self.signal_group(Signal::SIGKILL);
         self.reap_keeper();
         let me = nix::unistd::getpid();
         let sessions = [self.keeper];
@@ -231,6 +230,7 @@ impl Kept {
             spare,
         };
         let killed = tree::kill_all(&scope, reap_adopted);
+        self.signal_group(Signal::SIGKILL);
         if self.exit.is_none() {
             self.exit = Some(ExitStatus::from_raw(libc::SIGKILL));
         }

@@ -2,11 +2,15 @@
 //!
 //! A process belongs to the run when it is in the keeper's session (the keeper starts a
 //! fresh session, so every member is a process codex started, unless it made a session
-//! of its own) or when it descends from the keeper (which, as a subreaper on Linux,
-//! adopts every orphan of the tree — so also those that moved to another session or
-//! group). Killing is done in rounds over the process table until a round finds nobody:
-//! a process that forks between two rounds is caught in the next one (its parent is dead
-//! by then and cannot fork again), and SIGKILL cannot be ignored.
+//! of its own), when it descends from the keeper (which, as a subreaper on Linux, adopts
+//! every orphan of the tree — so also those that moved to another session or group), or
+//! when it descends from a member of that session (codex runs its tools in sessions of
+//! their own; where there is no subreaper, their parent chain is what ties them to us).
+//!
+//! Killing is done in rounds: each round first freezes (SIGSTOP) everything it finds,
+//! looking again until nothing new appears — a stopped process can neither fork nor
+//! lose its parent while we look — then SIGKILLs all of it. A round that finds nobody
+//! ends it; SIGKILL cannot be ignored.
 
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
@@ -40,7 +44,8 @@ impl Scope<'_> {
         self.spare.iter().any(|s| s.as_raw() == pid)
     }
 
-    /// Does `p` descend from the root (not through a spared process)?
+    /// Does `p` descend from the root, or from a member of one of the sessions (not
+    /// through a spared process)?
     fn descends(&self, p: &Proc, table: &[Proc]) -> bool {
         let mut ppid = p.ppid;
         for _ in 0..table.len().min(4096) {
@@ -51,6 +56,7 @@ impl Scope<'_> {
                 return false;
             }
             match table.iter().find(|q| q.pid == ppid) {
+                Some(q) if self.sessions.iter().any(|s| s.as_raw() == q.sid) => return true,
                 Some(q) => ppid = q.ppid,
                 None => return false,
             }
@@ -59,29 +65,44 @@ impl Scope<'_> {
     }
 }
 
-/// The processes of the run alive now.
+/// The processes of the run alive now (zombies have exited: they only link children to
+/// their ancestors).
 pub fn members(scope: &Scope<'_>) -> Vec<Proc> {
     let table = proc_table::list();
     table
         .iter()
-        .filter(|p| scope.owns(p, &table))
+        .filter(|p| !p.zombie && scope.owns(p, &table))
         .copied()
         .collect()
 }
 
-/// SIGKILL every process of the run, round after round, until none is left (or the
-/// rounds are spent: a process stuck in the kernel cannot die at once). `reap` is called
-/// after each round to collect this process's dead children. Returns how many processes
-/// were killed.
+/// SIGKILL every process of the run (see the module docs), round after round, until a
+/// round finds nobody (or the rounds are spent: a process stuck in the kernel cannot die
+/// at once). `reap` is called after each round to collect this process's dead children.
+/// Returns how many processes were killed.
 pub fn kill_all(scope: &Scope<'_>, mut reap: impl FnMut()) -> usize {
     let mut killed = 0;
     for round in 0..ROUNDS {
-        let victims = members(scope);
-        if victims.is_empty() {
+        let mut frozen: Vec<i32> = Vec::new();
+        for _ in 0..64 {
+            let new: Vec<i32> = members(scope)
+                .into_iter()
+                .map(|p| p.pid)
+                .filter(|pid| !frozen.contains(pid))
+                .collect();
+            if new.is_empty() {
+                break;
+            }
+            for &pid in &new {
+                let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGSTOP);
+            }
+            frozen.extend(new);
+        }
+        if frozen.is_empty() {
             break;
         }
-        for v in &victims {
-            if nix::sys::signal::kill(Pid::from_raw(v.pid), Signal::SIGKILL).is_ok() {
+        for &pid in &frozen {
+            if nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL).is_ok() {
                 killed += 1;
             }
         }
@@ -106,6 +127,7 @@ mod tests {
             ppid,
             pgid: pid,
             sid,
+            zombie: false,
         }
     }
 
@@ -117,6 +139,7 @@ mod tests {
             p(12, 11, 10), // codex's native binary
             p(13, 12, 13), // a tool in a session of its own, still a descendant
             p(14, 1, 10),  // an orphan that went to init, still in the session
+            p(18, 14, 18), // a tool in its own session under that orphan
             p(15, 1, 15),  // a stranger
             p(16, 10, 16), // spared, and
             p(17, 16, 16), // what descends from it
@@ -133,6 +156,6 @@ mod tests {
             .filter(|q| scope.owns(q, &table))
             .map(|q| q.pid)
             .collect();
-        assert_eq!(owned, [11, 12, 13, 14]);
+        assert_eq!(owned, [11, 12, 13, 14, 18]);
     }
 }

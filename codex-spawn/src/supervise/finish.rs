@@ -124,7 +124,7 @@ impl Run {
         }
         if let Some(path) = &self.config.json_out {
             if let Err(e) = codex_meta::write_json_atomic(path, &summary) {
-                warnings.undelivered(format!("--json-out: {e}"));
+                warnings.undelivered(format!("--json-out {}: {e}", path.display()));
             }
         }
 

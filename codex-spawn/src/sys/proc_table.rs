@@ -5,16 +5,20 @@
 //! - macOS: `proc_listallpids` and `proc_pidinfo(PROC_PIDTBSDINFO)`, with `getsid(2)`;
 //! - elsewhere: nothing is known (the keeper then kills codex's process group only).
 
-/// One live process (zombies are left out: they have already exited).
+/// One process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Proc {
     pub pid: i32,
     pub ppid: i32,
     pub pgid: i32,
     pub sid: i32,
+    /// It has exited and waits to be reaped. Its children were re-parented before it
+    /// became one, but a table read while that happened may show them under it: it
+    /// stays in the table so such a child is still seen as a descendant.
+    pub zombie: bool,
 }
 
-/// Every live process this platform lets us see.
+/// Every process this platform lets us see.
 pub fn list() -> Vec<Proc> {
     imp::list()
 }
@@ -56,14 +60,12 @@ mod imp {
         let rest = &stat[stat.rfind(')')? + 1..];
         let mut f = rest.split_ascii_whitespace();
         let state = f.next()?;
-        if state == "Z" || state == "X" {
-            return None;
-        }
         Some(Proc {
             pid,
             ppid: f.next()?.parse().ok()?,
             pgid: f.next()?.parse().ok()?,
             sid: f.next()?.parse().ok()?,
+            zombie: state == "Z" || state == "X",
         })
     }
 
@@ -72,7 +74,8 @@ mod imp {
     fn stat_lines_parse_whatever_the_command_name() {
         let p = parse_stat(7, "7 (a) b) (c) S 1 7 5 0 -1 4194560 0").unwrap();
         assert_eq!((p.ppid, p.pgid, p.sid), (1, 7, 5));
-        assert!(parse_stat(7, "7 (z) Z 1 7 5").is_none());
+        assert!(parse_stat(7, "7 (z) Z 1 7 5").unwrap().zombie);
+        assert!(!p.zombie);
     }
 }
 
@@ -113,10 +116,6 @@ mod imp {
             }
             // SAFETY: proc_pidinfo filled it.
             let info = unsafe { info.assume_init() };
-            // SZOMB = 5
-            if info.pbi_status == 5 {
-                continue;
-            }
             // SAFETY: getsid takes any pid.
             let sid = unsafe { libc::getsid(pid) };
             out.push(Proc {
@@ -124,6 +123,8 @@ mod imp {
                 ppid: info.pbi_ppid as i32,
                 pgid: info.pbi_pgid as i32,
                 sid,
+                // SZOMB = 5
+                zombie: info.pbi_status == 5,
             });
         }
         out
