@@ -18,9 +18,10 @@ pub const EXIT_STATUS: &[(u8, &str)] = &[
     (1, "get: the key is absent or null"),
     (
         2,
-        "usage error or bad input: a bad key=value, a corrupt or unreadable meta, a missing \
-         file, an unknown run id (one line on stderr names it); for status and list: some \
-         meta could not be read",
+        "usage error or bad input: a bad key=value, a field only the run's owner writes, a \
+         corrupt, oversized or unreadable meta, a missing file, an unknown run id, an unsafe \
+         runs dir (one line on stderr names it); for status and list: some meta could not be \
+         read (each is named, the others are shown)",
     ),
     (
         124,
@@ -37,12 +38,17 @@ A RUN is a meta file path (containing '/' or ending in .meta.json) or a run id \
 (or a unique prefix of one) looked up in the runs dir.
 
 wait exits 0 when every run succeeded, 124 on timeout, 125 for a lost run, and otherwise \
-with the first failed run's own exit code (its exit_code; 128+N when killed by signal N; \
-else 1).
+with the first failed run's own exit code: its exit_code when that is 1 to 255, else 128+N \
+when it names signal N, else 1 (a succeeded run is 0 whatever its exit_code says).
 
-show, get and list report the effective status: a meta that says running while no \
-process holds the run's lock is shown as lost, and the stored value is then given as \
-stored_status.";
+show, get and list report the effective status: a meta that says running is shown as lost \
+when nobody holds the lock on its log and its supervisor (pid, start time, boot id) is gone \
+— or, for a run written on another host, when the lock alone is free — and the stored value \
+is then given as stored_status.
+
+set and write refuse the fields only the run's owner writes: run_id, meta_file, log_file, \
+summary_file, last_message_file, pid, pid_start, boot_id, host, started_at. A runs dir must \
+be yours (or root's) and not writable by others unless it has the sticky bit.";
 
 /// Read and update codex-spawn's run records.
 #[derive(Debug, Parser)]

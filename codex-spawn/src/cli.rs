@@ -34,7 +34,7 @@ pub const EXIT_STATUS: &[(u8, &str)] = &[
     ),
     (
         125,
-        "codex-spawn itself failed: the runs dir, log or meta could not be written",
+        "codex-spawn could not write its files: the runs dir is unusable (unsafe, or full at the start: nothing is started), the log was cut short by a full disk (the meta says log_truncated), or the summary, --json-out, --event-stream or stdout could not be written; one line on stderr says which (the meta's warnings list them)",
     ),
     (
         126,

@@ -108,6 +108,7 @@ impl Kept {
             Output::Pipe => {
                 let (r, w) = crate::sys::cloexec_pipe()?;
                 crate::sys::set_nonblocking(&r)?;
+                crate::sys::widen_pipe(&r);
                 let e = w.try_clone()?;
                 (Some(r), w, Some(e))
             }

@@ -35,3 +35,17 @@ pub fn set_nonblocking(fd: &impl std::os::fd::AsFd) -> std::io::Result<()> {
     fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
     Ok(())
 }
+
+/// Give a pipe a bigger buffer where the platform allows it (Linux: 1 MiB, the default
+/// ceiling for unprivileged processes), so a flood of output is read in big chunks with
+/// few wake-ups; elsewhere (and on failure) the pipe keeps its size.
+pub fn widen_pipe(fd: &impl std::os::fd::AsFd) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: fcntl on a descriptor we own; failure leaves the pipe as it was.
+        unsafe { libc::fcntl(fd.as_fd().as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 20) };
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = fd;
+}

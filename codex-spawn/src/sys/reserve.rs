@@ -1,11 +1,14 @@
 //! Room kept on the runs dir's disk so that the final meta and the summary can always be
 //! written, even when the disk fills up during the run — as databases keep a reserve.
 //!
-//! The room is a file created in the runs dir (O_EXCL|O_NOFOLLOW, 0600), unlinked at once
-//! (a crash leaves nothing behind: the kernel frees it with the last descriptor), whose
-//! blocks are allocated at the start: `posix_fallocate` on Linux, written zeros elsewhere
-//! (and where the filesystem cannot preallocate). [`Reserve::release`] truncates it, so
-//! the blocks are free for the final writes even while other descriptors of it exist.
+//! The room is a file in the runs dir that has no name (Linux: `O_TMPFILE`; elsewhere
+//! created O_EXCL|O_NOFOLLOW 0600 and unlinked at once), so a crash leaves nothing behind:
+//! the kernel frees it with the last descriptor. Its blocks are allocated at the start:
+//! `posix_fallocate` on Linux; written zeros elsewhere and where the filesystem cannot
+//! preallocate (filesystems with delayed allocation count written data against free
+//! space at write(2), so ENOSPC comes then, not later). [`Reserve::release`] truncates
+//! the file, so the room is free for the final writes even while other descriptors of
+//! it exist.
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -20,9 +23,15 @@ impl Reserve {
     /// Claim `bytes` in `dir`, through a temporary file named `name` there. An error
     /// (ENOSPC: the disk is already too full) leaves no file behind.
     pub fn claim(dir: &Path, name: &str, bytes: u64) -> io::Result<Reserve> {
-        let path = dir.join(name);
-        let mut file = codex_meta::files::create_private(&path, false)?;
-        let _ = std::fs::remove_file(&path);
+        let mut file = match imp::nameless(dir) {
+            Some(f) => f,
+            None => {
+                let path = dir.join(name);
+                let f = codex_meta::files::create_private(&path, false)?;
+                let _ = std::fs::remove_file(&path);
+                f
+            }
+        };
         allocate(&mut file, bytes)?;
         Ok(Reserve { file: Some(file) })
     }
@@ -51,8 +60,10 @@ fn allocate(file: &mut File, bytes: u64) -> io::Result<()> {
 
 #[cfg(target_os = "linux")]
 mod imp {
-    use std::fs::File;
+    use std::fs::{File, OpenOptions};
     use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::path::Path;
 
     /// `Ok(true)`: allocated; `Ok(false)`: this filesystem can't, write zeros instead.
     pub fn fallocate(file: &File, bytes: u64) -> std::io::Result<bool> {
@@ -64,12 +75,27 @@ mod imp {
             e => Err(std::io::Error::from_raw_os_error(e)),
         }
     }
+
+    /// An unnamed file in `dir` (`O_TMPFILE`), when the filesystem has them.
+    pub fn nameless(dir: &Path) -> Option<File> {
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .mode(0o600)
+            .custom_flags(libc::O_TMPFILE | libc::O_CLOEXEC)
+            .open(dir)
+            .ok()
+    }
 }
 
 #[cfg(not(target_os = "linux"))]
 mod imp {
     pub fn fallocate(_file: &std::fs::File, _bytes: u64) -> std::io::Result<bool> {
         Ok(false)
+    }
+
+    pub fn nameless(_dir: &std::path::Path) -> Option<std::fs::File> {
+        None
     }
 }
 
