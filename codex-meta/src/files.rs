@@ -75,10 +75,23 @@ pub fn create_private(path: &Path, append: bool) -> io::Result<File> {
 }
 
 /// Open `path` for reading, never through a symlink, and only if it is a regular file
-/// (`O_NONBLOCK` keeps a planted FIFO from blocking the open).
+/// (`O_NONBLOCK` keeps a planted FIFO from blocking the open). In a directory others
+/// can write (a sticky shared one), the file must also be yours and have no other name:
+/// another user could have planted it, or hard-linked one of your files under a run's
+/// name.
 pub fn open_regular(path: &Path) -> io::Result<File> {
+    open_checked(path, false)
+}
+
+/// [`open_regular`], read-write (the owner's own files: the run lock's descriptor).
+pub fn open_regular_rw(path: &Path) -> io::Result<File> {
+    open_checked(path, true)
+}
+
+fn open_checked(path: &Path, write: bool) -> io::Result<File> {
     let file = OpenOptions::new()
         .read(true)
+        .write(write)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
         .open(path)
         .map_err(|e| {
@@ -88,8 +101,28 @@ pub fn open_regular(path: &Path) -> io::Result<File> {
                 e
             }
         })?;
-    if !file.metadata()?.is_file() {
+    let meta = file.metadata()?;
+    if !meta.is_file() {
         return Err(io::Error::other("not a regular file (refused)"));
+    }
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let shared = std::fs::metadata(dir).is_ok_and(|d| d.mode() & 0o022 != 0);
+    if shared {
+        let me = nix::unistd::geteuid().as_raw();
+        if meta.uid() != me {
+            return Err(io::Error::other(format!(
+                "owned by uid {}, not by you, in a directory others can write (refused)",
+                meta.uid()
+            )));
+        }
+        if meta.nlink() != 1 {
+            return Err(io::Error::other(
+                "has other names (hard links), in a directory others can write (refused)",
+            ));
+        }
     }
     clear_nonblock(&file)?;
     Ok(file)
@@ -186,6 +219,14 @@ mod tests {
             io::ErrorKind::AlreadyExists
         );
         assert!(!tmp.path().join("nothing").exists());
+        // a hard link in a directory others can write is refused; in one of your own, fine
+        let hard = tmp.path().join("hard");
+        std::fs::hard_link(&target, &hard).unwrap();
+        assert!(open_regular(&hard).is_ok());
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+        let e = open_regular(&hard).unwrap_err();
+        assert!(e.to_string().contains("hard links"), "{e}");
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
         let fifo = tmp.path().join("fifo");
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
         let e = open_regular(&fifo).unwrap_err();

@@ -104,13 +104,6 @@ impl RunLock {
         }
     }
 
-    /// The descriptor that holds the lock (a forked helper that must not keep the run
-    /// looking alive closes its copy).
-    pub fn raw_fd(&self) -> std::os::fd::RawFd {
-        use std::os::fd::AsRawFd;
-        self.lock.as_raw_fd()
-    }
-
     /// The log file this lock is on, when known.
     pub fn path(&self) -> Option<&Path> {
         self.path.as_deref()
@@ -175,15 +168,22 @@ pub fn effective_status(meta: &Meta) -> Status {
 }
 
 /// [`effective_status`] for the meta read from `meta_path` (its own log is beside it).
+/// A run that looks lost is looked at once more: it may have ended between the read of
+/// its meta and the look at its lock (the owner writes the final meta before it lets go).
 pub fn effective_status_at(meta: &Meta, meta_path: Option<&Path>) -> Status {
     match meta.status {
         Some(s) if s != Status::Running => s,
         _ => {
             let locked = log_path_for(meta, meta_path).is_some_and(|log| is_held(&log));
             if locked || liveness(meta) == Liveness::Alive {
-                Status::Running
-            } else {
-                Status::Lost
+                return Status::Running;
+            }
+            match meta_path.map(read_meta) {
+                Some(Ok(again)) => match again.status {
+                    Some(s) if s != Status::Running => s,
+                    _ => Status::Lost,
+                },
+                _ => Status::Lost,
             }
         }
     }
@@ -248,9 +248,13 @@ pub fn wait_for(meta_path: &Path, timeout: Option<Duration>) -> Result<WaitOutco
     // A timeout too large to add to now is no timeout.
     let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
     loop {
-        let meta = read_meta(meta_path)?;
+        let mut meta = read_meta(meta_path)?;
         let status = effective_status_at(&meta, Some(meta_path));
         if status.is_terminal() {
+            if status != Status::Lost && meta.status != Some(status) {
+                // it ended while we looked: the final meta has its outcome
+                meta = read_meta(meta_path)?;
+            }
             return Ok(WaitOutcome {
                 meta,
                 status,

@@ -90,6 +90,14 @@ pub fn follow_path(
     // the run was seen over: the next read that finds no new byte ends the follow
     let mut draining = false;
     let mut read_any = false;
+    // A FIFO (or a device) is a stream: opened on the helper thread too, since opening a
+    // FIFO blocks until a writer comes, and the timeout must hold even then.
+    if let Ok(m) = std::fs::metadata(path) {
+        if !m.is_file() && !m.is_dir() {
+            let p = path.to_path_buf();
+            return follow_stream(move || File::open(p), deadline, on_id);
+        }
+    }
     let timed_out = loop {
         if cur.is_none() {
             match File::open(path) {
@@ -227,15 +235,32 @@ fn read_retry(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 /// if the deadline passes — meant for stdin, FIFOs and devices). Returns whether it
 /// stopped because of the deadline.
 pub fn follow_reader<R: Read + Send + 'static>(
-    mut reader: R,
+    reader: R,
+    deadline: Option<Instant>,
+    on_id: impl FnMut(SessionId) -> ControlFlow<()>,
+) -> io::Result<bool> {
+    follow_stream(move || Ok(reader), deadline, on_id)
+}
+
+/// [`follow_reader`] on what `open` opens — on the helper thread, so a blocking open
+/// (a FIFO with no writer yet) is bounded by the deadline as well.
+fn follow_stream<R: Read + Send + 'static>(
+    open: impl FnOnce() -> io::Result<R> + Send + 'static,
     deadline: Option<Instant>,
     mut on_id: impl FnMut(SessionId) -> ControlFlow<()>,
 ) -> io::Result<bool> {
     let Some(deadline) = deadline else {
-        return crate::scan_reader(reader, on_id).map(|()| false);
+        return crate::scan_reader(open()?, on_id).map(|()| false);
     };
     let (tx, rx) = mpsc::sync_channel::<io::Result<Vec<u8>>>(2);
     thread::spawn(move || {
+        let mut reader = match open() {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = tx.send(Err(e));
+                return;
+            }
+        };
         let mut buf = vec![0u8; 64 * 1024];
         loop {
             let msg = read_retry(&mut reader, &mut buf).map(|n| buf[..n].to_vec());

@@ -164,7 +164,7 @@ pub fn scan_path(path: &Path, mode: Mode) -> Result<Vec<SessionId>, Error> {
 /// order). A regular file is memory-mapped and cut into line-aligned blocks of ~8 MiB that
 /// all cores scan (`First` in ascending order, stopping once an earlier block can't
 /// matter; `Last` in descending order, so an id near the end is found after reading
-/// little); anything else (a pipe, a terminal), an empty-looking file (`/proc`) or a file
+/// little); anything else (a pipe, a terminal), an empty-looking pseudo-file (procfs, sysfs) or a file
 /// that cannot be mapped is read as a stream.
 ///
 /// Mapping instead of reading saves copying every byte from the page cache (a third of

@@ -76,6 +76,21 @@ fn the_timeout_holds_on_a_fifo_nobody_writes_and_on_an_endless_device() {
     assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
 }
 
+/// Opening a FIFO blocks until a writer comes: the timeout holds even then.
+#[test]
+fn the_timeout_holds_on_a_fifo_no_one_ever_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("lonely");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let t = Instant::now();
+    let (code, _, _) = finish(
+        follow(dir.path(), &["--timeout", "700ms", "lonely"]),
+        Duration::from_secs(6),
+    );
+    assert_eq!(code, Some(1));
+    assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
+}
+
 #[test]
 fn a_fifo_written_later_gives_its_id() {
     let dir = tempfile::tempdir().unwrap();

@@ -96,14 +96,7 @@ pub struct Notify {
 }
 
 /// Start `sh -c CMD` with `line` on its stdin; stdout is discarded, stderr is ours.
-/// `close`: descriptors its keeper must not keep (the run lock).
-pub fn start_notify(
-    cmd: &str,
-    event: &str,
-    line: &str,
-    limit: Duration,
-    close: &[std::os::fd::RawFd],
-) -> Result<Notify, String> {
+pub fn start_notify(cmd: &str, event: &str, line: &str, limit: Duration) -> Result<Notify, String> {
     let mut input = line.as_bytes().to_vec();
     input.push(b'\n');
     let args = [OsString::from("-c"), OsString::from(cmd)];
@@ -114,7 +107,6 @@ pub fn start_notify(
         cwd: None,
         stdin: Some(&input),
         output: Output::Quiet,
-        close,
     };
     let child = Kept::spawn(&spec)
         .map_err(|e| format!("notify command for {event} could not start: {e}"))?;
@@ -136,10 +128,14 @@ impl Notify {
                 self.event
             ))),
             Ok(None) => None,
-            Err(_) => Some(Some(format!(
-                "notify command for {}: its keeper process was killed",
-                self.event
-            ))),
+            Err(_) => {
+                // what the command started is swept, not left behind
+                self.child.keeper_died(&[]);
+                Some(Some(format!(
+                    "notify command for {}: its keeper process was killed",
+                    self.event
+                )))
+            }
         }
     }
 

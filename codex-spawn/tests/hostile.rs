@@ -427,3 +427,249 @@ fn stdout_on_a_full_device_is_an_error_not_a_silent_success() {
         );
     }
 }
+
+fn proc_state(pid: i32) -> Option<String> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    s.rsplit(')')
+        .next()?
+        .split_whitespace()
+        .next()
+        .map(str::to_owned)
+}
+
+fn children_of(pid: i32) -> Vec<i32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(p) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(s) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+            continue;
+        };
+        let ppid: Option<i32> = s
+            .rsplit(')')
+            .next()
+            .and_then(|r| r.split_whitespace().nth(1))
+            .and_then(|x| x.parse().ok());
+        if ppid == Some(pid) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// A keeper holds nothing of the supervisor's but its own pipes: not the log, not the
+/// run lock, not another child's pipes (which would keep them open, or the run alive).
+#[test]
+#[cfg(target_os = "linux")]
+fn a_keeper_holds_no_descriptor_of_the_supervisor() {
+    let env = Env::new();
+    env.fake(Fake {
+        after: "sleep 30 & wait",
+        ..Fake::default()
+    });
+    let mut child = env
+        .cmd()
+        .args([
+            "--task",
+            "t",
+            "-q",
+            "--notify-cmd",
+            "sleep 20",
+            "--notify-timeout",
+            "1s",
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    env.codex_pid();
+    std::thread::sleep(Duration::from_millis(200));
+    let keepers = children_of(child.id() as i32);
+    assert!(
+        keepers.len() >= 2,
+        "a notify keeper and codex's: {keepers:?}"
+    );
+    for k in keepers {
+        let fds: Vec<String> = std::fs::read_dir(format!("/proc/{k}/fd"))
+            .unwrap()
+            .flatten()
+            .filter_map(|e| std::fs::read_link(e.path()).ok())
+            .map(|p| p.display().to_string())
+            .collect();
+        assert!(
+            fds.iter().all(|f| !f.contains("codex-run-")),
+            "keeper {k} holds a run file: {fds:?}"
+        );
+        // 0-2, stdin/stdout(/stderr), status, control, its SIGCHLD descriptor
+        assert!(
+            fds.len() <= 9,
+            "keeper {k} holds {} descriptors: {fds:?}",
+            fds.len()
+        );
+    }
+    kill_term(child.id());
+    child.wait().unwrap();
+}
+
+fn kill_term(pid: u32) {
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+}
+
+/// Once codex exits, its zombie is kept until the keeper's very end: its pid (the id of
+/// the process group the keeper kills last) is never given to another process meanwhile.
+#[test]
+#[cfg(target_os = "linux")]
+fn codex_exited_keeps_its_pid_until_the_run_is_cleaned_up() {
+    let env = Env::new();
+    env.fake(Fake {
+        after: "(sleep 0.4; echo bg; sleep 0.4; echo bg2) &",
+        ..Fake::default()
+    });
+    let mut child = env
+        .cmd()
+        .args(["--task", "t", "-q"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let codex = env.codex_pid();
+    let mut saw_zombie = false;
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(10) {
+        match proc_state(codex).as_deref() {
+            Some("Z") => {
+                saw_zombie = true;
+                break;
+            }
+            None => break,
+            _ => std::thread::sleep(Duration::from_millis(5)),
+        }
+    }
+    assert!(
+        saw_zombie,
+        "codex's pid was released while its run was still being drained"
+    );
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert!(proc_state(codex).is_none(), "reaped at the end");
+}
+
+/// A SIGTERM that comes while codex's pipe is drained (codex has exited, a background
+/// child still writes) stops the run before the check: no check, no resumed attempt.
+#[test]
+fn a_signal_during_the_drain_stops_the_run_before_the_check() {
+    let env = Env::new();
+    env.fake(Fake {
+        after: &format!(
+            "touch '{}/codex.exited'; (sleep 1; echo late) &",
+            env.path().display()
+        ),
+        ..Fake::default()
+    });
+    let marker = env.path().join("check.ran");
+    let mut child = env
+        .cmd()
+        .args(["--task", "t", "-q", "--max-attempts", "3"])
+        .args(["--verify", &format!("touch '{}'; false", marker.display())])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(wait_until(Duration::from_secs(10), || env
+        .path()
+        .join("codex.exited")
+        .exists()));
+    std::thread::sleep(Duration::from_millis(100));
+    kill_term(child.id());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(143));
+    assert!(!marker.exists(), "the check ran after the signal");
+    let m = env.meta();
+    assert_eq!(m["status"], "killed", "{m:#}");
+    assert_eq!(m["attempts"].as_array().map(Vec::len), Some(1));
+}
+
+/// Node.js parents leave stdout non-blocking: a full pipe is no failure, codex-spawn
+/// waits for room like a blocking write would.
+#[test]
+fn a_non_blocking_stdout_is_waited_for_not_a_failure() {
+    let env = Env::new();
+    env.fake(Fake {
+        after: "i=0; while [ $i -lt 20000 ]; do echo \"line $i of a lot of output\"; i=$((i+1)); done",
+        ..Fake::default()
+    });
+    let (r, w) = nix::unistd::pipe().unwrap();
+    let flags = nix::fcntl::OFlag::from_bits_truncate(
+        nix::fcntl::fcntl(&w, nix::fcntl::FcntlArg::F_GETFL).unwrap(),
+    );
+    nix::fcntl::fcntl(
+        &w,
+        nix::fcntl::FcntlArg::F_SETFL(flags | nix::fcntl::OFlag::O_NONBLOCK),
+    )
+    .unwrap();
+    let mut child = env
+        .cmd()
+        .args(["--task", "t"])
+        .stdout(Stdio::from(w))
+        .spawn()
+        .unwrap();
+    // a slow reader: the pipe fills again and again
+    let reader = std::thread::spawn(move || {
+        use std::io::Read;
+        let mut f = std::fs::File::from(r);
+        let mut all = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            std::thread::sleep(Duration::from_micros(200));
+            match f.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => all.extend_from_slice(&buf[..n]),
+            }
+        }
+        all
+    });
+    let status = child.wait().unwrap();
+    let out = String::from_utf8_lossy(&reader.join().unwrap()).into_owned();
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "{}",
+        &out[out.len().saturating_sub(500)..]
+    );
+    assert!(out.contains("line 19999 of a lot of output"));
+    assert!(out.contains("summary_json="));
+}
+
+/// The closing lines are the last thing written; when they cannot be (the disk under
+/// stdout filled up), that is a failure said on stderr, never exit 0.
+#[test]
+fn closing_lines_that_cannot_be_written_are_never_a_silent_success() {
+    let Some(fs) = Tmpfs::mount("64k") else {
+        return;
+    };
+    let env = Env::new();
+    env.fake(Fake::default());
+    let out_path = fs.path().join("stdout.txt");
+    // room for the four run lines only (tmpfs counts pages: one is left), while the
+    // closing lines repeat a 20 KB task in their summary
+    fs.fill(1024);
+    let task = "t".repeat(20_000);
+    let out = env
+        .cmd()
+        .args(["--task", &task, "-q"])
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let written = std::fs::read_to_string(&out_path).unwrap_or_default();
+    if !written.contains("codex_run_id=") {
+        eprintln!("skipped: not even the run lines fit: {stderr}");
+        return;
+    }
+    assert!(!written.ends_with("}\n"), "the closing lines fit after all");
+    assert_eq!(out.status.code(), Some(125), "{stderr}");
+    assert!(
+        stderr.contains("closing lines") || stderr.contains("stdout"),
+        "{stderr}"
+    );
+}

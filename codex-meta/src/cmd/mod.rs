@@ -109,12 +109,20 @@ pub(crate) struct View {
 
 /// Read the meta at `path` and derive its [`View`].
 pub(crate) fn view(path: &Path) -> Result<View, MetaError> {
-    let stored = read_meta_object(path)?;
-    let meta = Meta::from_object(stored.clone()).map_err(|e| MetaError::Corrupt {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })?;
+    let read = || -> Result<(Map<String, Value>, Meta), MetaError> {
+        let stored = read_meta_object(path)?;
+        let meta = Meta::from_object(stored.clone()).map_err(|e| MetaError::Corrupt {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        Ok((stored, meta))
+    };
+    let (mut stored, mut meta) = read()?;
     let status = effective_status_at(&meta, Some(path));
+    if status != Status::Lost && meta.status.is_some_and(|s| s != status) {
+        // it ended while we looked: show the final meta
+        (stored, meta) = read()?;
+    }
     Ok(View {
         object: derive_status(stored, &meta, status),
         meta,

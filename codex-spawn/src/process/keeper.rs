@@ -55,18 +55,24 @@ pub struct Plan {
     pub feed: Option<Feed>,
     pub status: OwnedFd,
     pub control: OwnedFd,
-    /// The supervisor's descriptors to close at once (the run lock).
-    pub close: Vec<RawFd>,
 }
 
 /// The keeper's whole life, in the freshly forked child. Never returns.
 pub fn main(plan: Plan) -> ! {
-    for &fd in &plan.close {
-        // SAFETY: this process's copy of a descriptor it will never use.
-        unsafe { libc::close(fd) };
-    }
+    // Nothing of the supervisor's but the plan: no copy of its other children's pipes
+    // (which would hold them open), of the run lock (which would make a run whose
+    // supervisor died look alive), of the log.
+    let mut keep = vec![
+        plan.stdin.as_raw_fd(),
+        plan.stdout.as_raw_fd(),
+        plan.status.as_raw_fd(),
+        plan.control.as_raw_fd(),
+    ];
+    keep.extend(plan.stderr.as_ref().map(AsRawFd::as_raw_fd));
+    keep.extend(plan.feed.as_ref().map(|f| f.fd.as_raw_fd()));
+    crate::sys::close_other_fds(&keep);
     let _ = nix::unistd::setsid();
-    reaper::become_subreaper();
+    let subreaper = reaper::become_subreaper();
     signals::ignore(&[
         Signal::SIGINT,
         Signal::SIGTERM,
@@ -74,7 +80,7 @@ pub fn main(plan: Plan) -> ! {
         Signal::SIGQUIT,
         Signal::SIGPIPE,
     ]);
-    let code = match run(plan) {
+    let code = match run(plan, subreaper) {
         Ok(()) => 0,
         Err(_) => 1,
     };
@@ -91,7 +97,7 @@ fn send(status: &OwnedFd, tag: u8, value: i32) {
     let _ = nix::unistd::write(status, &rec);
 }
 
-fn run(plan: Plan) -> nix::Result<()> {
+fn run(plan: Plan, subreaper: bool) -> nix::Result<()> {
     let Plan {
         program,
         argv,
@@ -102,7 +108,6 @@ fn run(plan: Plan) -> nix::Result<()> {
         mut feed,
         status,
         control,
-        close: _,
     } = plan;
     let sigchld =
         signals::Signals::install(&[Signal::SIGCHLD]).map_err(|_| nix::errno::Errno::EIO)?;
@@ -156,7 +161,10 @@ fn run(plan: Plan) -> nix::Result<()> {
     }
     send(&status, STARTED, child.as_raw());
 
-    let mut child_done = false;
+    let mut child = Child {
+        pid: child,
+        exited: false,
+    };
     loop {
         let mut fds = vec![
             PollFd::new(control.as_fd(), PollFlags::POLLIN),
@@ -179,9 +187,9 @@ fn run(plan: Plan) -> nix::Result<()> {
         if chld_ready {
             while sigchld.next().is_some() {}
         }
-        // reap: the child (its status goes to the supervisor) and adopted orphans
-        if !child_done || chld_ready {
-            reap(child, &status, &mut child_done);
+        // the child's status goes to the supervisor; adopted orphans are reaped
+        if !child.exited || chld_ready {
+            child.reap(&status);
         }
         if feed_ready {
             let done = feed.as_mut().is_none_or(|f| f.write_some().unwrap_or(true));
@@ -199,53 +207,131 @@ fn run(plan: Plan) -> nix::Result<()> {
         }
     }
     drop(feed);
-    finish(child, child_done, &status);
+    finish(&mut child, &status, subreaper);
     Ok(())
 }
 
-/// Reap what has exited; the child's status goes to the supervisor.
-fn reap(child: Pid, status: &OwnedFd, child_done: &mut bool) {
-    loop {
-        let mut raw = 0;
-        // SAFETY: waitpid with a valid status pointer.
-        let pid = unsafe { libc::waitpid(-1, &mut raw, libc::WNOHANG) };
-        if pid <= 0 {
-            return;
+/// The keeper's child. Once it exits it is left a zombie until the keeper's very end: its
+/// pid is its process group's id, and a zombie keeps that number from being given to
+/// another process while the keeper (or the supervisor) may still signal the group.
+struct Child {
+    pid: Pid,
+    exited: bool,
+}
+
+/// `waitid` on `idtype`/`id` for an exited child, without reaping it; its pid and raw
+/// wait status.
+fn peek(idtype: libc::idtype_t, id: libc::id_t) -> Option<(i32, i32)> {
+    // SAFETY: waitid fills the zeroed siginfo it is given.
+    unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        let rc = libc::waitid(
+            idtype,
+            id,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        );
+        let pid = info.si_pid();
+        if rc != 0 || pid == 0 {
+            return None;
         }
-        if pid == child.as_raw() && !*child_done {
-            *child_done = true;
-            send(status, EXITED, raw);
+        Some((pid, raw_status(info.si_code, info.si_status())))
+    }
+}
+
+/// A waitid result as the wait status `waitpid` would give.
+fn raw_status(code: libc::c_int, status: libc::c_int) -> i32 {
+    // CLD_EXITED = 1, CLD_KILLED = 2, CLD_DUMPED = 3 (Linux and macOS alike)
+    match code {
+        1 => (status & 0xff) << 8,
+        2 => status & 0x7f,
+        3 => (status & 0x7f) | 0x80,
+        _ => status,
+    }
+}
+
+impl Child {
+    /// Send the child's status once it exited (it stays a zombie), and reap every other
+    /// child that has exited (orphans this subreaper adopted).
+    fn reap(&mut self, status: &OwnedFd) {
+        if !self.exited {
+            if let Some((_, raw)) = peek(libc::P_PID, self.pid.as_raw() as libc::id_t) {
+                self.exited = true;
+                send(status, EXITED, raw);
+            }
         }
+        // others: whatever exited that is not the child
+        loop {
+            match peek(libc::P_ALL, 0) {
+                Some((pid, _)) if pid != self.pid.as_raw() => {
+                    let _ = nix::sys::wait::waitpid(Pid::from_raw(pid), None);
+                }
+                // the child's zombie comes first in the list: look the others up
+                Some(_) => {
+                    let me = std::process::id() as i32;
+                    for p in crate::sys::proc_table::list() {
+                        if p.ppid == me && p.zombie && p.pid != self.pid.as_raw() {
+                            let _ = nix::sys::wait::waitpid(Pid::from_raw(p.pid), None);
+                        }
+                    }
+                    return;
+                }
+                None => return,
+            }
+        }
+    }
+
+    /// The child's pid and whether anything else of this keeper's tree could be alive:
+    /// with a subreaper, every process of the run descends from the keeper, so only the
+    /// child's zombie among its children means nothing is left.
+    fn only_child_left(&self) -> bool {
+        if !self.exited {
+            return false;
+        }
+        let me = std::process::id() as i32;
+        let children = crate::sys::proc_table::children(me);
+        children.is_some_and(|c| c.iter().all(|&p| p == self.pid.as_raw()))
     }
 }
 
 /// Kill everything of the run (see the module docs), reap it, and send the child's
-/// status if it had not been sent.
-fn finish(child: Pid, child_done: bool, status: &OwnedFd) {
-    let mut done = child_done;
-    reap(child, status, &mut done);
+/// status if it had not been sent. The child is reaped last: until then its zombie keeps
+/// its pid (the group's id) from being reused.
+fn finish(child: &mut Child, status: &OwnedFd, subreaper: bool) {
+    child.reap(status);
     let me = nix::unistd::getpid();
-    // Linux: everything of the run descends from this subreaper. Once codex's group is
-    // gone (all of it reaped, so its children were re-parented here first) and no child
-    // is left, nothing of the run is left — known without reading the process table.
-    let group_gone = nix::sys::signal::killpg(child, None) == Err(nix::errno::Errno::ESRCH);
-    let no_children = nix::sys::wait::waitpid(
-        Pid::from_raw(-1),
-        Some(nix::sys::wait::WaitPidFlag::WNOHANG),
-    ) == Err(nix::errno::Errno::ECHILD);
-    if !(reaper::SUBREAPER && group_gone && no_children) {
-        // The tree is looked at before anything in it is killed (killing a parent first
-        // would orphan its children out of sight where there is no subreaper).
+    // Linux: everything of the run descends from this subreaper, so when the child's
+    // zombie is its only child, nothing of the run is left — known from one small read.
+    if !(subreaper && child.only_child_left()) {
+        // The tree is looked at (and frozen) before anything in it is killed: killing a
+        // parent first would orphan its children out of sight where there is no
+        // subreaper. Codex's group last, while the child's zombie keeps its id ours.
         let sessions = [me];
         let scope = super::tree::Scope {
             root: me,
             sessions: &sessions,
             spare: &[],
         };
-        super::tree::kill_all(&scope, || reap(child, status, &mut done));
+        super::tree::kill_all(&scope, || child.reap(status));
+        let _ = nix::sys::signal::killpg(child.pid, Signal::SIGKILL);
+        child.reap(status);
     }
-    let _ = nix::sys::signal::killpg(child, Signal::SIGKILL);
-    reap(child, status, &mut done);
+    // the child itself, last
+    loop {
+        let mut raw = 0;
+        // SAFETY: waitpid on our own child with a valid status pointer.
+        let pid = unsafe { libc::waitpid(child.pid.as_raw(), &mut raw, 0) };
+        if pid == child.pid.as_raw() {
+            if !child.exited {
+                child.exited = true;
+                send(status, EXITED, raw);
+            }
+            break;
+        }
+        if pid < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            break;
+        }
+    }
 }
 
 /// In the child, after a failed chdir/exec: report errno and leave.

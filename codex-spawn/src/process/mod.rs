@@ -27,7 +27,7 @@ pub mod tree;
 use std::ffi::{CString, OsStr, OsString};
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
@@ -59,9 +59,6 @@ pub struct Spec<'a> {
     /// The bytes on its stdin (None: /dev/null).
     pub stdin: Option<&'a [u8]>,
     pub output: Output,
-    /// Descriptors the keeper closes at once: the run lock (a keeper cleaning up after a
-    /// dead supervisor must not make the run look alive).
-    pub close: &'a [RawFd],
 }
 
 /// A running child and its keeper.
@@ -78,6 +75,8 @@ pub struct Kept {
     keeper_gone: bool,
     partial: Vec<u8>,
     reaped: bool,
+    /// The keeper exited 0 (it cleaned up after the child).
+    keeper_ok: bool,
 }
 
 impl Kept {
@@ -131,7 +130,6 @@ impl Kept {
             feed,
             status: status_w,
             control: control_r,
-            close: spec.close.to_vec(),
         };
         // SAFETY: the supervisor is single-threaded whenever it starts a child; the
         // keeper runs its own code and leaves with _exit.
@@ -153,6 +151,7 @@ impl Kept {
             keeper_gone: false,
             partial: Vec::new(),
             reaped: false,
+            keeper_ok: false,
         };
         // The first record: started, or exec's errno.
         loop {
@@ -222,6 +221,11 @@ impl Kept {
     /// session, and what this supervisor (a subreaper on Linux) adopted, except the
     /// processes in `spare` (other keepers, which look after their own) — and reap it.
     pub fn keeper_died(&mut self, spare: &[Pid]) -> usize {
+        // Freeze codex's group first, while its id cannot have been reused (the child,
+        // if it exited, is a zombie re-parented here and reaped only by the sweep), but
+        // kill nothing yet: killing a parent before the tree is seen would orphan its
+        // children out of sight where there is no subreaper.
+        self.signal_group(Signal::SIGSTOP);
         self.reap_keeper();
         let me = nix::unistd::getpid();
         let sessions = [self.keeper];
@@ -239,25 +243,41 @@ impl Kept {
     }
 
     /// End the child's run: the keeper kills whatever of it is left and exits; wait for
-    /// it. Returns the child's exit status when it was known.
+    /// it. A keeper that was killed instead (so it never cleaned up) is swept for
+    /// ([`Kept::keeper_died`]). Returns the child's exit status when it was known.
     pub fn finish(mut self) -> Option<ExitStatus> {
-        self.finish_inner();
+        if !self.finish_inner() || self.try_wait().is_err() {
+            self.keeper_died(&[]);
+        }
         let _ = self.try_wait();
         self.exit
     }
 
-    fn finish_inner(&mut self) {
+    /// Tell the keeper to finish and reap it; true when it ended by itself (exit 0).
+    fn finish_inner(&mut self) -> bool {
         if let Some(c) = self.control.take() {
             let _ = nix::unistd::write(&c, &[keeper::FINISH]);
         }
-        self.reap_keeper();
+        self.reap_keeper()
     }
 
-    fn reap_keeper(&mut self) {
+    /// Reap the keeper (once); true when it exited 0 (or was already reaped so).
+    fn reap_keeper(&mut self) -> bool {
         if !self.reaped {
-            while let Err(nix::errno::Errno::EINTR) = nix::sys::wait::waitpid(self.keeper, None) {}
+            self.keeper_ok = loop {
+                match nix::sys::wait::waitpid(self.keeper, None) {
+                    Err(nix::errno::Errno::EINTR) => {}
+                    Ok(nix::sys::wait::WaitStatus::Exited(_, 0)) => break true,
+                    // reaped by a sweep's reaping of adopted orphans: its pipe tells
+                    Err(nix::errno::Errno::ECHILD) => {
+                        break !self.keeper_gone || self.exit.is_some();
+                    }
+                    _ => break false,
+                }
+            };
             self.reaped = true;
         }
+        self.keeper_ok
     }
 
     /// One whole record from the status pipe, if one is there.
@@ -284,7 +304,9 @@ impl Kept {
 
 impl Drop for Kept {
     fn drop(&mut self) {
-        self.finish_inner();
+        if !self.reaped && !self.finish_inner() {
+            self.keeper_died(&[]);
+        }
     }
 }
 

@@ -299,7 +299,6 @@ impl Run {
             cwd: None,
             stdin: input,
             output: Output::Pipe,
-            close: &[self.lock_fd],
         };
         let mut codex = match Kept::spawn(&spec) {
             Ok(c) => c,
@@ -358,6 +357,9 @@ impl Run {
             }
         }
         codex.finish();
+        if ctx.late_signal.is_none() {
+            ctx.late_signal = w.late_signal;
+        }
         for w in sink_warnings.into_iter().chain(w.warnings.iter().cloned()) {
             ctx.warnings.push(w);
         }
@@ -438,9 +440,13 @@ impl Run {
     }
 }
 
-/// A pending SIGINT/SIGTERM/SIGHUP (SIGCHLD is skipped), read without blocking: the
-/// supervisor checks between two children so it never starts one only to stop it.
-pub(super) fn pending_signal(ctx: &Ctx<'_>) -> Option<Signal> {
+/// A pending SIGINT/SIGTERM/SIGHUP (SIGCHLD is skipped; one that came during the last
+/// drain first), read without blocking: the supervisor checks between two children so
+/// it never starts one only to stop it.
+pub(super) fn pending_signal(ctx: &mut Ctx<'_>) -> Option<Signal> {
+    if let Some(sig) = ctx.late_signal.take() {
+        return Some(sig);
+    }
     while let Some(sig) = ctx.sigs.next() {
         if sig != Signal::SIGCHLD {
             return Some(sig);

@@ -67,7 +67,6 @@ impl Run {
             cwd: Some(&self.config.repo_abs),
             stdin: None,
             output: Output::Pipe,
-            close: &[self.lock_fd],
         };
         let mut child = match Kept::spawn(&spec) {
             Ok(ch) => ch,
@@ -96,6 +95,9 @@ impl Run {
             }
         });
         child.finish();
+        if ctx.late_signal.is_none() {
+            ctx.late_signal = w.late_signal;
+        }
         for warning in &w.warnings {
             ctx.warnings.push(warning.clone());
         }

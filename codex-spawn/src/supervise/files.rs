@@ -52,21 +52,30 @@ pub struct RunFiles {
     /// Our `-o` file, unless the pass-through options name one.
     pub last_message: Option<PathBuf>,
     pub log: Log,
-    pub lock: RunLock,
+    /// The run lock, held by the process that supervises (see [`RunFiles::lock_here`]).
+    pub lock: Option<RunLock>,
     pub reserve: Reserve,
     claimed_last_message: bool,
 }
 
 impl RunFiles {
-    /// Claim a new run in `runs` (see the module docs).
+    /// Claim a new run in `runs` (see the module docs). The run lock is taken here,
+    /// unless the run detaches: then the detached supervisor takes it
+    /// ([`RunFiles::lock_here`]) — a lock must belong to the process that holds the run,
+    /// since where flock is emulated with POSIX locks (Linux NFS clients) a fork does not
+    /// inherit it.
     pub fn create(runs: &RunsDir, config: &Config) -> Result<RunFiles, SpawnError> {
         let wants_last_message = !crate::argv::names_last_message(&config.codex_args);
         let new = runs.create_run(wants_last_message)?;
-        let lock = match RunLock::acquire(&new.log, &new.paths.log) {
-            Ok(l) => l,
-            Err(e) => {
-                new.discard();
-                return Err(e.into());
+        let lock = if config.detach {
+            None
+        } else {
+            match RunLock::acquire(&new.log, &new.paths.log) {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    new.discard();
+                    return Err(e.into());
+                }
             }
         };
         let name = format!(".codex-run-{}.reserve", new.id.as_str());
@@ -104,6 +113,14 @@ impl RunFiles {
         })
     }
 
+    /// Take the run lock in this process (the detached supervisor).
+    pub fn lock_here(&mut self) -> Result<(), SpawnError> {
+        if self.lock.is_none() {
+            self.lock = Some(RunLock::acquire(&self.log.file, &self.paths.log)?);
+        }
+        Ok(())
+    }
+
     /// The run could not start: remove everything it created.
     pub fn discard(self) {
         let RunFiles {
@@ -129,7 +146,7 @@ impl RunFiles {
 
 /// The log file (see the module docs).
 pub struct Log {
-    file: File,
+    pub(super) file: File,
     /// The last byte offered (to start our own lines on a line of their own).
     pub last: u8,
     written: u64,
@@ -217,6 +234,29 @@ pub struct Truncation {
     pub lost: u64,
 }
 
+/// Write all of `bytes` to stdout as a blocking descriptor would, also when the caller
+/// left it non-blocking (Node.js parents do): EAGAIN waits for room, it is no failure.
+fn write_blocking(mut bytes: &[u8]) -> io::Result<()> {
+    use std::os::fd::AsFd;
+    // Straight to descriptor 1: codex-spawn writes stdout nowhere else, so no buffer of
+    // std's can hold half of a line when a write fails.
+    let stdout = io::stdout();
+    let fd = stdout.as_fd();
+    while !bytes.is_empty() {
+        match nix::unistd::write(fd, bytes) {
+            Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
+            Ok(n) => bytes = &bytes[n..],
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(nix::errno::Errno::EAGAIN) => {
+                let mut fds = [nix::poll::PollFd::new(fd, nix::poll::PollFlags::POLLOUT)];
+                let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::NONE);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
 /// codex-spawn's stdout (see the module docs).
 pub struct Stdout {
     on: bool,
@@ -238,8 +278,7 @@ impl Stdout {
         if !self.on {
             return;
         }
-        let mut out = io::stdout().lock();
-        if let Err(e) = out.write_all(bytes).and_then(|()| out.flush()) {
+        if let Err(e) = write_blocking(bytes) {
             self.on = false;
             if !codex_meta::io::is_broken_pipe(&e) {
                 self.error = Some(e);

@@ -163,7 +163,7 @@ impl Run {
         for w in &warnings.list {
             tail.push_str(&format!("codex_spawn_warning={w}\n"));
         }
-        let code = if !meta_written || (end.exit_code == 0 && warnings.undelivered) {
+        let mut code = if !meta_written || (end.exit_code == 0 && warnings.undelivered) {
             EXIT_OWN_FAILURE
         } else {
             end.exit_code
@@ -190,11 +190,8 @@ impl Run {
         }
         log_tail.push_str(&tail);
         log_tail.push_str(&closing);
-        if truncation.is_some() {
-            log.write_after_release(log_tail.as_bytes());
-        } else {
-            log.write(log_tail.as_bytes());
-        }
+        let tail_written = log.write_after_release(log_tail.as_bytes());
+        let stdout_was_ok = out.error().is_none();
         if self.config.json {
             let v = json!({
                 "codex_run_id": self.id,
@@ -212,6 +209,27 @@ impl Run {
                 out.write(b"\n");
             }
             out.write(closing.as_bytes());
+        }
+        // The closing lines themselves may not go through (the disk filled at the very
+        // end, the reader of stdout went away with an error): never a silent success.
+        let mut late = Vec::new();
+        if !tail_written && truncation.is_none() {
+            late.push("cannot write the closing lines to the log".to_owned());
+        }
+        if let (true, Some(e)) = (stdout_was_ok, out.error()) {
+            late.push(format!("cannot write the closing lines to stdout: {e}"));
+        }
+        if !late.is_empty() {
+            for w in &late {
+                warnings.undelivered(w.clone());
+            }
+            if code == 0 {
+                code = EXIT_OWN_FAILURE;
+            }
+            let all = warnings.list.clone();
+            if meta_written {
+                let _ = codex_meta::update_meta(&self.meta_path, |m| m.warnings = Some(all));
+            }
         }
 
         // Every warning, and why codex could not run, on stderr (even with --quiet).

@@ -75,8 +75,6 @@ struct Run {
     host: String,
     started_at: String,
     started: Instant,
-    /// The run lock's descriptor, which keepers close (see [`crate::process::Spec::close`]).
-    lock_fd: std::os::fd::RawFd,
 }
 
 /// Run codex as configured; returns codex-spawn's exit status.
@@ -84,6 +82,18 @@ pub fn run(config: Config) -> Result<u8, SpawnError> {
     let started = Instant::now();
     let runs = RunsDir::resolve(config.runs_dir.as_deref())?;
     let files = RunFiles::create(&runs, &config)?;
+    // Signals are ours before the meta says running: a SIGTERM from then on ends the run
+    // as `killed` with a final record, never by the default action.
+    let sigs = match Signals::install(&HANDLED) {
+        Ok(s) => s,
+        Err(e) => {
+            files.discard();
+            return Err(SpawnError::Sys {
+                action: "receive signals",
+                source: e,
+            });
+        }
+    };
     let codex_bin = argv::resolve_bin(&config.codex_bin, std::env::var_os("PATH").as_deref());
     let codex_argv = argv::codex_args(&config, files.last_message.as_deref());
     let run = Run {
@@ -98,7 +108,6 @@ pub fn run(config: Config) -> Result<u8, SpawnError> {
         host: codex_meta::hostname(),
         started_at: codex_meta::now_rfc3339(),
         started,
-        lock_fd: files.lock.raw_fd(),
         config,
     };
     let mut meta = run.initial_meta();
@@ -118,12 +127,14 @@ pub fn run(config: Config) -> Result<u8, SpawnError> {
                     Some(w) => w.record(&mut meta),
                     None => meta.pid = Some(pid),
                 }
-                let written = codex_meta::write_meta(&run.meta_path, &meta);
+                if let Err(e) = codex_meta::write_meta(&run.meta_path, &meta) {
+                    // no run without its record: the supervisor never starts codex
+                    let _ = nix::sys::signal::kill(child, Signal::SIGKILL);
+                    let _ = nix::sys::wait::waitpid(child, None);
+                    files.discard();
+                    return Err(e.into());
+                }
                 drop(sync);
-                // The lock's open file description is shared with the supervisor: never
-                // unlock it from here (dropping would), just let the process end.
-                std::mem::forget(files.lock);
-                written?;
                 let mut out = Stdout::new(true);
                 out.write(run.run_lines().as_bytes());
                 if let Some(e) = out.error() {
@@ -135,6 +146,7 @@ pub fn run(config: Config) -> Result<u8, SpawnError> {
                 return Ok(0);
             }
             crate::detach::Side::Child => {
+                let mut files = files;
                 if !run.meta_path.exists() {
                     // The parent died before writing it.
                     if let Some(w) = Witness::current() {
@@ -142,7 +154,17 @@ pub fn run(config: Config) -> Result<u8, SpawnError> {
                     }
                     codex_meta::write_meta(&run.meta_path, &meta)?;
                 }
-                return Ok(run.supervise(files, Stdout::new(false)));
+                if let Err(e) = files.lock_here() {
+                    let reason = format!("codex-spawn cannot take the run lock: {e}");
+                    let _ = codex_meta::update_meta(&run.meta_path, |m| {
+                        m.status = Some(Status::Failed);
+                        m.exit_code = Some(125);
+                        m.ended_at = Some(codex_meta::now_rfc3339());
+                        m.outcome_reason = Some(reason);
+                    });
+                    return Ok(125);
+                }
+                return Ok(run.supervise(files, Stdout::new(false), &sigs));
             }
         }
     }
@@ -157,7 +179,7 @@ pub fn run(config: Config) -> Result<u8, SpawnError> {
     }
     let mut out = Stdout::new(true);
     out.write(run.run_lines().as_bytes());
-    Ok(run.supervise(files, out))
+    Ok(run.supervise(files, out, &sigs))
 }
 
 /// Warnings of the run: each goes to the meta's `warnings`, the log and stderr. Some are
@@ -198,6 +220,9 @@ struct Ctx<'a> {
     notifies: &'a mut Vec<Notify>,
     attempts: &'a mut Vec<Value>,
     session_id: &'a mut Option<String>,
+    /// A signal that came while a child's pipe was drained: the run stops before its
+    /// next child.
+    late_signal: Option<Signal>,
 }
 
 impl Ctx<'_> {
@@ -374,13 +399,7 @@ impl Run {
             }
         }
         if let Some(cmd) = &self.config.notify_cmd {
-            match events::start_notify(
-                cmd,
-                event,
-                &line,
-                self.config.notify_timeout,
-                &[self.lock_fd],
-            ) {
+            match events::start_notify(cmd, event, &line, self.config.notify_timeout) {
                 Ok(n) => notifies.push(n),
                 Err(w) => warnings.push(w),
             }
@@ -388,7 +407,7 @@ impl Run {
     }
 
     /// Steps 3–7 of the module docs; returns the exit status.
-    fn supervise(self, files: RunFiles, mut out: Stdout) -> u8 {
+    fn supervise(self, files: RunFiles, mut out: Stdout, sigs: &Signals) -> u8 {
         crate::sys::reaper::become_subreaper();
         let RunFiles {
             mut log,
@@ -396,6 +415,7 @@ impl Run {
             mut reserve,
             ..
         } = files;
+        // held to the end: dropped after the final meta is written
         let echo = !(self.config.quiet || self.config.json || self.config.detach);
         let mut warnings = Warnings::default();
         let mut notifies = Vec::new();
@@ -429,30 +449,19 @@ impl Run {
 
         let mut output_bytes = 0u64;
         let run_deadline = self.config.timeout.map(|t| self.started + t);
-        let end = match Signals::install(&HANDLED) {
-            Err(e) => {
-                let a = attempts::AttemptEnd::failed(
-                    codex_meta::now_rfc3339(),
-                    125,
-                    format!("codex-spawn cannot receive signals: {e}"),
-                );
-                a.into_final(1)
-            }
-            Ok(sigs) => {
-                let mut ctx = Ctx {
-                    log: &mut log,
-                    out: &mut out,
-                    echo,
-                    sigs: &sigs,
-                    run_deadline,
-                    warnings: &mut warnings,
-                    notifies: &mut notifies,
-                    attempts: &mut attempts,
-                    session_id: &mut session_id,
-                };
-                self.attempts(&mut ctx, &mut output_bytes)
-            }
+        let mut ctx = Ctx {
+            log: &mut log,
+            out: &mut out,
+            echo,
+            sigs,
+            run_deadline,
+            warnings: &mut warnings,
+            notifies: &mut notifies,
+            attempts: &mut attempts,
+            session_id: &mut session_id,
+            late_signal: None,
         };
+        let end = self.attempts(&mut ctx, &mut output_bytes);
         reserve.release();
         let code = self.finish(finish::Ending {
             end,

@@ -82,6 +82,9 @@ pub struct Watched {
     pub output_bytes: u64,
     /// The keeper was killed under the child (the child was then killed too).
     pub keeper_died: bool,
+    /// A SIGINT/SIGTERM/SIGHUP that came after the child had exited (during the drain):
+    /// not forwarded to anyone, but the run must still stop before its next child.
+    pub late_signal: Option<Signal>,
     pub warnings: Vec<String>,
 }
 
@@ -105,15 +108,18 @@ pub fn watch(
     let mut last_sent: Option<Signal> = None;
     let mut output_bytes = 0u64;
     let mut keeper_died = false;
+    let mut late_signal = None;
     let mut warnings = Vec::new();
+    // The drain ends after DRAIN_SILENCE without data (counted from the exit at the
+    // earliest: a codex quiet before it exited still gets its pipe read) or DRAIN_MAX.
+    let drain_end = |last_data: Instant, exited_at: Instant| {
+        (last_data.max(exited_at) + DRAIN_SILENCE).min(exited_at + DRAIN_MAX)
+    };
 
     loop {
         let now = Instant::now();
-        if exit.is_some() {
-            let drain_end = (last_data + DRAIN_SILENCE).min(exited_at + DRAIN_MAX);
-            if !pipe_open || now >= drain_end {
-                break;
-            }
+        if exit.is_some() && (!pipe_open || now >= drain_end(last_data, exited_at)) {
+            break;
         }
         // Timers.
         let timers_on = exit.is_none() && stopped.is_none() && forwarded.is_none();
@@ -142,7 +148,7 @@ pub fn watch(
             };
             [timer, kill_at].into_iter().flatten().min()
         } else {
-            Some((last_data + DRAIN_SILENCE).min(exited_at + DRAIN_MAX))
+            Some(drain_end(last_data, exited_at))
         };
         let timeout = match deadline {
             None => PollTimeout::NONE,
@@ -210,7 +216,11 @@ pub fn watch(
         }
         if sig_ready {
             while let Some(sig) = sigs.next() {
-                if sig == Signal::SIGCHLD || exit.is_some() {
+                if sig == Signal::SIGCHLD {
+                    continue;
+                }
+                if exit.is_some() {
+                    late_signal.get_or_insert(sig);
                     continue;
                 }
                 // Forward to the child's group; escalate to SIGKILL after the grace.
@@ -247,6 +257,7 @@ pub fn watch(
         last_sent,
         output_bytes,
         keeper_died,
+        late_signal,
         warnings,
     }
 }

@@ -49,3 +49,28 @@ pub fn widen_pipe(fd: &impl std::os::fd::AsFd) {
     #[cfg(not(target_os = "linux"))]
     let _ = fd;
 }
+
+/// Close every descriptor of this process but 0, 1, 2 and `keep` (a keeper, just
+/// forked: it must hold no copy of the supervisor's other pipes, locks or files). The
+/// open ones are listed from `/dev/fd` (Linux and macOS); where that cannot be read,
+/// every number up to the descriptor limit (at most 65536) is tried.
+pub fn close_other_fds(keep: &[std::os::fd::RawFd]) {
+    let open: Vec<i32> = match std::fs::read_dir("/dev/fd") {
+        Ok(dir) => dir
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
+            .collect(),
+        Err(_) => {
+            let max = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+                .map_or(1024, |(soft, _)| soft.min(65536));
+            (3..max as i32).collect()
+        }
+    };
+    for fd in open {
+        if fd > 2 && !keep.contains(&fd) {
+            // SAFETY: closing a descriptor this (forked) process will never use; the
+            // listing's own descriptor is already closed, so this fails harmlessly.
+            unsafe { libc::close(fd) };
+        }
+    }
+}

@@ -23,6 +23,12 @@ pub fn list() -> Vec<Proc> {
     imp::list()
 }
 
+/// The children of `pid` (zombies included), from one small read where the platform
+/// has one (Linux: `/proc/<pid>/task/<pid>/children`); `None` when it cannot tell.
+pub fn children(pid: i32) -> Option<Vec<i32>> {
+    imp::children(pid)
+}
+
 #[cfg(target_os = "linux")]
 mod imp {
     use super::Proc;
@@ -54,6 +60,12 @@ mod imp {
         out
     }
 
+    pub fn children(pid: i32) -> Option<Vec<i32>> {
+        // a single-threaded process: its main thread's list is the process's
+        let text = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
+        text.split_whitespace().map(|p| p.parse().ok()).collect()
+    }
+
     /// `pid (comm) state ppid pgrp session …` — comm may hold anything, so the fields
     /// are taken after its last ')'.
     pub fn parse_stat(pid: i32, stat: &str) -> Option<Proc> {
@@ -82,6 +94,16 @@ mod imp {
 #[cfg(target_os = "macos")]
 mod imp {
     use super::Proc;
+
+    pub fn children(pid: i32) -> Option<Vec<i32>> {
+        Some(
+            list()
+                .into_iter()
+                .filter(|p| p.ppid == pid)
+                .map(|p| p.pid)
+                .collect(),
+        )
+    }
 
     pub fn list() -> Vec<Proc> {
         // SAFETY: a null buffer asks for the number of pids.
@@ -135,6 +157,10 @@ mod imp {
 mod imp {
     pub fn list() -> Vec<super::Proc> {
         Vec::new()
+    }
+
+    pub fn children(_pid: i32) -> Option<Vec<i32>> {
+        None
     }
 }
 

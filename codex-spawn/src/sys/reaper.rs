@@ -10,9 +10,6 @@
 //!   descendant of its own ([`crate::process::tree`]), and a keeper killed by SIGKILL is
 //!   noticed by the supervisor, which sweeps the keeper's session.
 
-/// Whether orphans of this process's tree are re-parented to it (after [`become_subreaper`]).
-pub const SUBREAPER: bool = cfg!(linux_native);
-
 /// Make this process a child subreaper (Linux); false where there is no such thing.
 pub fn become_subreaper() -> bool {
     imp::become_subreaper()

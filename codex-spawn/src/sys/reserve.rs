@@ -4,9 +4,10 @@
 //! The room is a file in the runs dir that has no name (Linux: `O_TMPFILE`; elsewhere
 //! created O_EXCL|O_NOFOLLOW 0600 and unlinked at once), so a crash leaves nothing behind:
 //! the kernel frees it with the last descriptor. Its blocks are allocated at the start:
-//! `posix_fallocate` on Linux; written zeros elsewhere and where the filesystem cannot
+//! `posix_fallocate` on Linux; written bytes elsewhere and where the filesystem cannot
 //! preallocate (filesystems with delayed allocation count written data against free
-//! space at write(2), so ENOSPC comes then, not later). [`Reserve::release`] truncates
+//! space at write(2), so ENOSPC comes then, not later; the bytes are not zeros, which a
+//! compressing filesystem would store as holes). [`Reserve::release`] truncates
 //! the file, so the room is free for the final writes even while other descriptors of
 //! it exist.
 
@@ -48,11 +49,20 @@ fn allocate(file: &mut File, bytes: u64) -> io::Result<()> {
     if imp::fallocate(file, bytes)? {
         return Ok(());
     }
-    let zeros = [0u8; 64 * 1024];
+    // Not zeros: a compressing or deduplicating filesystem (ZFS with lz4, btrfs) would
+    // store zero blocks as holes and hold no room at all.
+    let mut chunk = vec![0u8; 64 * 1024];
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for b in chunk.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x as u8;
+    }
     let mut left = bytes;
     while left > 0 {
-        let n = left.min(zeros.len() as u64) as usize;
-        file.write_all(&zeros[..n])?;
+        let n = left.min(chunk.len() as u64) as usize;
+        file.write_all(&chunk[..n])?;
         left -= n as u64;
     }
     file.flush()
@@ -65,7 +75,7 @@ mod imp {
     use std::os::unix::fs::OpenOptionsExt;
     use std::path::Path;
 
-    /// `Ok(true)`: allocated; `Ok(false)`: this filesystem can't, write zeros instead.
+    /// `Ok(true)`: allocated; `Ok(false)`: this filesystem can't, write bytes instead.
     pub fn fallocate(file: &File, bytes: u64) -> std::io::Result<bool> {
         // SAFETY: posix_fallocate on a descriptor we own.
         let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, bytes as libc::off_t) };

@@ -1,0 +1,128 @@
+//! What changed in the Codex CLI, and when: the one table of version facts.
+//!
+//! Why here: every tool depends on codex-meta, and both the supervisor (which flags it
+//! may pass) and the readers (how to count a resumed run's tokens) need these facts. The
+//! readers tell formats apart from the data wherever the data says enough; where it
+//! cannot (a resumed run's `turn.completed` is per run in some versions, cumulative in
+//! others, and both look the same), they ask [`has`] with the version the meta records.
+//!
+//! Measured on the registry's builds (linux-x64), offline against the mock endpoint:
+//! `tests/fixtures/codex-<version>/` holds what each version printed.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A Codex CLI version, `major.minor.patch` (a pre-release suffix is ignored).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Version(pub u32, pub u32, pub u32);
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.0, self.1, self.2)
+    }
+}
+
+impl FromStr for Version {
+    type Err = String;
+
+    /// `0.169.0`, `v0.169.0`, `0.169.0-alpha.3`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.trim().trim_start_matches('v');
+        let core = t.split(['-', '+', ' ']).next().unwrap_or("");
+        let mut parts = core.split('.').map(|p| p.parse::<u32>());
+        match (parts.next(), parts.next(), parts.next(), parts.next()) {
+            (Some(Ok(a)), Some(Ok(b)), Some(Ok(c)), None) => Ok(Version(a, b, c)),
+            _ => Err(format!("not a version: '{s}'")),
+        }
+    }
+}
+
+impl Version {
+    /// The version in `codex --version` output (`codex-cli 0.169.0`) or in the human
+    /// banner (`OpenAI Codex v0.42.0 (research preview)`, maybe after a `[timestamp] `).
+    pub fn from_banner(line: &str) -> Option<Version> {
+        let l = line.trim();
+        let rest = l
+            .strip_prefix("codex-cli ")
+            .or_else(|| l.find("OpenAI Codex v").map(|i| &l[i + "OpenAI Codex v".len()..]))?;
+        rest.split_whitespace().next()?.parse().ok()
+    }
+}
+
+/// A behaviour that some versions have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fact {
+    /// `codex exec resume <ID|--last> [PROMPT]`.
+    ExecResume,
+    /// `-o/--output-last-message FILE` is accepted.
+    OutputLastMessage,
+    /// The output names the session: `session id:` in the human header, `thread.started`
+    /// in `--json` (older versions name it only in the rollout's file name and first line).
+    SessionIdInOutput,
+    /// `--json` prints `thread.started` / `turn.completed` events (older versions print the
+    /// `{"id":…,"msg":{"type":…}}` event stream).
+    ThreadEvents,
+    /// The human end of a turn is `tokens used` with the number on the next line (older:
+    /// one line, `[timestamp] tokens used: N`).
+    TwoLineTokensUsed,
+    /// `turn.completed` usage has `reasoning_output_tokens`.
+    ReasoningTokensInTurnUsage,
+    /// On resume, `turn.completed` and `tokens used` count the whole session (older
+    /// versions with thread events count that run's own calls only).
+    ResumeUsageIsCumulative,
+}
+
+/// `(fact, first version that has it, last version that has it)`: the table. Read it as
+/// "from … to …"; `None` as the end means "to the newest".
+pub const TABLE: &[(Fact, Version, Option<Version>)] = &[
+    (Fact::ExecResume, Version(0, 36, 0), None),
+    (Fact::OutputLastMessage, Version(0, 45, 0), None),
+    (Fact::SessionIdInOutput, Version(0, 44, 0), None),
+    (Fact::ThreadEvents, Version(0, 44, 0), None),
+    (Fact::TwoLineTokensUsed, Version(0, 44, 0), None),
+    (Fact::ReasoningTokensInTurnUsage, Version(0, 100, 0), None),
+    (Fact::ResumeUsageIsCumulative, Version(0, 51, 0), None),
+];
+
+/// The oldest version codex-spawn supports (the first whose `exec` can resume a session).
+pub const MIN_SUPPORTED: Version = Version(0, 36, 0);
+
+/// Does version `v` have `fact`?
+pub fn has(v: Version, fact: Fact) -> bool {
+    TABLE
+        .iter()
+        .filter(|(f, _, _)| *f == fact)
+        .any(|(_, from, to)| v >= *from && to.is_none_or(|t| v <= t))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_parse_from_numbers_banners_and_version_output() {
+        assert_eq!("0.169.0".parse(), Ok(Version(0, 169, 0)));
+        assert_eq!("v0.36.0".parse(), Ok(Version(0, 36, 0)));
+        assert_eq!("0.1.2504172351".parse(), Ok(Version(0, 1, 2504172351)));
+        assert_eq!("0.45.0-alpha.2".parse(), Ok(Version(0, 45, 0)));
+        assert!("0.45".parse::<Version>().is_err());
+        assert_eq!(Version::from_banner("codex-cli 0.171.0"), Some(Version(0, 171, 0)));
+        assert_eq!(
+            Version::from_banner("[2026-12-01T08:09:42] OpenAI Codex v0.36.0 (research preview)"),
+            Some(Version(0, 36, 0))
+        );
+        assert_eq!(Version::from_banner("OpenAI Codex v0.169.0"), Some(Version(0, 169, 0)));
+        assert_eq!(Version::from_banner("hello"), None);
+        assert!(Version(0, 100, 0) > Version(0, 99, 9));
+    }
+
+    #[test]
+    fn the_table_answers_by_range() {
+        assert!(!has(Version(0, 29, 0), Fact::ExecResume));
+        assert!(has(Version(0, 36, 0), Fact::ExecResume));
+        assert!(!has(Version(0, 44, 0), Fact::OutputLastMessage));
+        assert!(has(Version(0, 47, 0), Fact::OutputLastMessage));
+        assert!(!has(Version(0, 50, 0), Fact::ResumeUsageIsCumulative));
+        assert!(has(Version(0, 169, 0), Fact::ResumeUsageIsCumulative));
+    }
+}
