@@ -42,9 +42,10 @@ impl Version {
     /// banner (`OpenAI Codex v0.42.0 (research preview)`, maybe after a `[timestamp] `).
     pub fn from_banner(line: &str) -> Option<Version> {
         let l = line.trim();
-        let rest = l
-            .strip_prefix("codex-cli ")
-            .or_else(|| l.find("OpenAI Codex v").map(|i| &l[i + "OpenAI Codex v".len()..]))?;
+        let rest = l.strip_prefix("codex-cli ").or_else(|| {
+            l.find("OpenAI Codex v")
+                .map(|i| &l[i + "OpenAI Codex v".len()..])
+        })?;
         rest.split_whitespace().next()?.parse().ok()
     }
 }
@@ -54,8 +55,6 @@ impl Version {
 pub enum Fact {
     /// `codex exec resume <ID|--last> [PROMPT]`.
     ExecResume,
-    /// `-o/--output-last-message FILE` is accepted.
-    OutputLastMessage,
     /// The output names the session: `session id:` in the human header, `thread.started`
     /// in `--json` (older versions name it only in the rollout's file name and first line).
     SessionIdInOutput,
@@ -67,6 +66,10 @@ pub enum Fact {
     TwoLineTokensUsed,
     /// `turn.completed` usage has `reasoning_output_tokens`.
     ReasoningTokensInTurnUsage,
+    /// Token counts are the process's running total: the old event stream's
+    /// `token_count` in `info.total_token_usage`, each `tokens used: N` the sum so far
+    /// (older versions count one model call in each: the run's total is their sum).
+    CumulativeTokenCounts,
     /// On resume, `turn.completed` and `tokens used` count the whole session (older
     /// versions with thread events count that run's own calls only).
     ResumeUsageIsCumulative,
@@ -76,16 +79,26 @@ pub enum Fact {
 /// "from … to …"; `None` as the end means "to the newest".
 pub const TABLE: &[(Fact, Version, Option<Version>)] = &[
     (Fact::ExecResume, Version(0, 36, 0), None),
-    (Fact::OutputLastMessage, Version(0, 45, 0), None),
     (Fact::SessionIdInOutput, Version(0, 44, 0), None),
     (Fact::ThreadEvents, Version(0, 44, 0), None),
     (Fact::TwoLineTokensUsed, Version(0, 44, 0), None),
     (Fact::ReasoningTokensInTurnUsage, Version(0, 100, 0), None),
-    (Fact::ResumeUsageIsCumulative, Version(0, 51, 0), None),
+    (Fact::CumulativeTokenCounts, Version(0, 34, 0), None),
+    // 0.77.0 counts per run, 0.79.0 the session (0.78 is not on the registry)
+    (Fact::ResumeUsageIsCumulative, Version(0, 79, 0), None),
 ];
 
 /// The oldest version codex-spawn supports (the first whose `exec` can resume a session).
 pub const MIN_SUPPORTED: Version = Version(0, 36, 0);
+
+/// The first version that has `fact` (the readers' inference from the data: output
+/// that shows a fact is of that version or later).
+pub fn since(fact: Fact) -> Version {
+    TABLE
+        .iter()
+        .find(|(f, _, _)| *f == fact)
+        .map_or(MIN_SUPPORTED, |(_, from, _)| *from)
+}
 
 /// Does version `v` have `fact`?
 pub fn has(v: Version, fact: Fact) -> bool {
@@ -106,12 +119,18 @@ mod tests {
         assert_eq!("0.1.2504172351".parse(), Ok(Version(0, 1, 2504172351)));
         assert_eq!("0.45.0-alpha.2".parse(), Ok(Version(0, 45, 0)));
         assert!("0.45".parse::<Version>().is_err());
-        assert_eq!(Version::from_banner("codex-cli 0.171.0"), Some(Version(0, 171, 0)));
+        assert_eq!(
+            Version::from_banner("codex-cli 0.171.0"),
+            Some(Version(0, 171, 0))
+        );
         assert_eq!(
             Version::from_banner("[2026-12-01T08:09:42] OpenAI Codex v0.36.0 (research preview)"),
             Some(Version(0, 36, 0))
         );
-        assert_eq!(Version::from_banner("OpenAI Codex v0.169.0"), Some(Version(0, 169, 0)));
+        assert_eq!(
+            Version::from_banner("OpenAI Codex v0.169.0"),
+            Some(Version(0, 169, 0))
+        );
         assert_eq!(Version::from_banner("hello"), None);
         assert!(Version(0, 100, 0) > Version(0, 99, 9));
     }
@@ -120,9 +139,9 @@ mod tests {
     fn the_table_answers_by_range() {
         assert!(!has(Version(0, 29, 0), Fact::ExecResume));
         assert!(has(Version(0, 36, 0), Fact::ExecResume));
-        assert!(!has(Version(0, 44, 0), Fact::OutputLastMessage));
-        assert!(has(Version(0, 47, 0), Fact::OutputLastMessage));
-        assert!(!has(Version(0, 50, 0), Fact::ResumeUsageIsCumulative));
+        assert!(!has(Version(0, 77, 0), Fact::ResumeUsageIsCumulative));
+        assert!(has(Version(0, 79, 0), Fact::ResumeUsageIsCumulative));
         assert!(has(Version(0, 169, 0), Fact::ResumeUsageIsCumulative));
+        assert_eq!(since(Fact::ReasoningTokensInTurnUsage), Version(0, 100, 0));
     }
 }

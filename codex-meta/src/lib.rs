@@ -16,6 +16,7 @@
 pub mod assign;
 pub mod cli;
 mod cmd;
+pub mod codex_version;
 pub mod duration;
 mod error;
 pub mod files;

@@ -134,6 +134,9 @@ pub struct Meta {
     pub task: Option<String>,
     pub codex_bin: Option<String>,
     pub codex_command: Option<Vec<String>>,
+    /// The Codex CLI's version (`0.169.0`), when codex-spawn could tell it: what the
+    /// readers need where a format changed meaning between versions.
+    pub codex_version: Option<String>,
     pub model: Option<String>,
     pub log_file: Option<String>,
     pub meta_file: Option<String>,
@@ -179,6 +182,7 @@ pub const KNOWN_FIELDS: &[&str] = &[
     "task",
     "codex_bin",
     "codex_command",
+    "codex_version",
     "model",
     "log_file",
     "meta_file",

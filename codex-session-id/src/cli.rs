@@ -27,10 +27,14 @@ pub const EXIT_STATUS: &[(u8, &str)] = &[
 ];
 
 const AFTER_HELP: &str = "\
-Recognised: the header line `session id: <uuid>` (any case, ANSI colours, CR line ends),
-the JSON events thread.started, session_configured and session_meta (top-level type
-only), and codex-spawn's closing line `codex_session_id=<uuid>`. Any other UUID in the
-transcript (agent messages, `request id:`, paths, tool output) is ignored.
+Recognised: the header line `session id: <uuid>` (any case, ANSI colours, CR line ends)
+where a run's header stands (the start, after a run's end, a codex-spawn attempt), the
+JSON events thread.started, session_configured and session_meta (top-level type only),
+a rollout's legacy first line {\"id\":…,\"timestamp\":…}, and codex-spawn's closing
+line `codex_session_id=<uuid>`. Any other UUID in the transcript (agent messages,
+`request id:`, paths, tool output, a header a tool printed) is ignored. Logs are read as
+found: UTF-16 or UTF-8 with a byte-order mark, CI timestamps before each line, ANSI
+escapes as a Windows console renders them (`←[1m`).
 
 Exit status: 0 found, 1 not found, 2 error.";
 

@@ -6,7 +6,10 @@
 //! `session_configured` / `session_meta` JSON events, and codex-spawn's
 //! `codex_session_id=` closing line — never another UUID of the transcript (an agent
 //! message quoting `session id: …`, `request id: …`, a path, a tool's output). The
-//! per-line rules are in [`line`](crate::line) (private); this file holds the streaming
+//! per-line rules are in [`line`](crate::line) (private); where in a transcript a header
+//! counts (not one a tool printed inside the run) in [`position`](crate::position)
+//! (private); how a log as found is made plain (UTF-16, CI timestamps, `←` escapes) in
+//! [`text`], which the other tools' readers share; this file holds the streaming
 //! [`Scanner`].
 //!
 //! # How the scanner is fast and bounded
@@ -26,9 +29,11 @@
 mod follow;
 mod json_prefix;
 mod line;
+mod position;
 mod read;
 
 pub mod cli;
+pub mod text;
 
 use std::fmt;
 
@@ -38,7 +43,8 @@ pub use read::{
     Error, Mode, find_all, find_first, find_last, scan_bytes, scan_file, scan_path, scan_reader,
 };
 
-use line::Line;
+use line::{Line, Mark};
+use position::Pos;
 
 /// A session id: a UUID, kept as its 36-character lowercase text.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -149,21 +155,55 @@ pub struct Scanner {
     /// Whether a `codex_exit_code=` line was seen.
     run_ended: bool,
     found: Vec<SessionId>,
+    /// Where the current line stands ([`position`]); `None` for a block of a file scanned
+    /// in parallel, until its first settling mark (the block's start depends on the
+    /// blocks before it: see [`Scanner::take_pending`]).
+    pos: Option<Pos>,
+    /// While `pos` is unknown: the ids and marks seen, to be settled later.
+    pending: Vec<Pending>,
+    /// Bytes to UTF-8 (PowerShell's `>` writes UTF-16LE with a byte-order mark).
+    decoder: text::Decoder,
+    /// What the decoder made of the last chunk.
+    decoded: Vec<u8>,
+}
+
+/// Something seen in a block before its state was known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pending {
+    Id(SessionId),
+    Mark(Mark),
 }
 
 impl Scanner {
     /// A scanner at the start of a stream.
     pub fn new() -> Scanner {
-        Scanner::default()
+        Scanner {
+            pos: Some(Pos::Start),
+            ..Scanner::default()
+        }
     }
 
-    /// A scanner whose stream starts at byte `offset` of something larger (offsets in
-    /// the [`SessionId`]s it reports count from there). `offset` must be a line start.
+    /// A scanner for the part of a larger stream that starts at byte `offset` (a line
+    /// start; offsets in the [`SessionId`]s it reports count from there). Past offset 0,
+    /// where the part starts in a transcript is not known: what comes before its first
+    /// settling line is kept aside ([`Scanner::take_pending`]) for the caller to settle.
     pub fn at_offset(offset: u64) -> Scanner {
         Scanner {
             offset,
+            pos: (offset == 0).then_some(Pos::Start),
+            decoder: if offset == 0 {
+                text::Decoder::new()
+            } else {
+                text::Decoder::past_start()
+            },
             ..Scanner::default()
         }
+    }
+
+    /// The ids and marks seen before the state was known (a block of a file), in order,
+    /// and the state from the first settling line on (`None`: no such line).
+    pub(crate) fn take_pending(&mut self) -> (Vec<Pending>, Option<Pos>) {
+        (std::mem::take(&mut self.pending), self.pos)
     }
 
     /// Feeds the next chunk; yields the ids of the lines it completed, in order.
@@ -184,6 +224,10 @@ impl Scanner {
     /// The scanner can then go on as if a line end had been fed.
     pub fn finish(&mut self) -> Option<SessionId> {
         self.found.clear();
+        let mut buf = std::mem::take(&mut self.decoded);
+        let rest = self.decoder.finish(&mut buf);
+        self.push_utf8(rest);
+        self.decoded = buf;
         if self.mid_line {
             self.end_carried_line();
         }
@@ -202,6 +246,16 @@ impl Scanner {
     }
 
     fn push(&mut self, chunk: &[u8]) {
+        let mut buf = std::mem::take(&mut self.decoded);
+        let before = self.decoder.bom_len();
+        let text = self.decoder.decode(chunk, &mut buf);
+        // offsets count the mark's bytes, and the decoded text's
+        self.offset += u64::from(self.decoder.bom_len() - before);
+        self.push_utf8(text);
+        self.decoded = buf;
+    }
+
+    fn push_utf8(&mut self, chunk: &[u8]) {
         let mut i = 0;
         if self.mid_line {
             match memchr::memchr2(b'\n', b'\r', chunk) {
@@ -288,7 +342,30 @@ impl Scanner {
 
     fn handle(&mut self, line: Line, offset: u64) {
         match line {
-            Line::Id(kind, uuid) => self.found.push(SessionId { uuid, kind, offset }),
+            Line::Id(kind, uuid) => {
+                let id = SessionId { uuid, kind, offset };
+                match self.pos {
+                    Some(p) if p.admits(kind) => self.found.push(id),
+                    Some(_) => {}
+                    None => self.pending.push(Pending::Id(id)),
+                }
+            }
+            Line::Mark(m) => match self.pos {
+                Some(p) => self.pos = Some(p.after(m)),
+                None if position::settles(m) => self.pos = Some(Pos::Start.after(m)),
+                None => self.pending.push(Pending::Mark(m)),
+            },
+            // a legacy rollout's first line: the first line of the stream only
+            Line::LegacyHead(uuid)
+                if offset == u64::from(self.decoder.bom_len()) && self.pos == Some(Pos::Start) =>
+            {
+                self.found.push(SessionId {
+                    uuid,
+                    kind: IdKind::SessionMeta,
+                    offset,
+                });
+            }
+            Line::LegacyHead(_) => {}
             Line::RunEnded => self.run_ended = true,
             Line::Nothing => {}
         }

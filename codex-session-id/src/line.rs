@@ -21,6 +21,7 @@
 //!   of a line marks the end of a codex-spawn run (used by `--follow`).
 
 use crate::json_prefix;
+use crate::text::{strip_ci_timestamp, strip_stamp, without_escapes};
 use crate::{IdKind, Uuid};
 use memchr::memmem::Finder;
 use serde::Deserialize;
@@ -38,11 +39,45 @@ pub(crate) enum Line {
     Nothing,
     Id(IdKind, Uuid),
     RunEnded,
+    /// Where a header can be or not ([`crate::position`]).
+    Mark(Mark),
+    /// A rollout's first line before 0.34: a bare `{"id":"<uuid>","timestamp":…}` object
+    /// (no `type`) — an id only as the very first line of a stream.
+    LegacyHead(Uuid),
+}
+
+/// The part of a run's body a section opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Region {
+    /// `user`: the prompt.
+    Prompt,
+    /// `exec`: a tool command and its output.
+    Tool,
+    /// `codex`, `thinking`: the agent's words.
+    Agent,
+    /// `tokens used`: the turn is over (the final message may be repeated after it).
+    Final,
+}
+
+/// A line that tells where in a transcript we are (see [`crate::position`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mark {
+    /// `OpenAI Codex v…`: a header begins.
+    Banner,
+    /// `--------`: a header's fence.
+    Fence,
+    /// A section of the run: `user`, `exec`, `codex`, `thinking`, `tokens used` (before
+    /// 0.44: `[ts] User instructions:`, `[ts] exec …`, `[ts] codex`, …). After one, what
+    /// follows is the run's body: prompts, tool output, agent messages.
+    Section(Region),
+    /// A new run starts: codex-spawn's `===== codex-spawn attempt …` marker, or the last
+    /// closing line `summary_json=` of a run (logs concatenated).
+    RunStart,
 }
 
 /// A cheap, conservative prefilter: `false` only for lines [`classify`] would reject —
-/// those whose first byte is not `c` and whose first non-whitespace byte is not `{`,
-/// `s`, `S` or ESC.
+/// those whose first non-whitespace byte cannot start an id line or a mark (see
+/// [`FIRST_BYTE`]).
 #[inline(always)]
 pub(crate) fn plausible(line: &[u8]) -> bool {
     match line.first() {
@@ -50,10 +85,10 @@ pub(crate) fn plausible(line: &[u8]) -> bool {
         Some(&b) => match FIRST_BYTE[usize::from(b)] {
             REJECT => false,
             ACCEPT => true,
-            _ => matches!(
-                line.iter().find(|b| !is_space(**b)),
-                Some(b'{' | b's' | b'S' | 0x1b)
-            ),
+            _ => line
+                .iter()
+                .find(|b| !is_space(**b))
+                .is_some_and(|b| FIRST_BYTE[usize::from(*b)] == ACCEPT),
         },
     }
 }
@@ -62,14 +97,19 @@ const REJECT: u8 = 0;
 const ACCEPT: u8 = 1;
 const SPACE: u8 = 2;
 
-/// What the first byte of a line says (see [`plausible`]).
+/// What the first byte of a line says (see [`plausible`]): `c` (`codex_session_id=`,
+/// `codex`), `{` (JSON), `s`/`S` (`session id:`, `summary_json=`), ESC and `←` (ANSI
+/// colours, as Windows consoles render them), `u`/`e`/`t`/`U` (section marks), `O`
+/// (`OpenAI Codex v`), `-` (fences), `=` (codex-spawn's attempt marks), `[` (the
+/// `[timestamp] ` of codex before 0.44), a digit (a CI log's timestamp prefix).
 static FIRST_BYTE: [u8; 256] = {
     let mut table = [REJECT; 256];
-    table[b'c' as usize] = ACCEPT;
-    table[b'{' as usize] = ACCEPT;
-    table[b's' as usize] = ACCEPT;
-    table[b'S' as usize] = ACCEPT;
-    table[0x1b] = ACCEPT;
+    let accept = b"c{sS\x1butUeO-=[0123456789\xe2";
+    let mut i = 0;
+    while i < accept.len() {
+        table[accept[i] as usize] = ACCEPT;
+        i += 1;
+    }
     table[b' ' as usize] = SPACE;
     table[b'\t' as usize] = SPACE;
     table[b'\r' as usize] = SPACE;
@@ -80,8 +120,10 @@ static FIRST_BYTE: [u8; 256] = {
 };
 
 /// Classifies one line. `line` holds at most the first [`MAX_JSON_LINE`] bytes of the line;
-/// `truncated` says whether the line was longer than what `line` holds.
+/// `truncated` says whether the line was longer than what `line` holds. A CI log's
+/// timestamp prefix (`2026-04-19T14:51:51.9956552Z `, GitHub Actions) is looked through.
 pub(crate) fn classify(line: &[u8], truncated: bool) -> Line {
+    let line = strip_ci_timestamp(line);
     if let Some(rest) = line.strip_prefix(b"codex_session_id=") {
         return match parse_uuid_trimmed(rest) {
             Some(uuid) if !truncated => Line::Id(IdKind::SpawnLine, uuid),
@@ -91,11 +133,17 @@ pub(crate) fn classify(line: &[u8], truncated: bool) -> Line {
     if line.starts_with(b"codex_exit_code=") {
         return Line::RunEnded;
     }
+    if line.starts_with(b"summary_json=") {
+        return Line::Mark(Mark::RunStart);
+    }
     let start = line
         .iter()
         .position(|b| !is_space(*b))
         .unwrap_or(line.len());
     if line.get(start) == Some(&b'{') {
+        if let Some(uuid) = legacy_head(&line[start..]) {
+            return Line::LegacyHead(uuid);
+        }
         return match json_event(&line[start..], truncated) {
             Some((kind, uuid)) => Line::Id(kind, uuid),
             None => Line::Nothing,
@@ -104,10 +152,69 @@ pub(crate) fn classify(line: &[u8], truncated: bool) -> Line {
     if truncated || line.len() > MAX_HEADER_LINE {
         return Line::Nothing;
     }
+    if let Some(m) = mark(line) {
+        return Line::Mark(m);
+    }
     match header(line) {
         Some(uuid) => Line::Id(IdKind::Header, uuid),
         None => Line::Nothing,
     }
+}
+
+/// The longest line a mark can be.
+const MAX_MARK_LINE: usize = 512;
+
+/// A line that tells where in a transcript we are ([`Mark`]), after ANSI colours, the
+/// line's whitespace and (codex before 0.44) a `[timestamp] ` are set aside.
+fn mark(line: &[u8]) -> Option<Mark> {
+    if line.len() > MAX_MARK_LINE {
+        return None;
+    }
+    let first = *line.iter().find(|b| !is_space(**b))?;
+    if !b"-=[OuectU\x1b\xe2".contains(&first) {
+        return None;
+    }
+    let mut buf = [0u8; MAX_MARK_LINE];
+    let mut n = 0;
+    for b in without_escapes(line) {
+        buf[n] = b;
+        n += 1;
+    }
+    let text = buf[..n].trim_ascii();
+    if text.len() >= 8 && text.iter().all(|&b| b == b'-') {
+        return Some(Mark::Fence);
+    }
+    if text.starts_with(b"===== codex-spawn attempt ") {
+        return Some(Mark::RunStart);
+    }
+    let (stamped, text) = match strip_stamp(text) {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    if text.starts_with(b"OpenAI Codex v") {
+        return Some(Mark::Banner);
+    }
+    let region = match text {
+        b"user" => Region::Prompt,
+        b"exec" => Region::Tool,
+        b"codex" | b"thinking" => Region::Agent,
+        b"tokens used" => Region::Final,
+        _ if !stamped => return None,
+        b"User instructions:" => Region::Prompt,
+        _ if text.starts_with(b"tokens used: ") => Region::Final,
+        _ if text.starts_with(b"exec ") => Region::Tool,
+        _ => return None,
+    };
+    Some(Mark::Section(region))
+}
+
+/// A rollout's first line before 0.34: `{"id":"<uuid>","timestamp":…}`, no `type`.
+fn legacy_head(line: &[u8]) -> Option<Uuid> {
+    let rest = line.strip_prefix(b"{\"id\":\"")?;
+    let uuid = Uuid::parse(rest.get(..36)?)?;
+    rest[36..]
+        .starts_with(b"\",\"timestamp\":\"")
+        .then_some(uuid)
 }
 
 /// Horizontal whitespace and the line-end leftovers we tolerate around a header.
@@ -121,61 +228,9 @@ fn parse_uuid_trimmed(rest: &[u8]) -> Option<Uuid> {
     rest[36..].iter().all(|b| is_space(*b)).then_some(uuid)
 }
 
-/// The bytes of a line with ANSI escape sequences (CSI `ESC [ … final`, OSC
-/// `ESC ] … BEL|ESC \`, and two-byte `ESC x`) removed.
-struct Stripped<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-}
-
-impl Iterator for Stripped<'_> {
-    type Item = u8;
-
-    fn next(&mut self) -> Option<u8> {
-        loop {
-            let b = *self.bytes.get(self.pos)?;
-            self.pos += 1;
-            if b != 0x1b {
-                return Some(b);
-            }
-            match self.bytes.get(self.pos) {
-                Some(b'[') => {
-                    self.pos += 1;
-                    // parameter and intermediate bytes 0x20..=0x3f, then one final byte
-                    while let Some(&c) = self.bytes.get(self.pos) {
-                        self.pos += 1;
-                        if (0x40..=0x7e).contains(&c) || !(0x20..=0x3f).contains(&c) {
-                            break;
-                        }
-                    }
-                }
-                Some(b']') => {
-                    self.pos += 1;
-                    while let Some(&c) = self.bytes.get(self.pos) {
-                        self.pos += 1;
-                        if c == 0x07 {
-                            break;
-                        }
-                        if c == 0x1b && self.bytes.get(self.pos) == Some(&b'\\') {
-                            self.pos += 1;
-                            break;
-                        }
-                    }
-                }
-                Some(_) => self.pos += 1,
-                None => {}
-            }
-        }
-    }
-}
-
 /// `[ws] session <ws> id: [ws] <uuid> [ws]` after ANSI stripping, any ASCII case.
 fn header(line: &[u8]) -> Option<Uuid> {
-    let mut it = Stripped {
-        bytes: line,
-        pos: 0,
-    }
-    .peekable();
+    let mut it = without_escapes(line).peekable();
     while it.next_if(|b| is_space(*b)).is_some() {}
     for want in *b"session" {
         if !it.next()?.eq_ignore_ascii_case(&want) {

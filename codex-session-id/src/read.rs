@@ -7,7 +7,8 @@
 //! reading thread: one 1 MiB buffer (streams) plus the scanner's carry (≤ 1 MiB); a
 //! mapped file costs address space and page-cache pages, not heap.
 
-use crate::{Scanner, SessionId, Uuid};
+use crate::position::Pos;
+use crate::{Pending, Scanner, SessionId, Uuid};
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Read};
@@ -184,6 +185,10 @@ pub fn scan_file(file: &File, mode: Mode) -> io::Result<Vec<SessionId>> {
         Ok(map) => map,
         Err(_) => return scan_stream(&mut PositionalReader { file, pos: 0 }, mode),
     };
+    if map.starts_with(&[0xff, 0xfe]) {
+        // UTF-16 (PowerShell's `>`): decoded as a stream
+        return scan_stream(&mut PositionalReader { file, pos: 0 }, mode);
+    }
     Ok(scan_blocks(&map, mode, Some(&map)))
 }
 
@@ -198,6 +203,9 @@ fn scan_stream(reader: &mut impl Read, mode: Mode) -> io::Result<Vec<SessionId>>
 
 /// [`scan_file`] on bytes in memory: line-aligned blocks scanned by all cores.
 pub fn scan_bytes(data: &[u8], mode: Mode) -> Vec<SessionId> {
+    if data.starts_with(&[0xff, 0xfe]) {
+        return scan_stream(&mut &data[..], mode).unwrap_or_default();
+    }
     scan_blocks(data, mode, None)
 }
 
@@ -232,7 +240,8 @@ fn scan_blocks(data: &[u8], mode: Mode, map: Option<&memmap2::Mmap>) -> Vec<Sess
     }
     let mut results = job.results.into_inner().unwrap_or_else(|p| p.into_inner());
     results.sort_by_key(|(k, _)| *k);
-    let ids = results.into_iter().flat_map(|(_, ids)| ids);
+    let ids = settle(results);
+    let ids = ids.into_iter();
     match mode {
         Mode::First => ids.take(1).collect(),
         Mode::Last => ids.last().into_iter().collect(),
@@ -241,6 +250,35 @@ fn scan_blocks(data: &[u8], mode: Mode, map: Option<&memmap2::Mmap>) -> Vec<Sess
             ids.filter(|id| seen.insert(id.uuid)).collect()
         }
     }
+}
+
+/// The blocks' ids in order, each block's early part settled by the state the blocks
+/// before it ended in (a header counts only where a header is: [`crate::position`]).
+/// A block that was not scanned (moot) leaves the state unknown: what depends on it
+/// cannot change the answer, and is dropped.
+fn settle(results: Vec<(usize, BlockScan)>) -> Vec<SessionId> {
+    let mut out = Vec::new();
+    let mut pos = Some(Pos::Start);
+    let mut next = 0;
+    for (k, scan) in results {
+        if k != next {
+            pos = None; // blocks skipped
+        }
+        next = k + 1;
+        for item in scan.pending {
+            match (item, pos) {
+                (Pending::Id(id), Some(p)) if p.admits(id.kind) => out.push(id),
+                (Pending::Id(_), _) => {}
+                (Pending::Mark(m), Some(p)) => pos = Some(p.after(m)),
+                (Pending::Mark(_), None) => {}
+            }
+        }
+        if scan.settled.is_some() {
+            pos = scan.settled;
+        }
+        out.extend(scan.ids);
+    }
+    out
 }
 
 /// A file read from byte 0 with `pread`, whatever the descriptor's position.
@@ -266,7 +304,15 @@ struct Blocks<'a> {
     mode: Mode,
     next: AtomicUsize,
     bound: AtomicUsize,
-    results: Mutex<Vec<(usize, Vec<SessionId>)>>,
+    results: Mutex<Vec<(usize, BlockScan)>>,
+}
+
+/// What one block of a file holds: what came before its first settling line (resolved
+/// once the blocks before it are), the ids after it, and the state at its end.
+struct BlockScan {
+    pending: Vec<Pending>,
+    settled: Option<Pos>,
+    ids: Vec<SessionId>,
 }
 
 /// Pages are handed back in whole units of this size (a multiple of every page size).
@@ -319,17 +365,18 @@ impl Blocks<'_> {
                 // blocks are handed out in order: every later one is moot too
                 return;
             }
-            let ids = self.block(k);
-            if ids.is_empty() {
-                continue;
+            let Some(scan) = self.block(k) else { continue };
+            // ids found after the block's settling line are the run's whatever came
+            // before the block: they bound the answer
+            if !scan.ids.is_empty() {
+                match self.mode {
+                    Mode::First => self.bound.fetch_min(k, Ordering::Relaxed),
+                    Mode::Last => self.bound.fetch_max(k + 1, Ordering::Relaxed),
+                    Mode::All => 0,
+                };
             }
-            match self.mode {
-                Mode::First => self.bound.fetch_min(k, Ordering::Relaxed),
-                Mode::Last => self.bound.fetch_max(k + 1, Ordering::Relaxed),
-                Mode::All => 0,
-            };
             if let Ok(mut r) = self.results.lock() {
-                r.push((k, ids));
+                r.push((k, scan));
             }
         }
     }
@@ -345,7 +392,8 @@ impl Blocks<'_> {
         memchr::memchr2(b'\n', b'\r', &self.data[from..]).map_or(self.data.len(), |i| from + i + 1)
     }
 
-    fn block(&self, k: usize) -> Vec<SessionId> {
+    /// Scan block `k`; `None` when it became moot meanwhile.
+    fn block(&self, k: usize) -> Option<BlockScan> {
         let start = self.line_start(k * BLOCK);
         let end = if k + 1 >= self.blocks {
             self.data.len()
@@ -374,13 +422,15 @@ impl Blocks<'_> {
         };
         // fed in slices, so a block that became moot is dropped early
         let (mut at, mut released) = (start, start);
-        for chunk in self.data[start..end.max(start)].chunks(CHUNK) {
+        let mut stopped = false;
+        'feed: for chunk in self.data[start..end.max(start)].chunks(CHUNK) {
             if self.moot(k) {
-                return Vec::new();
+                return None;
             }
             for id in scanner.feed(chunk) {
                 if keep(id, &mut ids).is_break() {
-                    return ids;
+                    stopped = true;
+                    break 'feed;
                 }
             }
             // The scanner keeps its own copy of an unfinished line.
@@ -392,10 +442,17 @@ impl Blocks<'_> {
             at = next;
         }
         self.release(released, at);
-        if let Some(id) = scanner.finish() {
-            let _ = keep(id, &mut ids);
+        if !stopped {
+            if let Some(id) = scanner.finish() {
+                let _ = keep(id, &mut ids);
+            }
         }
-        ids
+        let (pending, settled) = scanner.take_pending();
+        Some(BlockScan {
+            pending,
+            settled,
+            ids,
+        })
     }
 }
 
@@ -436,6 +493,48 @@ mod tests {
                 Mode::All => find_all(&text[..]).unwrap(),
             };
             assert!(!want.is_empty());
+            assert_eq!(scan_file(&file, mode).unwrap(), want, "{mode:?}");
+        }
+    }
+
+    #[test]
+    fn blocks_settle_where_a_header_stands() {
+        // two runs; the body of each quotes other headers in every block (a block that
+        // begins inside a quoted header must learn from the blocks before it that it is
+        // one); the second run begins after the first one's `tokens used`
+        let quoted = "OpenAI Codex v0.150.0\n--------\nsession id: 3f2504e0-4f89-11d3-9a0c-0305e82c3301\n--------\n";
+        let header = |id: &str| {
+            format!(
+                "OpenAI Codex v0.169.0\n--------\nsession id: {id}\n--------\nuser\ntask\nexec\n"
+            )
+        };
+        let mut text = header(A).into_bytes();
+        let quote_until = |text: &mut Vec<u8>, len: usize| {
+            while text.len() < len {
+                text.extend_from_slice(quoted.as_bytes());
+                text.extend_from_slice(b"some tool output line\n");
+            }
+        };
+        quote_until(&mut text, 13 << 20);
+        text.extend_from_slice(b"tokens used\n1,234\n");
+        text.extend_from_slice(header(B).as_bytes());
+        quote_until(&mut text, 30 << 20);
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(&text).unwrap();
+        assert_eq!(
+            find_all(&text[..])
+                .unwrap()
+                .iter()
+                .map(|id| id.uuid.as_str().to_owned())
+                .collect::<Vec<_>>(),
+            [A, B]
+        );
+        for mode in [Mode::First, Mode::Last, Mode::All] {
+            let want: Vec<SessionId> = match mode {
+                Mode::First => find_first(&text[..]).unwrap().into_iter().collect(),
+                Mode::Last => find_last(&text[..]).unwrap().into_iter().collect(),
+                Mode::All => find_all(&text[..]).unwrap(),
+            };
             assert_eq!(scan_file(&file, mode).unwrap(), want, "{mode:?}");
         }
     }

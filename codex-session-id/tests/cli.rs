@@ -613,8 +613,12 @@ fn follow_last_reads_what_was_written_before_the_release() {
     let mut child = spawn_tool(dir.path(), &["--follow", "--last", "codex-run-x.log"]);
     std::thread::sleep(Duration::from_millis(300));
     assert!(child.try_wait().unwrap().is_none());
-    // written in the instant before the owner lets go: still read
-    append(&log, &format!("session id: {b}\n"));
+    // written in the instant before the owner lets go (a second run's header, after
+    // the first one's end): still read
+    append(
+        &log,
+        &format!("OpenAI Codex v0.169.0 (research preview)\n--------\nsession id: {b}\n--------\n"),
+    );
     drop(lock);
     let status = wait_for(&mut child, Duration::from_secs(5));
     let output = child.wait_with_output().unwrap();

@@ -1,11 +1,12 @@
 //! Property tests of the scanner: no input makes it panic, a true header is found
 //! wherever it sits (at a line start, in any chunking), and a UUID in any decoy context
-//! (mid-line, `request id:`, a path, inside an agent message's JSON) is never reported.
+//! (mid-line, `request id:`, a path, inside an agent message's JSON, a whole header that a
+//! tool printed or a message quoted inside a run's body) is never reported.
 
 // helpers outside #[test] fns unwrap too: a failed fixture read is a failed test
 #![allow(clippy::unwrap_used)]
 
-use codex_session_id::{IdKind, Scanner, SessionId, find_all, find_first};
+use codex_session_id::{IdKind, Mode, Scanner, SessionId, find_all, find_first, scan_bytes};
 use proptest::prelude::*;
 
 fn uuid() -> impl Strategy<Value = String> {
@@ -61,6 +62,53 @@ fn scan_chunked(text: &[u8], cuts: &[usize]) -> Vec<SessionId> {
     scanner.feed_into(&text[at..], &mut out);
     out.extend(scanner.finish());
     out
+}
+
+/// A whole header of another run, as `sed -n 1,20p old.log` prints it (`stamped`: the
+/// format before 0.44).
+fn quoted_header(id: &str, stamped: bool) -> String {
+    let banner = if stamped {
+        "[2025-09-01T12:00:00] OpenAI Codex v0.42.0 (research preview)"
+    } else {
+        "OpenAI Codex v0.150.0"
+    };
+    format!("{banner}\n--------\nworkdir: /repo\nmodel: gpt-5\nsession id: {id}\n--------")
+}
+
+/// A section of a run's body (its mark, then lines), holding quoted headers and decoys.
+fn body_section(stamped: bool) -> impl Strategy<Value = String> {
+    let marks: &[&str] = if stamped {
+        &[
+            "[2025-09-01T12:00:01] User instructions:",
+            "[2025-09-01T12:00:02] exec bash -lc 'sed -n 1,20p old.log' in /repo",
+            "[2025-09-01T12:00:03] codex",
+            "[2025-09-01T12:00:03] thinking",
+        ]
+    } else {
+        &["user", "exec", "codex", "thinking"]
+    };
+    let marks: Vec<String> = marks.iter().map(|m| (*m).to_owned()).collect();
+    (
+        prop::sample::select(marks),
+        prop::collection::vec(
+            prop_oneof![
+                uuid().prop_map(move |id| quoted_header(&id, stamped)),
+                uuid().prop_map(move |id| quoted_header(&id, !stamped)),
+                uuid().prop_flat_map(decoy_line),
+                uuid().prop_map(|id| format!(r#"{{"type":"thread.started","thread_id":"{id}"}}"#)),
+                "[ -~]{0,40}",
+            ],
+            0..6,
+        ),
+    )
+        .prop_map(|(mark, lines)| {
+            let mut text = mark;
+            for line in lines {
+                text.push('\n');
+                text.push_str(&line);
+            }
+            text
+        })
 }
 
 proptest! {
@@ -119,6 +167,30 @@ proptest! {
         cuts.sort_unstable();
         let chunked = scan_chunked(text.as_bytes(), &cuts);
         prop_assert_eq!(chunked, found);
+    }
+
+    #[test]
+    fn a_header_in_a_runs_body_is_a_quotation(
+        id in uuid(),
+        stamped in any::<bool>(),
+        sections in prop::collection::vec(body_section(false), 1..8),
+        old_sections in prop::collection::vec(body_section(true), 1..8),
+        crlf in any::<bool>(),
+        cuts in prop::collection::vec(0usize..8192, 0..6),
+    ) {
+        let mut lines = vec![quoted_header(&id, stamped)];
+        lines.extend(if stamped { old_sections } else { sections });
+        // the turn's end: the final message repeated after it may quote one too
+        lines.push(if stamped { "[2025-09-01T12:00:09] tokens used: 1,234".into() } else { "tokens used\n1,234".into() });
+        let text = lines.join("\n");
+        let text = if crlf { text.replace('\n', "\r\n") } else { text };
+        let found = find_all(text.as_bytes()).unwrap();
+        prop_assert_eq!(found.len(), 1, "{}", text);
+        prop_assert_eq!(found[0].uuid.as_str(), id.to_lowercase());
+        prop_assert_eq!(scan_bytes(text.as_bytes(), Mode::Last), found.clone());
+        let mut cuts = cuts;
+        cuts.sort_unstable();
+        prop_assert_eq!(scan_chunked(text.as_bytes(), &cuts), found);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The codex command line, and the small things around it: finding the binary on PATH
 //! and quoting a command for the log.
 //!
-//! Order matters to the real CLI: `codex exec --cd REPO [-o LASTMSG] [CODEX_ARGS…]
+//! Order matters to the real CLI: `codex exec --cd REPO [--output-last-message LASTMSG] [CODEX_ARGS…]
 //! [resume ID|--last] PROMPT`. `-C`, `-s`, `--add-dir`, `-p` and `--output-schema` are
 //! accepted only before `resume`, so every pass-through option goes there.
 
@@ -12,13 +12,14 @@ use std::path::{Path, PathBuf};
 
 use crate::config::{Config, Resume};
 
-/// `exec --cd REPO [-o LASTMSG] [CODEX_ARGS…]`: every option goes before `resume`, which
+/// `exec --cd REPO [--output-last-message LASTMSG] [CODEX_ARGS…]`: every option goes before `resume`, which
 /// is the only place codex accepts `-C`, `-s`, `--add-dir`, `-p` and `--output-schema`.
 fn exec_options(config: &Config, last_message: Option<&Path>) -> Vec<OsString> {
     let mut argv: Vec<OsString> =
         vec!["exec".into(), "--cd".into(), config.repo_abs.clone().into()];
     if let Some(lm) = last_message {
-        argv.push("-o".into());
+        // the long form: every CLI since 0.22 has it; the short `-o` came with 0.45
+        argv.push("--output-last-message".into());
         argv.push(lm.as_os_str().to_owned());
     }
     argv.extend(config.codex_args.iter().cloned());
@@ -48,7 +49,7 @@ pub fn codex_args(config: &Config, last_message: Option<&Path>) -> Vec<OsString>
     argv
 }
 
-/// The argv of a resumed attempt of the verify loop: `exec --cd REPO [-o LASTMSG]
+/// The argv of a resumed attempt of the verify loop: `exec --cd REPO [--output-last-message LASTMSG]
 /// [CODEX_ARGS…] resume SESSION_ID -` (the follow-up prompt goes on stdin).
 pub fn resume_args(
     config: &Config,

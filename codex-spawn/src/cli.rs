@@ -63,7 +63,7 @@ Before codex starts, stdout gets four lines (absolute paths, flushed):
 At the end (foreground): codex_run_id= codex_exit_code= elapsed_seconds= codex_session_id=
 log_file= meta_file= summary_file= summary_json=<one-line JSON>.
 
-codex runs as: codex exec --cd REPO [-o LASTMSG] [CODEX_ARGS...] [resume ID|--last] PROMPT
+codex runs as: codex exec --cd REPO [--output-last-message LASTMSG] [CODEX_ARGS...] [resume ID|--last] PROMPT
 With --task - or --task-file (or a task starting with '-') the prompt goes to codex's stdin
 and the prompt argument is '-'; otherwise codex's stdin is /dev/null. --resume without a
 task sends the follow-up prompt \"Continue.\".
@@ -110,7 +110,7 @@ The verify loop (--verify CMD): after codex succeeds, `sh -c CMD` runs in the re
 (stdin /dev/null, its own process group, output to the log between `===== verify ...`
 lines, at most --verify-timeout: SIGTERM, then SIGKILL after --kill-grace). If it fails,
 codex-spawn resumes the same session:
-  codex exec --cd REPO [-o LASTMSG] [CODEX_ARGS...] resume <SESSION_ID> -
+  codex exec --cd REPO [--output-last-message LASTMSG] [CODEX_ARGS...] resume <SESSION_ID> -
 with a follow-up prompt on stdin that gives the command, its exit code and the last 200
 lines (16 KiB) of its output, and asks Codex to fix the cause and run the check again.
 This repeats until the check passes or --max-attempts codex invocations were made. One

@@ -12,6 +12,7 @@
 //! - [`config`]: turns parsed arguments into a validated [`config::Config`] (usage errors
 //!   are found here, before any file is created).
 //! - [`argv`]: the codex argv, PATH lookup, shell quoting for the log.
+//! - [`codex_version`]: which Codex CLI this is (npm package, cache, `--version`).
 //! - [`preamble`]: the log's preamble at each verbosity.
 //! - [`events`]: `--event-stream` lines and `--notify-cmd` hooks.
 //! - [`process`]: starting each child through its keeper, a process in a session of its
@@ -29,6 +30,7 @@
 
 pub mod argv;
 pub mod cli;
+pub mod codex_version;
 pub mod config;
 pub mod detach;
 pub mod error;

@@ -6,11 +6,13 @@
 //! memory: one line of at most [`MAX_LINE`] bytes is carried between chunks; longer lines
 //! are skipped) and says at the end whether the output shows a completed turn.
 //!
-//! # What counts (codex-cli 0.169.0; see `tests/fixtures/codex-0.169.0`)
+//! # What counts (codex-cli 0.36 to 0.171; see `tests/fixtures/codex-<version>`)
 //!
 //! The output's format is decided by its first recognisable line: a top-level JSON event
-//! (`thread.started`, `turn.*`, `item.*`, `error` — `--json` mode) or the human header
-//! line `OpenAI Codex v…`. Lines end at `\n` or `\r`; blank lines are ignored.
+//! (`thread.started`, `turn.*`, `item.*`, `error` — `--json` mode; before 0.44 the
+//! `{"id":…,"msg":{"type":…}}` event stream), or the human header line `OpenAI Codex v…`
+//! (before 0.44 after a `[timestamp] `). Lines end at `\n` or `\r`; blank lines are
+//! ignored.
 //!
 //! JSON mode (only JSONL lines whose top-level `type` is one of these count):
 //! - `turn.completed`: a completed turn;
@@ -19,17 +21,29 @@
 //!   `{"type":"error","message":"Reconnecting... 1/5 …"}` for retries that may still
 //!   succeed.
 //!
-//! Human mode (ANSI colour codes are ignored):
-//! - a line `tokens used` whose next non-blank line is a number (`1,700`): a completed
-//!   turn. What codex prints after it is the final agent message repeated (on stdout), so
-//!   nothing after the completion is inspected (an agent message may quote `ERROR:`);
-//! - a line starting with `ERROR:`: failed when no completion follows it.
+//! The old event stream (0.36–0.42 print no session id and no task_complete in it):
+//! - `token_count`: a model call completed (a completed turn, unless an error follows);
+//! - `error`: failed when no `token_count` follows it (`stream_error` is a retry notice).
+//!
+//! Human mode (read as found: a CI log's line timestamps, ANSI colours and their `←`
+//! rendering, UTF-16 with a byte-order mark and, before 0.44, a line's `[timestamp] ` are
+//! looked through — `codex_session_id::text`):
+//! - `tokens used` and its number (`1,700`) on a later line — the next one, or after
+//!   stdout's copy of the final message when the two streams were merged — or before
+//!   0.44 one line `tokens used: 870` (`codex_summarize::events::TokensUsed` reads all
+//!   three): a completed turn. What codex prints after it is the final agent message
+//!   repeated (on stdout), so nothing after the completion is inspected (an agent
+//!   message may quote `ERROR:`);
+//! - a line starting with `ERROR:`: failed when no completion follows it. (Before 0.44
+//!   codex exits 0 even then.)
 //!
 //! Verdict: failed when a `turn.failed` was seen, else when an error was not followed by a
 //! completed turn, else when no turn completed at all (`no completed turn in codex's
 //! output`); otherwise completed. Output in neither format (an older CLI) therefore
 //! never counts as completed.
 
+use codex_session_id::text::{Decoder, plain, strip_stamp};
+use codex_summarize::events::TokensUsed;
 use serde_json::Value;
 
 /// The longest line the detector keeps; longer lines are skipped (the events that count
@@ -71,9 +85,13 @@ pub struct Detector {
     completed: bool,
     turn_failed: Option<String>,
     pending_error: Option<String>,
-    after_tokens_used: bool,
+    /// The human `tokens used` line (shared with codex-summarize).
+    tokens: TokensUsed,
     /// Human mode after the completion: the rest is the final message, not inspected.
     done: bool,
+    /// Bytes to UTF-8 (output redirected through PowerShell is UTF-16).
+    decoder: Decoder,
+    decoded: Vec<u8>,
 }
 
 impl Default for Detector {
@@ -92,8 +110,10 @@ impl Detector {
             completed: false,
             turn_failed: None,
             pending_error: None,
-            after_tokens_used: false,
+            tokens: TokensUsed::new(),
             done: false,
+            decoder: Decoder::new(),
+            decoded: Vec::new(),
         }
     }
 
@@ -103,7 +123,14 @@ impl Detector {
     }
 
     /// Feed the next chunk of codex's output.
-    pub fn feed(&mut self, mut chunk: &[u8]) {
+    pub fn feed(&mut self, chunk: &[u8]) {
+        let mut buf = std::mem::take(&mut self.decoded);
+        let text = self.decoder.decode(chunk, &mut buf);
+        self.feed_text(text);
+        self.decoded = buf;
+    }
+
+    fn feed_text(&mut self, mut chunk: &[u8]) {
         while !self.done && !chunk.is_empty() {
             match memchr::memchr2(b'\n', b'\r', chunk) {
                 Some(i) => {
@@ -121,6 +148,9 @@ impl Detector {
 
     /// The verdict once the output has ended (a last line without a newline counts).
     pub fn finish(&mut self) -> Verdict {
+        let mut buf = std::mem::take(&mut self.decoded);
+        let rest = self.decoder.finish(&mut buf);
+        self.feed_text(rest);
         if !self.done {
             self.end_line();
         }
@@ -165,17 +195,18 @@ impl Detector {
     }
 
     fn classify(&mut self, line: &[u8]) {
-        let text = line.trim_ascii();
+        // a CI log's timestamps, colours (and their `←` rendering) set aside
+        let text = plain(line);
         if text.is_empty() {
             return;
         }
-        if text[0] == b'{' && self.format != Format::Human && self.json_event(text) {
+        if text[0] == b'{' && self.format != Format::Human && self.json_event(&text) {
             return;
         }
         if self.format == Format::Json {
             return;
         }
-        self.human_line(text);
+        self.human_line(&text);
     }
 
     /// A JSONL event; true when it was one.
@@ -190,6 +221,9 @@ impl Detector {
         let Ok(Value::Object(obj)) = serde_json::from_slice::<Value>(text) else {
             return false;
         };
+        if let Some(msg) = obj.get("msg").filter(|_| obj.contains_key("id")) {
+            return self.old_event(msg);
+        }
         let Some(kind) = obj.get("type").and_then(Value::as_str) else {
             return false;
         };
@@ -221,61 +255,51 @@ impl Detector {
         true
     }
 
-    fn human_line(&mut self, raw: &[u8]) {
-        let plain = strip_ansi(raw);
-        let text = plain.trim_ascii();
-        if text.is_empty() {
+    /// An event of the old stream (`{"id":…,"msg":{"type":…}}`, before 0.44); true when
+    /// it was one.
+    fn old_event(&mut self, msg: &Value) -> bool {
+        let Some(kind) = msg.get("type").and_then(Value::as_str) else {
+            return false;
+        };
+        match kind {
+            "token_count" | "task_complete" => {
+                self.completed = true;
+                self.pending_error = None;
+            }
+            "error" => {
+                let m = msg
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("(no message)");
+                self.pending_error = Some(short(m));
+            }
+            _ => {}
+        }
+        if self.format == Format::Unknown {
+            self.format = Format::Json;
+        }
+        true
+    }
+
+    fn human_line(&mut self, plain: &[u8]) {
+        if self.tokens.line(plain).is_some() {
+            // `tokens used` and its number: the turn completed
+            self.completed = true;
+            self.pending_error = None;
+            self.done = true;
+            if self.format == Format::Unknown {
+                self.format = Format::Human;
+            }
             return;
         }
+        let text = strip_stamp(plain).unwrap_or(plain);
         if self.format == Format::Unknown && text.starts_with(b"OpenAI Codex v") {
             self.format = Format::Human;
         }
-        if self.after_tokens_used {
-            self.after_tokens_used = false;
-            if is_count(text) {
-                self.completed = true;
-                self.pending_error = None;
-                self.done = true;
-                if self.format == Format::Unknown {
-                    self.format = Format::Human;
-                }
-                return;
-            }
-        }
-        if text == b"tokens used" {
-            self.after_tokens_used = true;
-        } else if let Some(rest) = text.strip_prefix(b"ERROR:") {
+        if let Some(rest) = text.strip_prefix(b"ERROR:") {
             self.pending_error = Some(short(&String::from_utf8_lossy(rest.trim_ascii())));
         }
     }
-}
-
-/// `1,700`, `42`: digits with comma grouping.
-fn is_count(text: &[u8]) -> bool {
-    text.first().is_some_and(u8::is_ascii_digit)
-        && text.iter().all(|b| b.is_ascii_digit() || *b == b',')
-}
-
-/// `line` without ANSI CSI sequences (`ESC [ … final-byte`) and other lone escapes.
-fn strip_ansi(line: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(line.len());
-    let mut i = 0;
-    while i < line.len() {
-        if line[i] == 0x1b {
-            i += 1;
-            if line.get(i) == Some(&b'[') {
-                i += 1;
-                while i < line.len() && !(0x40..=0x7e).contains(&line[i]) {
-                    i += 1;
-                }
-            }
-            i += 1;
-            continue;
-        }
-        out.push(line[i]);
-        i += 1;
-    }
-    out
 }
 
 /// A message cut to [`MAX_MESSAGE`] characters, on one line.
@@ -339,6 +363,73 @@ mod tests {
                 assert_eq!(verdict(&bytes), Verdict::Completed, "{sc}");
             }
         }
+    }
+
+    /// Every captured CLI version: the successful scenarios completed, the failing ones
+    /// failed — whatever the version's format (old event stream, timestamped lines,
+    /// one-line `tokens used`), and also when that version exits 0 on a failure.
+    #[test]
+    fn every_captured_version_is_judged_right() {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures");
+        let mut versions = 0;
+        for dir in std::fs::read_dir(&root).unwrap().flatten() {
+            let dir = dir.path();
+            if !dir
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("codex-")
+            {
+                continue;
+            }
+            versions += 1;
+            for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let Some(sc) = name.strip_suffix(".exit") else {
+                    continue;
+                };
+                if sc.starts_with("resume-notask") {
+                    continue; // no prompt: nothing ran
+                }
+                let read =
+                    |ext: &str| std::fs::read(dir.join(format!("{sc}.{ext}"))).unwrap_or_default();
+                let mut merged = read("stderr");
+                merged.extend(read("stdout"));
+                for bytes in [merged, read("log")] {
+                    let v = verdict(&bytes);
+                    if sc.starts_with("fail") {
+                        assert!(
+                            matches!(v, Verdict::Failed(_)),
+                            "{}/{sc}: {v:?}",
+                            dir.display()
+                        );
+                    } else {
+                        assert_eq!(v, Verdict::Completed, "{}/{sc}", dir.display());
+                    }
+                }
+            }
+        }
+        assert!(versions >= 2, "captured versions in {}", root.display());
+    }
+
+    #[test]
+    fn logs_as_found_are_judged_alike() {
+        // a CI log's timestamps, `←` escapes, UTF-16 (PowerShell), and stdout's final
+        // message between `tokens used` and its number
+        let gha = "2026-04-19T14:53:13.8788191Z \x1b[35m\x1b[3mcodex\x1b[0m\x1b[0m\n2026-04-19T14:53:13.8791871Z {\"findings\":[]}\n2026-04-19T14:53:13.9168833Z \x1b[2mtokens used\x1b[0m\n2026-04-19T14:53:13.9174439Z {\"findings\":[]}\n2026-04-19T14:53:13.9178040Z 51,841\n";
+        assert_eq!(verdict(gha.as_bytes()), Verdict::Completed);
+        let win = "\u{2190}[35mcodex\u{2190}[0m\nOK\n\u{2190}[2mtokens used\u{2190}[0m\n10,426\n";
+        assert_eq!(verdict(win.as_bytes()), Verdict::Completed);
+        let mut wide = vec![0xff, 0xfe];
+        for u in "OpenAI Codex v0.50.0\r\ncodex\r\nhi\r\ntokens used\r\n2,363\r\n".encode_utf16() {
+            wide.extend_from_slice(&u.to_le_bytes());
+        }
+        assert_eq!(verdict(&wide), Verdict::Completed);
+        // a label without its number is no completion
+        assert_eq!(
+            verdict(b"codex\nhi\ntokens used\ncodex\nmore\n"),
+            Verdict::Failed(NO_COMPLETED_TURN.into())
+        );
     }
 
     #[test]

@@ -42,6 +42,8 @@ pub struct PreambleInput<'a> {
     pub started_at: &'a str,
     pub started_at_local: &'a str,
     pub codex_bin_resolved: Option<&'a Path>,
+    /// The Codex CLI's version, when it could be told.
+    pub codex_version: Option<codex_meta::codex_version::Version>,
     pub codex_argv: &'a [OsString],
     pub host: &'a str,
     pub supervisor_pid: u32,
@@ -97,6 +99,10 @@ pub fn render(p: &PreambleInput<'_>) -> String {
                 c.task.bytes.len()
             );
         }
+        kv(
+            "codex_version",
+            &p.codex_version.map(|v| v.to_string()).unwrap_or_default(),
+        );
         kv("codex_command", &cmd);
         if let Some(t) = c.timeout {
             kv("timeout_seconds", &t.as_secs_f64());

@@ -254,7 +254,10 @@ fn symlinks_planted_in_a_race_are_never_followed() {
         assert!(!stdout.contains("TOP SECRET"), "{stdout}");
         // codex's -o names a regular file of the run, never a symlink
         let argv = env.argv();
-        let o = argv.iter().position(|a| a == "-o").unwrap();
+        let o = argv
+            .iter()
+            .position(|a| a == "--output-last-message")
+            .unwrap();
         let lm = PathBuf::from(&argv[o + 1]);
         let meta = std::fs::symlink_metadata(&lm).unwrap();
         assert!(meta.is_file(), "{} is not a regular file", lm.display());
@@ -428,6 +431,7 @@ fn stdout_on_a_full_device_is_an_error_not_a_silent_success() {
     }
 }
 
+#[cfg(target_os = "linux")]
 fn proc_state(pid: i32) -> Option<String> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     s.rsplit(')')
@@ -437,6 +441,7 @@ fn proc_state(pid: i32) -> Option<String> {
         .map(str::to_owned)
 }
 
+#[cfg(target_os = "linux")]
 fn children_of(pid: i32) -> Vec<i32> {
     let mut out = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {

@@ -61,7 +61,17 @@ fn new_run_prints_lines_logs_and_records_everything() {
         .display()
         .to_string();
     let lm = format!("{runs}/codex-run-{id}.last-message.txt");
-    assert_eq!(env.argv(), ["exec", "--cd", &repo, "-o", &lm, "say hello"]);
+    assert_eq!(
+        env.argv(),
+        [
+            "exec",
+            "--cd",
+            &repo,
+            "--output-last-message",
+            &lm,
+            "say hello"
+        ]
+    );
     assert!(env.codex_stdin().is_empty());
 
     // The log: preamble, codex's output byte for byte, closing lines.
@@ -235,7 +245,7 @@ fn argv_new_resume_and_resume_last_keep_options_before_resume() {
     let a = env.argv();
     let n = a.len();
     assert_eq!(&a[..2], ["exec", "--cd"]);
-    assert_eq!(a[3], "-o");
+    assert_eq!(a[3], "--output-last-message");
     assert_eq!(
         &a[5..],
         ["-s", "read-only", "-m", "gpt-5", "resume", sid, "follow up"],

@@ -32,6 +32,7 @@ fn multi_fake(env: &Env, scenarios: &[&str], after: &str, exit: i32) {
     }
     let script = format!(
         "#!/bin/sh\n\
+         if [ \"$1\" = --version ]; then echo 'codex-cli 0.169.0'; exit 0; fi\n\
          n=$(cat '{d}/calls' 2>/dev/null || echo 0); n=$((n+1)); echo $n > '{d}/calls'\n\
          echo $$ > '{d}/codex.pid'\n\
          for a in \"$@\"; do printf '%s\\0' \"$a\"; done > '{d}/codex.argv.'$n\n\
@@ -133,7 +134,7 @@ fn failing_check_resumes_the_session_with_its_output_then_succeeds() {
     let a2 = argv_n(&env, 2);
     assert_eq!(a1.last().unwrap(), "fix the widget");
     assert_eq!(&a2[..3], ["exec", "--cd", repo]);
-    assert_eq!(a2[3], "-o");
+    assert_eq!(a2[3], "--output-last-message");
     assert_eq!(&a2[5..], ["--json", "resume", SID, "-"], "{a2:?}");
     assert!(stdin_n(&env, 1).is_empty());
     let prompt = stdin_n(&env, 2);
@@ -298,7 +299,8 @@ fn stalled_codex_is_stopped_within_the_timeout_and_never_resumed() {
     let fx = fixtures();
     multi_fake(&env, &["new-human"], "", 0);
     let script = format!(
-        "#!/bin/sh\nn=$(cat '{d}/calls' 2>/dev/null || echo 0); echo $((n+1)) > '{d}/calls'\n\
+        "#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'codex-cli 0.169.0'; exit 0; fi\n\
+         n=$(cat '{d}/calls' 2>/dev/null || echo 0); echo $((n+1)) > '{d}/calls'\n\
          echo $$ > '{d}/codex.pid'\nhead -n 15 '{fx}/new-human.log' >&2\nsleep 30 & wait\nexit 0\n",
         d = env.path().display(),
         fx = fx.display()
@@ -424,7 +426,8 @@ fn without_a_session_id_the_loop_cannot_resume() {
     // new-json without its thread.started line: a completed turn, no session id.
     let fx = fixtures();
     let script = format!(
-        "#!/bin/sh\nn=$(cat '{d}/calls' 2>/dev/null || echo 0); echo $((n+1)) > '{d}/calls'\n\
+        "#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'codex-cli 0.169.0'; exit 0; fi\n\
+         n=$(cat '{d}/calls' 2>/dev/null || echo 0); echo $((n+1)) > '{d}/calls'\n\
          cat > /dev/null\ngrep -v thread.started '{fx}/new-json.stdout'\nexit 0\n",
         d = env.path().display(),
         fx = fx.display()

@@ -26,8 +26,8 @@ pub enum Format {
 pub struct RunsReport {
     /// One per run, newest first.
     pub rows: Vec<RunRow>,
-    /// Sums of the rows whose tokens are known.
-    pub totals: Row,
+    /// What the rows add up to, as far as it is known.
+    pub totals: RunsTotals,
     /// Always 0 here (kept for the report schema).
     pub skipped_lines: u64,
 }
@@ -50,6 +50,142 @@ pub struct RunRow {
     pub session_id: Option<String>,
     /// Exit code.
     pub exit_code: Option<i32>,
+}
+
+/// What the runs of a [`RunsReport`] add up to. A field is null when a counted run lacks
+/// it, never a sum that took unknown for 0.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RunsTotals {
+    /// Runs in the report.
+    pub runs: usize,
+    /// Runs whose tokens are known (exactly, or as a blended total): the sums are theirs.
+    pub runs_counted: usize,
+    /// Input tokens; null when a counted run's split is unknown.
+    pub input_tokens: Option<u64>,
+    /// Cached input tokens; likewise.
+    pub cached_input_tokens: Option<u64>,
+    /// Output tokens; likewise.
+    pub output_tokens: Option<u64>,
+    /// Reasoning output tokens; null also when a CLI version did not report them.
+    pub reasoning_output_tokens: Option<u64>,
+    /// input + output of the counted runs — or, when some of them have only the human
+    /// log's blended total, the blended totals (input − cached) + output of all of them
+    /// (then `total_is_blended`).
+    pub total_tokens: Option<u64>,
+    /// True when `total_tokens` is a sum of blended totals.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub total_is_blended: bool,
+    /// USD of all runs; null when any run's cost is unknown.
+    pub cost_usd: Option<f64>,
+    /// USD of the runs whose cost is known.
+    pub priced_cost_usd: f64,
+    /// What is unknown, and why: one line per reason.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+impl RunsTotals {
+    /// The totals of `summaries`.
+    pub fn of(summaries: &[RunSummary]) -> RunsTotals {
+        let mut t = RunsTotals {
+            runs: summaries.len(),
+            input_tokens: Some(0),
+            cached_input_tokens: Some(0),
+            output_tokens: Some(0),
+            reasoning_output_tokens: Some(0),
+            cost_usd: Some(0.0),
+            ..RunsTotals::default()
+        };
+        let (mut exact_total, mut blended_total) = (Some(0u64), Some(0u64));
+        let mut blended_runs = 0;
+        let mut no_reasoning = 0;
+        let mut reasons: Vec<(String, usize)> = Vec::new();
+        let mut note = |r: &str| match reasons.iter_mut().find(|(x, _)| x == r) {
+            Some((_, n)) => *n += 1,
+            None => reasons.push((r.to_owned(), 1)),
+        };
+        let add = |sum: &mut Option<u64>, v: Option<u64>| {
+            *sum = sum.zip(v).map(|(a, b)| a.saturating_add(b));
+        };
+        for s in summaries {
+            let r = &s.token_usage.run;
+            match s.cost.usd {
+                Some(c) => t.priced_cost_usd += c,
+                None => {
+                    t.cost_usd = None;
+                    note(&format!(
+                        "cost unknown for {{n}} of {{runs}} runs: {}",
+                        s.cost.reason.as_deref().unwrap_or("no usage found")
+                    ));
+                }
+            }
+            let Some(total) = r.total_tokens else {
+                note(&format!(
+                    "tokens unknown for {{n}} of {{runs}} runs (not in the totals): {}",
+                    s.token_usage.reason.as_deref().unwrap_or("no usage found")
+                ));
+                continue;
+            };
+            t.runs_counted += 1;
+            add(&mut t.input_tokens, r.input_tokens);
+            add(&mut t.cached_input_tokens, r.cached_input_tokens);
+            add(&mut t.output_tokens, r.output_tokens);
+            if r.input_tokens.is_some() && r.reasoning_output_tokens.is_none() {
+                no_reasoning += 1;
+            }
+            add(&mut t.reasoning_output_tokens, r.reasoning_output_tokens);
+            if r.total_is_blended {
+                blended_runs += 1;
+                exact_total = None;
+                add(&mut blended_total, Some(total));
+            } else {
+                add(&mut exact_total, Some(total));
+                let blended = r.usage().map(|u| u.blended());
+                add(&mut blended_total, blended);
+            }
+        }
+        if t.runs_counted == 0 {
+            t.input_tokens = None;
+            t.cached_input_tokens = None;
+            t.output_tokens = None;
+            t.reasoning_output_tokens = None;
+        } else if blended_runs > 0 {
+            t.total_tokens = blended_total;
+            t.total_is_blended = true;
+            t.notes.push(format!(
+                "{blended_runs} of {} runs have only the human log's blended total: total_tokens is the blended sum, (input - cached) + output, of all of them",
+                t.runs_counted
+            ));
+        } else {
+            t.total_tokens = exact_total;
+        }
+        if no_reasoning > 0 {
+            t.notes.push(format!(
+                "reasoning tokens unknown for {no_reasoning} runs (CLI versions before 0.100 do not report them)"
+            ));
+        }
+        for (r, n) in reasons {
+            let runs = t.runs.to_string();
+            t.notes
+                .push(r.replace("{n}", &n.to_string()).replace("{runs}", &runs));
+        }
+        if t.cost_usd.is_some() {
+            t.cost_usd = Some(t.priced_cost_usd);
+        }
+        t
+    }
+
+    /// As [`Tokens`], for rendering.
+    fn tokens(&self) -> Tokens {
+        Tokens {
+            input_tokens: self.input_tokens,
+            cached_input_tokens: self.cached_input_tokens,
+            output_tokens: self.output_tokens,
+            reasoning_output_tokens: self.reasoning_output_tokens,
+            total_tokens: self.total_tokens,
+            total_is_blended: self.total_is_blended,
+        }
+    }
 }
 
 /// `$0.0123` with enough digits for small amounts; `$?` when unknown.
@@ -171,8 +307,40 @@ pub fn run_table(s: &RunSummary) -> String {
         .collect()
 }
 
-/// An aligned table with a header and a total line.
-pub fn rows_table(head: &str, rows: &[(String, Tokens, Option<f64>)], total: &Row) -> String {
+/// The total line of a table, and what to say below it.
+pub struct TableTotal<'a> {
+    /// The line's label (`TOTAL`, `TOTAL (9 of 10 runs)`).
+    pub label: String,
+    /// Its tokens.
+    pub tokens: Tokens,
+    /// Its cost.
+    pub cost_usd: Option<f64>,
+    /// Said once below the table.
+    pub notes: &'a [String],
+}
+
+/// A token cell: `1,234`, `850*` (a blended total), `?` (unknown).
+fn total_cell(t: &Tokens) -> String {
+    match t.total_tokens {
+        Some(n) if t.total_is_blended => format!("{}*", group(n)),
+        v => opt(v),
+    }
+}
+
+/// A cost cell: `$0.0123`, or `unknown` (the reason is said below the table).
+fn cost_cell(v: Option<f64>) -> String {
+    match v {
+        None => "unknown".into(),
+        v => usd(v),
+    }
+}
+
+/// An aligned table with a header, a total line and the notes below it.
+pub fn rows_table(
+    head: &str,
+    rows: &[(String, Tokens, Option<f64>)],
+    total: &TableTotal<'_>,
+) -> String {
     let mut data: Vec<[String; 7]> = vec![[
         head.to_owned(),
         "input".into(),
@@ -182,26 +350,21 @@ pub fn rows_table(head: &str, rows: &[(String, Tokens, Option<f64>)], total: &Ro
         "total".into(),
         "cost".into(),
     ]];
-    for (k, t, c) in rows {
-        data.push([
-            k.clone(),
+    let cells = |k: &str, t: &Tokens, c: Option<f64>| {
+        [
+            k.to_owned(),
             opt(t.input_tokens),
             opt(t.cached_input_tokens),
             opt(t.output_tokens),
             opt(t.reasoning_output_tokens),
-            opt(t.total_tokens),
-            usd(*c),
-        ]);
+            total_cell(t),
+            cost_cell(c),
+        ]
+    };
+    for (k, t, c) in rows {
+        data.push(cells(k, t, *c));
     }
-    data.push([
-        "TOTAL".into(),
-        group(total.input_tokens),
-        group(total.cached_input_tokens),
-        group(total.output_tokens),
-        group(total.reasoning_output_tokens),
-        group(total.total_tokens),
-        usd(total.cost_usd),
-    ]);
+    data.push(cells(&total.label, &total.tokens, total.cost_usd));
     let mut widths = [0usize; 7];
     for r in &data {
         for (i, c) in r.iter().enumerate() {
@@ -217,7 +380,22 @@ pub fn rows_table(head: &str, rows: &[(String, Tokens, Option<f64>)], total: &Ro
                 let _ = write!(out, "  {c:>w$}", w = widths[i]);
             }
         }
+        out.truncate(out.trim_end().len());
         out.push('\n');
+    }
+    let blended = rows.iter().any(|(_, t, _)| t.total_is_blended) || total.tokens.total_is_blended;
+    let unknown = data.iter().any(|r| r[1..6].iter().any(|c| c == "?"));
+    if blended || unknown || !total.notes.is_empty() {
+        out.push('\n');
+    }
+    if blended {
+        out.push_str("*  a blended total, (input - cached) + output: the human log's number; its split is unknown\n");
+    }
+    if unknown {
+        out.push_str("?  not known\n");
+    }
+    for n in total.notes {
+        let _ = writeln!(out, "note: {n}");
     }
     out
 }
@@ -265,7 +443,24 @@ pub fn render_report(r: &Report, format: Format, head: &str) -> Result<String, s
                 .iter()
                 .map(|x| (x.key.clone(), row_tokens(x), x.cost_usd))
                 .collect();
-            rows_table(head, &rows, &r.totals)
+            let notes: Vec<String> = if r.totals.unpriced_models.is_empty() {
+                Vec::new()
+            } else {
+                vec![format!(
+                    "cost unknown where a model has no price: {} (see --pricing)",
+                    r.totals.unpriced_models.join(", ")
+                )]
+            };
+            rows_table(
+                head,
+                &rows,
+                &TableTotal {
+                    label: "TOTAL".into(),
+                    tokens: row_tokens(&r.totals),
+                    cost_usd: r.totals.cost_usd,
+                    notes: &notes,
+                },
+            )
         }
     })
 }
@@ -284,12 +479,14 @@ pub fn render_runs(
                 out.push_str(&compact_line(s));
                 out.push('\n');
             }
+            let t = &r.totals;
             let _ = writeln!(
                 out,
-                "TOTAL runs={} {} {}",
-                r.rows.len(),
-                tokens_compact(&row_tokens(&r.totals)),
-                usd(r.totals.cost_usd)
+                "TOTAL runs={} counted={} {} {}",
+                t.runs,
+                t.runs_counted,
+                tokens_compact(&t.tokens()),
+                usd(t.cost_usd)
             );
             out
         }
@@ -299,27 +496,31 @@ pub fn render_runs(
                 .iter()
                 .map(|x| (x.key.clone(), x.tokens.clone(), x.cost_usd))
                 .collect();
-            rows_table("run", &rows, &r.totals)
+            let t = &r.totals;
+            let label = if t.runs_counted == t.runs {
+                "TOTAL".to_owned()
+            } else {
+                format!("TOTAL ({} of {} runs)", t.runs_counted, t.runs)
+            };
+            rows_table(
+                "run",
+                &rows,
+                &TableTotal {
+                    label,
+                    tokens: t.tokens(),
+                    cost_usd: t.cost_usd,
+                    notes: &t.notes,
+                },
+            )
         }
     })
 }
 
 /// Builds the runs report from summaries.
 pub fn runs_report(summaries: &[RunSummary]) -> RunsReport {
-    let mut totals = Row::new("total".into());
-    let mut rows = Vec::new();
-    for s in summaries {
-        if let Some(u) = s.token_usage.run.usage() {
-            totals.input_tokens += u.input_tokens;
-            totals.cached_input_tokens += u.cached_input_tokens;
-            totals.output_tokens += u.output_tokens;
-            totals.reasoning_output_tokens += u.reasoning_output_tokens;
-            totals.total_tokens += u.total_tokens;
-        }
-        if let Some(c) = s.cost.usd {
-            totals.cost_usd = Some(totals.cost_usd.unwrap_or(0.0) + c);
-        }
-        rows.push(RunRow {
+    let rows = summaries
+        .iter()
+        .map(|s| RunRow {
             key: s.run_id.clone().unwrap_or_else(|| "-".into()),
             tokens: s.token_usage.run.clone(),
             cost_usd: s.cost.usd,
@@ -327,11 +528,11 @@ pub fn runs_report(summaries: &[RunSummary]) -> RunsReport {
             status: s.status.clone(),
             session_id: s.session_id.clone(),
             exit_code: s.exit_code,
-        });
-    }
+        })
+        .collect();
     RunsReport {
         rows,
-        totals,
+        totals: RunsTotals::of(summaries),
         skipped_lines: 0,
     }
 }

@@ -544,3 +544,104 @@ fn litellm_pricing_file() {
             .is_some_and(|s| s.starts_with("litellm:"))
     );
 }
+
+#[test]
+fn totals_of_human_only_runs_are_their_blended_sum_never_zero() {
+    // ten runs whose only usage is the human log's `tokens used` (1,700 each)
+    let tmp = TempDir::new().expect("tmp");
+    for i in 0..10 {
+        write_run(
+            &tmp,
+            &format!("20261123-20210{i}-aaaaa{i}"),
+            "new-human.log",
+            json!({"session_id": null}),
+        );
+    }
+    let runs = tmp.path().join("runs");
+    let empty_home = tmp.path().join("no-home");
+    std::fs::create_dir_all(&empty_home).expect("mkdir");
+    let v = ok_json(
+        cmd(&tmp)
+            .arg("--all")
+            .arg("--runs-dir")
+            .arg(&runs)
+            .arg("--codex-home")
+            .arg(&empty_home),
+    );
+    let t = &v["totals"];
+    assert_eq!(t["total_tokens"], 17000, "{v:#}");
+    assert_eq!(t["total_is_blended"], true);
+    assert_eq!(
+        (t["runs"].as_u64(), t["runs_counted"].as_u64()),
+        (Some(10), Some(10))
+    );
+    for k in [
+        "input_tokens",
+        "cached_input_tokens",
+        "output_tokens",
+        "cost_usd",
+    ] {
+        assert!(t[k].is_null(), "{k}: {v:#}");
+    }
+    assert!(
+        t["notes"].as_array().is_some_and(|n| !n.is_empty()),
+        "{v:#}"
+    );
+    // the table: the blended sum flagged, the unknown cost said in words, the reason once
+    let out = cmd(&tmp)
+        .arg("--all")
+        .arg("--runs-dir")
+        .arg(&runs)
+        .arg("--codex-home")
+        .arg(&empty_home)
+        .args(["--format", "table"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let table = String::from_utf8_lossy(&out);
+    let total = table
+        .lines()
+        .find(|l| l.starts_with("TOTAL"))
+        .expect("TOTAL line");
+    assert!(
+        total.contains("17,000*") && total.contains("unknown"),
+        "{table}"
+    );
+    assert!(!table.contains("$?"), "{table}");
+    let reason = "input/output split unknown (only the human log's blended total)";
+    assert_eq!(table.matches(reason).count(), 1, "{table}");
+}
+
+#[test]
+fn totals_leave_out_what_is_unknown_and_say_so() {
+    let tmp = TempDir::new().expect("tmp");
+    write_run(
+        &tmp,
+        "20261123-202109-eeeeee",
+        "new-json.log",
+        json!({"started_at": "2026-11-23T20:21:09.000Z", "ended_at": "2026-11-23T20:21:10.000Z"}),
+    );
+    // a run whose log holds no usage at all
+    write_run(&tmp, "20261123-202110-ffffff", "fail-human.log", json!({}));
+    let empty_home = tmp.path().join("no-home");
+    std::fs::create_dir_all(&empty_home).expect("mkdir");
+    let v = ok_json(
+        cmd(&tmp)
+            .arg("--all")
+            .arg("--runs-dir")
+            .arg(tmp.path().join("runs"))
+            .arg("--codex-home")
+            .arg(&empty_home),
+    );
+    let t = &v["totals"];
+    assert_eq!(
+        (t["runs"].as_u64(), t["runs_counted"].as_u64()),
+        (Some(2), Some(1)),
+        "{v:#}"
+    );
+    assert!(t["input_tokens"].as_u64().is_some_and(|n| n > 0), "{v:#}");
+    assert!(t["total_is_blended"].is_null(), "{v:#}");
+    assert!(t["cost_usd"].is_null(), "{v:#}");
+}

@@ -21,7 +21,7 @@
 //! | marker | effect |
 //! |---|---|
 //! | `[say:TEXT]` | answer TEXT (default: the scenario's `text`) |
-//! | `[tool]` / `[tool:CMD]` | first an `exec_command` call running CMD (default: the scenario's `tool_cmd`); once the input holds its `function_call_output`, an answer quoting that output (`tool output: …`) |
+//! | `[tool]` / `[tool:CMD]` | first an `exec_command` call (or, to a client that offers only `shell` — codex before 0.99 — a `shell` call of `bash -lc CMD`) running CMD (default: the scenario's `tool_cmd`); once the input holds its `function_call_output`, an answer quoting that output (`tool output: …`) |
 //! | `[history]` | answer `history has: ["first prompt","second prompt"]`, the user prompts in the request |
 //! | `[fail500]` / `[fail]` | HTTP 500 (codex 0.169.0 retries 5 times, ~24 s, then exits 1) |
 //! | `[turnfail]` / `[turnfail:CODE]` | a `response.failed` event with `error.code` CODE (default `insufficient_quota`, which codex treats as fatal) |
@@ -374,6 +374,17 @@ fn message_text(item: &Value) -> String {
     }
 }
 
+/// Does the request's `tools` list offer a function named `name`?
+fn offers_tool(body: &Value, name: &str) -> bool {
+    body.get("tools")
+        .and_then(Value::as_array)
+        .is_some_and(|tools| {
+            tools
+                .iter()
+                .any(|t| t.get("name").and_then(Value::as_str) == Some(name))
+        })
+}
+
 /// The output of the last `function_call_output` after the last user message, if any.
 pub fn pending_tool_output(body: &Value) -> Option<String> {
     let items = input_items(body);
@@ -502,9 +513,19 @@ fn plan(scenario: &Scenario, counters: &mut Counters, body: &Value) -> Reply {
                     .clone()
                     .or(markers.tool.clone().flatten())
                     .unwrap_or_else(|| scenario.tool_cmd.clone());
-                let args = json!({"cmd": cmd}).to_string();
+                // the call the client offers: `exec_command` (codex 0.99 on), else the
+                // older `shell`, whose command is an argv
+                let (name, args) =
+                    if offers_tool(body, "exec_command") || !offers_tool(body, "shell") {
+                        ("exec_command", json!({"cmd": cmd}).to_string())
+                    } else {
+                        (
+                            "shell",
+                            json!({"command": ["bash", "-lc", cmd]}).to_string(),
+                        )
+                    };
                 json!({"type": "response.output_item.done", "item": {
-                    "type": "function_call", "name": "exec_command",
+                    "type": "function_call", "name": name,
                     "call_id": format!("c{n}"), "arguments": args}})
             }
         },

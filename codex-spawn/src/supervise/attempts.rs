@@ -147,6 +147,9 @@ impl Run {
 
             let mut a = self.attempt(&argv, input, ctx);
             *output_bytes += a.output_bytes;
+            if ctx.session_id.is_none() && !matches!(a.exit_code, 126 | 127) {
+                self.session_from_elsewhere(&mut a, ctx);
+            }
             if n > 1 {
                 a.command = Some(
                     std::iter::once(&c.codex_bin)
@@ -235,6 +238,37 @@ impl Run {
         }
         // Not reached: the loop returns on its last attempt.
         AttemptEnd::failed(codex_meta::now_rfc3339(), 1, "no attempt was made".into()).into_final(0)
+    }
+
+    /// codex named no session in its output (before 0.44 it never does): a resumed
+    /// session is the one asked for; a new one is found in codex's own rollout files —
+    /// the one for this repo, written since the attempt began, holding this task.
+    fn session_from_elsewhere(&self, a: &mut AttemptEnd, ctx: &mut Ctx<'_>) {
+        let c = &self.config;
+        let sid = match &c.resume {
+            Some(crate::config::Resume::Id(id)) => Some(id.clone()),
+            _ => {
+                let home = codex_summarize::Options::default().resolved_codex_home();
+                let since = chrono::DateTime::parse_from_rfc3339(&a.started_at)
+                    .map_or(0, |t| t.timestamp_millis());
+                home.and_then(|h| {
+                    codex_summarize::rollout::find_run_session(
+                        &h,
+                        &c.repo_abs,
+                        since,
+                        &c.task.text_lossy(),
+                    )
+                })
+            }
+        };
+        let Some(sid) = sid else { return };
+        let value = sid.clone();
+        if let Err(e) = codex_meta::update_meta(&self.meta_path, |m| m.session_id = Some(value)) {
+            ctx.warnings
+                .push(format!("cannot record the session id in the meta yet: {e}"));
+        }
+        a.session_id = Some(sid.clone());
+        *ctx.session_id = Some(sid);
     }
 
     /// Append attempt `n` to the meta's `attempts` (a live reader sees each one as it ends).

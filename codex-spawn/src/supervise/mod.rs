@@ -36,6 +36,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use codex_meta::codex_version::{MIN_SUPPORTED, Version};
 use codex_meta::{Meta, RunsDir, Status, Witness};
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
@@ -71,6 +72,8 @@ struct Run {
     summary_path: PathBuf,
     last_message: Option<PathBuf>,
     codex_bin: Result<PathBuf, Unrunnable>,
+    /// The Codex CLI's version, when it could be told ([`crate::codex_version`]).
+    codex_version: Option<Version>,
     codex_argv: Vec<OsString>,
     host: String,
     started_at: String,
@@ -80,6 +83,17 @@ struct Run {
 /// Run codex as configured; returns codex-spawn's exit status.
 pub fn run(config: Config) -> Result<u8, SpawnError> {
     let started = Instant::now();
+    let codex_bin = argv::resolve_bin(&config.codex_bin, std::env::var_os("PATH").as_deref());
+    let codex_version = codex_bin
+        .as_ref()
+        .ok()
+        .and_then(|b| crate::codex_version::detect(b));
+    if let Some(v) = codex_version.filter(|&v| v < MIN_SUPPORTED) {
+        return Err(SpawnError::usage(format!(
+            "codex '{}' is codex-cli {v}; codex-spawn needs {MIN_SUPPORTED} or newer (the first whose `exec` can resume a session)",
+            config.codex_bin.to_string_lossy()
+        )));
+    }
     let runs = RunsDir::resolve(config.runs_dir.as_deref())?;
     let files = RunFiles::create(&runs, &config)?;
     // Signals are ours before the meta says running: a SIGTERM from then on ends the run
@@ -94,7 +108,6 @@ pub fn run(config: Config) -> Result<u8, SpawnError> {
             });
         }
     };
-    let codex_bin = argv::resolve_bin(&config.codex_bin, std::env::var_os("PATH").as_deref());
     let codex_argv = argv::codex_args(&config, files.last_message.as_deref());
     let run = Run {
         runs_dir: runs.path().to_path_buf(),
@@ -104,6 +117,7 @@ pub fn run(config: Config) -> Result<u8, SpawnError> {
         summary_path: files.paths.summary.clone(),
         last_message: files.last_message.clone(),
         codex_bin,
+        codex_version,
         codex_argv,
         host: codex_meta::hostname(),
         started_at: codex_meta::now_rfc3339(),
@@ -268,6 +282,7 @@ impl Run {
             task: Some(self.meta_task()),
             codex_bin: Some(c.codex_bin.to_string_lossy().into_owned()),
             codex_command: Some(self.meta_command()),
+            codex_version: self.codex_version.map(|v| v.to_string()),
             model: model_of(&c.codex_args),
             log_file: Some(self.log_path.display().to_string()),
             meta_file: Some(self.meta_path.display().to_string()),
@@ -435,6 +450,7 @@ impl Run {
             started_at: &self.started_at,
             started_at_local: &started_local,
             codex_bin_resolved: self.codex_bin.as_ref().ok().map(PathBuf::as_path),
+            codex_version: self.codex_version,
             codex_argv: &self.codex_argv,
             host: &self.host,
             supervisor_pid: std::process::id(),

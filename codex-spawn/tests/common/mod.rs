@@ -74,6 +74,7 @@ impl Env {
         let d = self.path().display();
         let script = format!(
             "#!/bin/sh\n\
+             if [ \"$1\" = --version ]; then echo 'codex-cli 0.169.0'; exit 0; fi\n\
              echo $$ > '{d}/codex.pid'\n\
              for a in \"$@\"; do printf '%s\\0' \"$a\"; done > '{d}/codex.argv'\n\
              cat > '{d}/codex.stdin'\n\

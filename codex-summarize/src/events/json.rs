@@ -1,0 +1,154 @@
+//! The JSON lines of a log that carry usage: `--json` events of every version.
+//!
+//! - From 0.44, `{"type":"turn.completed","usage":{…}}`: the process's running total
+//!   (see [`crate::run`] for what it counts on resume). `reasoning_output_tokens` is in
+//!   it only from 0.100: before, the reasoning part is unknown, never 0.
+//! - Before 0.44, the event stream `{"id":"0","msg":{"type":"token_count",…}}`: up to
+//!   0.29 the counters sit flat in `msg` and count one model call (the run's total is
+//!   their sum); from 0.34 they sit in `msg.info.total_token_usage`, the process's running
+//!   total (`info` is null before the first call).
+//!
+//! The session id is not read here: the scanner of codex-session-id finds it.
+
+use serde::Deserialize;
+
+use super::LogScan;
+use crate::usage::Usage;
+
+#[derive(Deserialize)]
+struct Ev<'a> {
+    #[serde(rename = "type", default, borrow)]
+    kind: Option<&'a str>,
+    #[serde(default)]
+    usage: Option<Counters>,
+    #[serde(default)]
+    msg: Option<Msg>,
+}
+
+/// (Owned strings: `flatten` buffers the map, and borrowing through it fails.)
+#[derive(Deserialize)]
+struct Msg {
+    #[serde(rename = "type", default)]
+    kind: Option<String>,
+    #[serde(default)]
+    info: Option<Info>,
+    #[serde(flatten)]
+    flat: Counters,
+}
+
+#[derive(Deserialize)]
+struct Info {
+    #[serde(default)]
+    total_token_usage: Option<Counters>,
+}
+
+#[derive(Deserialize, Default)]
+struct Counters {
+    #[serde(default)]
+    input_tokens: Option<u64>,
+    #[serde(default)]
+    cached_input_tokens: Option<u64>,
+    #[serde(default)]
+    output_tokens: Option<u64>,
+    #[serde(default)]
+    reasoning_output_tokens: Option<u64>,
+}
+
+impl Counters {
+    fn usage(&self) -> Usage {
+        Usage::new(
+            self.input_tokens.unwrap_or(0),
+            self.cached_input_tokens.unwrap_or(0),
+            self.output_tokens.unwrap_or(0),
+            self.reasoning_output_tokens.unwrap_or(0),
+        )
+        .normalized()
+    }
+
+    fn any(&self) -> bool {
+        self.input_tokens.is_some() || self.output_tokens.is_some()
+    }
+}
+
+/// True when a JSON line may be one of the events read here. Codex's `--json` lines
+/// start with their type (`{"type":"item.completed",…`): that head decides without
+/// searching the rest, which can be megabytes of output.
+pub(super) fn wanted(line: &[u8]) -> bool {
+    const HEAD: &[u8] = b"{\"type\":\"";
+    if let Some(rest) = line.strip_prefix(HEAD) {
+        if let Some(end) = memchr::memchr(b'"', rest) {
+            let kind = &rest[..end];
+            if kind == b"turn.completed" {
+                return true;
+            }
+            if kind
+                .iter()
+                .all(|c| c.is_ascii_alphanumeric() || b"._-".contains(c))
+            {
+                return false;
+            }
+        }
+    }
+    memchr::memmem::find(line, b"turn.completed").is_some()
+        || memchr::memmem::find(line, b"\"token_count\"").is_some()
+}
+
+/// Reads one JSON line into `out`.
+pub(super) fn line(text: &[u8], out: &mut LogScan) {
+    let Ok(ev) = serde_json::from_slice::<Ev<'_>>(text) else {
+        return;
+    };
+    match (ev.kind, ev.msg) {
+        (Some("turn.completed"), _) => {
+            if let Some(u) = ev.usage {
+                out.turns_completed += 1;
+                out.turn_reasoning_known = u.reasoning_output_tokens.is_some()
+                    && (out.turns_completed == 1 || out.turn_reasoning_known);
+                out.last_turn_usage = Some(u.usage());
+            }
+        }
+        (None, Some(msg)) if msg.kind.as_deref() == Some("token_count") => {
+            if let Some(total) = msg.info.and_then(|i| i.total_token_usage) {
+                out.stream_usage = Some(total.usage());
+            } else if msg.flat.any() {
+                // up to 0.29: one model call
+                let mut sum = out.stream_usage.unwrap_or_default();
+                sum.add(&msg.flat.usage());
+                out.stream_usage = Some(sum);
+                out.stream_per_call = true;
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::scan_log;
+    use crate::usage::Usage;
+
+    #[test]
+    fn every_versions_events() {
+        // 0.169: reasoning known
+        let s = scan_log(br#"{"type":"turn.completed","usage":{"input_tokens":71000,"cached_input_tokens":14200,"cache_write_input_tokens":0,"output_tokens":3550,"reasoning_output_tokens":710}}"#);
+        assert_eq!(s.last_turn_usage, Some(Usage::new(71000, 14200, 3550, 710)));
+        assert!(s.turn_reasoning_known);
+        // 0.46 (tests/fixtures/outside): no reasoning_output_tokens
+        let s = scan_log(br#"{"type":"turn.completed","usage":{"input_tokens":6040,"cached_input_tokens":4992,"output_tokens":129}}"#);
+        assert!(!s.turn_reasoning_known);
+        // 0.22: flat, per call
+        let s = scan_log(
+            br#"{"id":"0","msg":{"type":"token_count","input_tokens":11000,"cached_input_tokens":2200,"output_tokens":550,"reasoning_output_tokens":110,"total_tokens":11550}}
+{"id":"0","msg":{"type":"token_count","input_tokens":12000,"cached_input_tokens":2400,"output_tokens":600,"reasoning_output_tokens":120,"total_tokens":12600}}"#,
+        );
+        assert_eq!(s.stream_usage, Some(Usage::new(23000, 4600, 1150, 230)));
+        assert!(s.stream_per_call);
+        // 0.36: the running total; `info: null` before the first call
+        let s = scan_log(
+            br#"{"id":"0","msg":{"type":"token_count","info":null,"rate_limits":{"primary":null,"secondary":null}}}
+{"id":"0","msg":{"type":"token_count","info":{"total_token_usage":{"input_tokens":23000,"cached_input_tokens":4600,"output_tokens":1150,"reasoning_output_tokens":230,"total_tokens":24150},"last_token_usage":{"input_tokens":12000,"cached_input_tokens":2400,"output_tokens":600,"reasoning_output_tokens":120,"total_tokens":12600}}}}"#,
+        );
+        assert_eq!(s.stream_usage, Some(Usage::new(23000, 4600, 1150, 230)));
+        assert!(!s.stream_per_call);
+    }
+}

@@ -1,0 +1,216 @@
+//! Rollout files: their names, where they are under a Codex home, and finding one.
+
+use super::*;
+
+/// Extracts the session UUID from a rollout file name
+/// (`rollout-2026-11-23T20-21-08-<uuid>.jsonl[.zst]`).
+pub fn session_id_from_name(name: &str) -> Option<&str> {
+    let stem = name
+        .strip_suffix(".jsonl.zst")
+        .or_else(|| name.strip_suffix(".jsonl"))?;
+    let cand = stem.get(stem.len().checked_sub(36)?..)?;
+    is_uuid(cand).then_some(cand)
+}
+
+/// True for a canonical 8-4-4-4-12 hex UUID.
+pub fn is_uuid(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+/// The creation instant encoded in a UUIDv7 session id (Codex's ids are v7).
+pub fn uuid_v7_ms(id: &str) -> Option<i64> {
+    if !is_uuid(id) || id.as_bytes()[14] != b'7' {
+        return None;
+    }
+    let hex: String = id.chars().filter(|c| *c != '-').take(12).collect();
+    i64::from_str_radix(&hex, 16).ok()
+}
+
+/// Lists every rollout under `sessions/` and `archived_sessions/` of a Codex home,
+/// sorted by path. Unreadable directories are skipped.
+pub fn list_rollouts(codex_home: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for sub in ["sessions", "archived_sessions"] {
+        walk(&codex_home.join(sub), &mut out, 0);
+    }
+    out.sort();
+    out
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) {
+    if depth > 8 {
+        return;
+    }
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for ent in rd.flatten() {
+        let Ok(ft) = ent.file_type() else { continue };
+        let path = ent.path();
+        if ft.is_dir() {
+            walk(&path, out, depth + 1);
+        } else if ent.file_name().to_str().is_some_and(is_rollout_name) {
+            out.push(path);
+        }
+    }
+}
+
+/// Finds the rollout of `session_id`: first in `sessions/YYYY/MM/DD` (and
+/// `archived_sessions/…`) of each hinted day (epoch-day numbers), then the flat
+/// `archived_sessions/`, then by walking the whole home.
+pub fn find_rollout(codex_home: &Path, session_id: &str, days: &[i64]) -> Option<PathBuf> {
+    let sid = session_id.to_ascii_lowercase();
+    let matches = |p: &Path| {
+        p.file_name()
+            .and_then(|n| n.to_str())
+            .and_then(session_id_from_name)
+            .is_some_and(|id| id.eq_ignore_ascii_case(&sid))
+    };
+    let in_dir = |dir: &Path| -> Option<PathBuf> {
+        let rd = std::fs::read_dir(dir).ok()?;
+        let mut hits: Vec<PathBuf> = rd
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| matches(p))
+            .collect();
+        hits.sort();
+        hits.into_iter().next()
+    };
+    for root in ["sessions", "archived_sessions"] {
+        for &day in days {
+            let (y, m, d) = crate::time::civil_from_days(day);
+            let dir = codex_home.join(root).join(format!("{y:04}/{m:02}/{d:02}"));
+            if let Some(p) = in_dir(&dir) {
+                return Some(p);
+            }
+        }
+    }
+    if let Some(p) = in_dir(&codex_home.join("archived_sessions")) {
+        return Some(p);
+    }
+    list_rollouts(codex_home).into_iter().find(|p| matches(p))
+}
+
+/// The session of a run whose output did not name it (codex before 0.44 prints no
+/// session id, in either mode): among the rollouts written to since `since_ms` (epoch
+/// ms) under `codex_home`'s `sessions/`, the one for working directory `cwd` in which a
+/// user message is `prompt` (trimmed). `None` unless exactly one matches — never a
+/// guess between two runs of the same task.
+pub fn find_run_session(
+    codex_home: &Path,
+    cwd: &Path,
+    since_ms: i64,
+    prompt: &str,
+) -> Option<String> {
+    let prompt = prompt.trim();
+    if prompt.is_empty() {
+        return None;
+    }
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(since_ms, |d| d.as_millis() as i64);
+    let first_day = since_ms.div_euclid(86_400_000) - 1;
+    let last_day = now_ms.div_euclid(86_400_000) + 1;
+    let since =
+        std::time::UNIX_EPOCH + std::time::Duration::from_millis((since_ms - 2_000).max(0) as u64);
+    let mut found: Vec<String> = Vec::new();
+    for day in first_day..=last_day.min(first_day + 7) {
+        let (y, m, d) = crate::time::civil_from_days(day);
+        let dir = codex_home
+            .join("sessions")
+            .join(format!("{y:04}/{m:02}/{d:02}"));
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let path = e.path();
+            let fresh = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t >= since);
+            let named = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(is_rollout_name);
+            if !fresh || !named {
+                continue;
+            }
+            if let Some(id) = run_session_in(&path, cwd, prompt) {
+                if !found.contains(&id) {
+                    found.push(id);
+                }
+            }
+        }
+    }
+    (found.len() == 1).then(|| found.remove(0))
+}
+
+/// The session id of the rollout at `path` when it is for `cwd` and holds `prompt` as
+/// a user message.
+fn run_session_in(path: &Path, cwd: &Path, prompt: &str) -> Option<String> {
+    use std::io::BufRead;
+    let file = codex_meta::files::open_regular(path).ok()?;
+    let mut id: Option<String> =
+        session_id_from_name(path.file_name()?.to_str()?).map(str::to_owned);
+    let mut cwd_ok: Option<bool> = None;
+    let mut has_prompt = false;
+    let reader = std::io::BufReader::new(file.take(64 << 20));
+    for line in reader.split(b'\n').take(100_000) {
+        let Ok(line) = line else { break };
+        if line.len() > (4 << 20) {
+            continue;
+        }
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&line) else {
+            continue;
+        };
+        let (kind, payload) = match v.get("type").and_then(|t| t.as_str()) {
+            Some(k) => (k, v.get("payload").unwrap_or(&v)),
+            None => ("", &v),
+        };
+        if kind == "session_meta" {
+            if let Some(i) = payload
+                .get("id")
+                .and_then(|x| x.as_str())
+                .filter(|i| is_uuid(i))
+            {
+                id = Some(i.to_ascii_lowercase());
+            }
+            if let Some(c) = payload.get("cwd").and_then(|x| x.as_str()) {
+                cwd_ok = Some(Path::new(c) == cwd);
+            }
+            continue;
+        }
+        let text_of = |p: &serde_json::Value| -> Vec<String> {
+            match p.get("type").and_then(|t| t.as_str()) {
+                Some("user_message") => p
+                    .get("message")
+                    .and_then(|m| m.as_str())
+                    .map(|m| vec![m.to_owned()])
+                    .unwrap_or_default(),
+                Some("message") if p.get("role").and_then(|r| r.as_str()) == Some("user") => p
+                    .get("content")
+                    .and_then(|c| c.as_array())
+                    .map(|parts| {
+                        parts
+                            .iter()
+                            .filter_map(|part| part.get("text").and_then(|t| t.as_str()))
+                            .map(str::to_owned)
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                _ => Vec::new(),
+            }
+        };
+        if text_of(payload).iter().any(|t| t.trim() == prompt) {
+            has_prompt = true;
+        }
+    }
+    (has_prompt && cwd_ok != Some(false))
+        .then_some(id)
+        .flatten()
+}

@@ -1,0 +1,617 @@
+//! The summary of one run: [`summarize_run`].
+//!
+//! It answers "what did THIS run cost": for a resumed session, the difference
+//! from where the session stood when the run began, never the session's whole
+//! history. Sources, best first:
+//! 1. the rollout (exact per-call usage): the calls timestamped between the
+//!    run's `started_at` and `ended_at`;
+//! 2. `--json` events in the log: the last `turn.completed` (cumulative for the
+//!    thread) minus the session's total at the end of the previous run of the same
+//!    session in the runs dir (a new session starts from zero);
+//! 3. the human log's `tokens used` number: blended and cumulative, so only a
+//!    blended `total_tokens` is reported, input/output stay null and cost is null
+//!    with a reason.
+//!
+//! It is called by codex-spawn at the end of every run, so it stays cheap in
+//! time and memory: the log is streamed (a few MiB whatever its size, see
+//! [`crate::events`]), the `-o` last message is read up to
+//! [`LAST_MESSAGE_MAX_BYTES`], and the rollout is streamed too and looked up in `sessions/YYYY/MM/DD` of the session's own date (its
+//! id is a UUIDv7) and the run's dates before any walk of the Codex home.
+
+use std::path::{Path, PathBuf};
+
+use codex_meta::{Meta, MetaError, Mode, Status};
+use serde::Serialize;
+
+use crate::events;
+use crate::pricing::Pricing;
+use crate::rollout::{self, RolloutScan};
+use crate::time::parse_ts_ms;
+use crate::usage::Usage;
+
+mod from_log;
+
+/// What [`summarize_run`] needs besides the run.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The Codex home; `None`: `$CODEX_HOME`, else `~/.codex`.
+    pub codex_home: Option<PathBuf>,
+    /// Where earlier runs of the same session are looked for; `None`: the meta's dir.
+    pub runs_dir: Option<PathBuf>,
+    /// Prices.
+    pub pricing: Pricing,
+    /// A log to read instead of the meta's `log_file` (`--log`).
+    pub log_override: Option<PathBuf>,
+}
+
+impl Options {
+    /// The Codex home these options point at.
+    pub fn resolved_codex_home(&self) -> Option<PathBuf> {
+        if let Some(h) = &self.codex_home {
+            return Some(h.clone());
+        }
+        if let Some(h) = std::env::var_os("CODEX_HOME").filter(|h| !h.is_empty()) {
+            return Some(PathBuf::from(h));
+        }
+        std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(|h| PathBuf::from(h).join(".codex"))
+    }
+}
+
+/// Why a run could not be summarised.
+#[derive(Debug, thiserror::Error)]
+pub enum SummarizeError {
+    /// The meta could not be read or found.
+    #[error(transparent)]
+    Meta(#[from] MetaError),
+    /// A named log could not be read.
+    #[error("{path}: cannot read log: {source}")]
+    Log {
+        /// The log.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// Where a run's token numbers came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// The session's rollout (exact, per call).
+    Rollout,
+    /// `codex exec --json` events in the log.
+    Events,
+    /// The human log's `tokens used` line (blended total only).
+    Log,
+}
+
+/// Token counts; `None` where unknown.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Tokens {
+    /// Input tokens, cached included.
+    pub input_tokens: Option<u64>,
+    /// Cached input tokens.
+    pub cached_input_tokens: Option<u64>,
+    /// Output tokens, reasoning included.
+    pub output_tokens: Option<u64>,
+    /// Reasoning output tokens.
+    pub reasoning_output_tokens: Option<u64>,
+    /// input + output — or, when only the human log is known, the blended total
+    /// (input − cached) + output (then `total_is_blended` is true).
+    pub total_tokens: Option<u64>,
+    /// True when `total_tokens` is the human log's blended number.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub total_is_blended: bool,
+}
+
+impl Tokens {
+    fn exact(u: &Usage) -> Tokens {
+        Tokens {
+            input_tokens: Some(u.input_tokens),
+            cached_input_tokens: Some(u.cached_input_tokens),
+            output_tokens: Some(u.output_tokens),
+            reasoning_output_tokens: Some(u.reasoning_output_tokens),
+            total_tokens: Some(u.total_tokens),
+            total_is_blended: false,
+        }
+    }
+
+    fn blended(total: Option<u64>) -> Tokens {
+        Tokens {
+            total_tokens: total,
+            total_is_blended: true,
+            ..Tokens::default()
+        }
+    }
+
+    /// The exact usage, when the split is known.
+    pub fn usage(&self) -> Option<Usage> {
+        Some(Usage {
+            input_tokens: self.input_tokens?,
+            cached_input_tokens: self.cached_input_tokens?,
+            output_tokens: self.output_tokens?,
+            reasoning_output_tokens: self.reasoning_output_tokens?,
+            total_tokens: self.total_tokens?,
+        })
+    }
+}
+
+/// `token_usage` of a summary.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct TokenUsage {
+    /// This run's tokens.
+    #[serde(flatten)]
+    pub run: Tokens,
+    /// Which source gave them; null when none had usage.
+    pub source: Option<Source>,
+    /// The session's running total at the end of this run.
+    pub session_total: Option<Tokens>,
+    /// Why this run's numbers are (partly) unknown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The rollout file read, when one was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollout_file: Option<String>,
+}
+
+/// `cost` of a summary.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Cost {
+    /// USD; null when it cannot be known.
+    pub usd: Option<f64>,
+    /// The model priced (comma-separated when several).
+    pub model: Option<String>,
+    /// Where the prices came from.
+    pub pricing_source: String,
+    /// Why `usd` is null.
+    pub reason: Option<String>,
+}
+
+/// One attempt of a run with a verify loop.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct AttemptSummary {
+    /// 1-based attempt number.
+    pub attempt: usize,
+    /// When it started.
+    pub started_at: Option<String>,
+    /// When it ended.
+    pub ended_at: Option<String>,
+    /// codex's exit code.
+    pub exit_code: Option<i64>,
+    /// Its tokens (from the rollout), when known.
+    pub token_usage: Option<Tokens>,
+    /// Its cost, when known.
+    pub cost_usd: Option<f64>,
+}
+
+/// Per-attempt tokens and their total.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Attempts {
+    /// Each attempt.
+    pub items: Vec<AttemptSummary>,
+    /// Sum over attempts (null when any attempt's tokens are unknown).
+    pub total: Option<Tokens>,
+    /// Sum of attempt costs (null when any is unknown).
+    pub total_cost_usd: Option<f64>,
+}
+
+/// The summary of one run (the JSON written to `codex-run-<id>.summary.json`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RunSummary {
+    /// The run id.
+    pub run_id: Option<String>,
+    /// Codex's session id.
+    pub session_id: Option<String>,
+    /// The session this run resumed.
+    pub resume_session: Option<String>,
+    /// The repo.
+    pub repo: Option<String>,
+    /// The task.
+    pub task: Option<String>,
+    /// Start (RFC 3339).
+    pub started_at: Option<String>,
+    /// End (RFC 3339).
+    pub ended_at: Option<String>,
+    /// Wall time.
+    pub elapsed_seconds: Option<f64>,
+    /// codex's exit code.
+    pub exit_code: Option<i32>,
+    /// exit 0 and not a failed status.
+    pub success: Option<bool>,
+    /// The log.
+    pub log_file: Option<String>,
+    /// The meta.
+    pub meta_file: Option<String>,
+    /// This run's tokens.
+    pub token_usage: TokenUsage,
+    /// This run's cost.
+    pub cost: Cost,
+    /// The model used.
+    pub model: Option<String>,
+    /// The run's status (`lost` derived).
+    pub status: Option<String>,
+    /// Why the run ended as it did, when codex-spawn said so (e.g. `turn.failed: …`,
+    /// `no completed turn in codex's output`): the meta's `outcome_reason`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome_reason: Option<String>,
+    /// The last agent message (from the `-o` file).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_message: Option<String>,
+    /// True when the `-o` file was longer than [`LAST_MESSAGE_MAX_BYTES`] and
+    /// `last_message` is its head.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub last_message_truncated: bool,
+    /// Per-attempt tokens (runs with a verify loop).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<Attempts>,
+}
+
+/// A run to summarise.
+#[derive(Debug, Clone, Copy)]
+pub enum RunSource<'a> {
+    /// A meta file.
+    MetaPath(&'a Path),
+    /// A meta already read (its path, when known, locates the log and runs dir).
+    Meta(&'a Meta, Option<&'a Path>),
+    /// Only a log (`--log LOG` without `--meta`).
+    LogOnly(&'a Path),
+}
+
+impl<'a> From<&'a Path> for RunSource<'a> {
+    fn from(p: &'a Path) -> Self {
+        RunSource::MetaPath(p)
+    }
+}
+
+impl<'a> From<&'a Meta> for RunSource<'a> {
+    fn from(m: &'a Meta) -> Self {
+        RunSource::Meta(m, None)
+    }
+}
+
+/// Summarises one run. Fast: one meta, one log, at most a few directory listings
+/// and one rollout.
+pub fn summarize_run<'a>(
+    run: impl Into<RunSource<'a>>,
+    opts: &Options,
+) -> Result<RunSummary, SummarizeError> {
+    let (meta, meta_path): (Meta, Option<PathBuf>) = match run.into() {
+        RunSource::MetaPath(p) => (codex_meta::read_meta(p)?, Some(p.to_path_buf())),
+        RunSource::Meta(m, p) => (m.clone(), p.map(Path::to_path_buf)),
+        RunSource::LogOnly(_) => (Meta::default(), None),
+    };
+    // The run's own files only (beside its meta, named after its id), never a path the
+    // meta's content names: a forged `log_file` or `last_message_file` sends no reader
+    // to another file. `--log` is the caller's own choice.
+    let own = codex_meta::RunsDir::run_paths(&meta, meta_path.as_deref());
+    let log_path: Option<PathBuf> = opts
+        .log_override
+        .clone()
+        .or_else(|| codex_meta::log_path_for(&meta, meta_path.as_deref()));
+    let log = match &log_path {
+        Some(p) => match if opts.log_override.is_some() {
+            events::scan_log_file(p)
+        } else {
+            events::scan_run_log(p)
+        } {
+            Ok(scan) => Some(scan),
+            Err(source) if opts.log_override.is_some() => {
+                return Err(SummarizeError::Log {
+                    path: p.display().to_string(),
+                    source,
+                });
+            }
+            Err(_) => None,
+        },
+        None => None,
+    };
+    let has_meta = meta_path.is_some() || !meta.run_id.is_empty();
+    let mut s = RunSummary {
+        run_id: Some(meta.run_id.clone()).filter(|r| !r.is_empty()),
+        session_id: meta
+            .session_id
+            .clone()
+            .or_else(|| log.as_ref().and_then(|l| l.session_id.clone()))
+            .or_else(|| meta.resume_session.clone()),
+        resume_session: meta.resume_session.clone(),
+        repo: meta.repo.clone(),
+        task: meta.task.clone(),
+        started_at: meta.started_at.clone(),
+        ended_at: meta.ended_at.clone(),
+        elapsed_seconds: meta.elapsed_seconds.or_else(|| {
+            let (a, b) = (
+                parse_ts_ms(meta.started_at.as_deref()?)?,
+                parse_ts_ms(meta.ended_at.as_deref()?)?,
+            );
+            Some((b - a) as f64 / 1000.0)
+        }),
+        exit_code: meta.exit_code,
+        success: None,
+        log_file: log_path.as_ref().map(|p| p.display().to_string()),
+        meta_file: meta
+            .meta_file
+            .clone()
+            .or_else(|| meta_path.as_ref().map(|p| p.display().to_string())),
+        token_usage: TokenUsage::default(),
+        cost: Cost {
+            pricing_source: opts.pricing.source().to_owned(),
+            ..Cost::default()
+        },
+        model: meta
+            .model
+            .clone()
+            .or_else(|| log.as_ref().and_then(|l| l.model.clone())),
+        status: None,
+        outcome_reason: meta.outcome_reason.clone(),
+        last_message: None,
+        last_message_truncated: false,
+        attempts: None,
+    };
+    let status = has_meta.then(|| codex_meta::effective_status_at(&meta, meta_path.as_deref()));
+    s.status = status.map(|st| st.to_string());
+    s.success = match (status, meta.exit_code) {
+        (Some(Status::Running), _) => None,
+        (st, Some(code)) => Some(
+            code == 0
+                && !matches!(
+                    st,
+                    Some(
+                        Status::Failed
+                            | Status::Killed
+                            | Status::TimedOut
+                            | Status::Stalled
+                            | Status::VerifyFailed
+                            | Status::Lost
+                    )
+                ),
+        ),
+        (Some(st), None) => Some(st == Status::Succeeded),
+        (None, None) => None,
+    };
+    if let Some((text, truncated)) = own
+        .as_ref()
+        .filter(|_| meta.last_message_file.is_some())
+        .and_then(|p| read_last_message(&p.last_message))
+    {
+        s.last_message = Some(text);
+        s.last_message_truncated = truncated;
+    }
+
+    let is_resume = meta.mode == Some(Mode::Resume) || meta.resume_session.is_some();
+    let start_ms = meta.started_at.as_deref().and_then(parse_ts_ms);
+    let end_ms = meta.ended_at.as_deref().and_then(parse_ts_ms);
+
+    // 1. rollout
+    let mut rollout_scan: Option<(PathBuf, RolloutScan)> = None;
+    if let (Some(sid), Some(home)) = (s.session_id.clone(), opts.resolved_codex_home()) {
+        if start_ms.is_some() {
+            let mut days = Vec::new();
+            for t in [rollout::uuid_v7_ms(&sid), start_ms, end_ms]
+                .into_iter()
+                .flatten()
+            {
+                let d = t.div_euclid(86_400_000);
+                for x in [d, d - 1, d + 1] {
+                    if !days.contains(&x) {
+                        days.push(x);
+                    }
+                }
+            }
+            if let Some(path) = rollout::find_rollout(&home, &sid, &days) {
+                if let Ok(mut scan) = rollout::scan_file(&path) {
+                    drop_fork_replay(&home, &mut scan);
+                    rollout_scan = Some((path, scan));
+                }
+            }
+        }
+    }
+    if let (Some((path, scan)), Some(start)) = (&rollout_scan, start_ms) {
+        let in_run =
+            |t: Option<i64>| t.is_some_and(|t| t >= start && end_ms.is_none_or(|e| t <= e));
+        let mut run = Usage::default();
+        let mut session = Usage::default();
+        let mut cost = Some(0.0);
+        let mut models: Vec<String> = Vec::new();
+        let mut unpriced: Vec<String> = Vec::new();
+        for ev in &scan.events {
+            if ev.ts_ms.is_some_and(|t| end_ms.is_some_and(|e| t > e)) {
+                break;
+            }
+            session.add(&ev.usage);
+            if in_run(ev.ts_ms) {
+                run.add(&ev.usage);
+                let model = scan.model_of(ev).unwrap_or("unknown").to_owned();
+                match opts.pricing.resolve(&model) {
+                    Some(r) => cost = cost.map(|c| c + r.price.cost(&ev.usage)),
+                    None => {
+                        cost = None;
+                        if !unpriced.contains(&model) {
+                            unpriced.push(model.clone());
+                        }
+                    }
+                }
+                if !models.contains(&model) {
+                    models.push(model);
+                }
+            }
+        }
+        s.token_usage = TokenUsage {
+            run: Tokens::exact(&run),
+            source: Some(Source::Rollout),
+            session_total: Some(Tokens::exact(&session)),
+            reason: None,
+            rollout_file: Some(path.display().to_string()),
+        };
+        if let Some(m) = scan.last_model.clone().filter(|_| s.model.is_none()) {
+            s.model = Some(m);
+        }
+        if models.is_empty() {
+            s.cost.model = s.model.clone();
+            s.cost.usd = Some(0.0);
+        } else {
+            s.cost.model = Some(models.join(","));
+            s.cost.usd = cost;
+            if cost.is_none() {
+                s.cost.reason = Some(format!("no price for model {}", unpriced.join(",")));
+            }
+        }
+        s.attempts = attempts_from_rollout(&meta, scan, &opts.pricing);
+        return Ok(s);
+    }
+
+    let log = log.unwrap_or_default();
+    let version = meta
+        .codex_version
+        .as_deref()
+        .and_then(|v| v.parse().ok())
+        .or(log.cli_version);
+    if from_log::summarize(
+        &mut s,
+        &log,
+        version,
+        is_resume,
+        &meta,
+        meta_path.as_deref(),
+        opts,
+    ) {
+        return Ok(s);
+    }
+    s.token_usage.reason = Some(match (&s.session_id, start_ms) {
+        (None, _) => {
+            "no usage found: no session id, no usage events and no `tokens used` line in the log"
+                .into()
+        }
+        (Some(_), None) => {
+            "no usage found in the log, and without started_at the rollout cannot be windowed"
+                .into()
+        }
+        (Some(_), Some(_)) => {
+            "no usage found: no rollout for the session under the Codex home, and none in the log"
+                .into()
+        }
+    });
+    s.cost.reason = Some("no usage found".into());
+    s.cost.model = s.model.clone();
+    Ok(s)
+}
+
+/// How much of the `-o` file `last_message` keeps.
+pub const LAST_MESSAGE_MAX_BYTES: usize = 64 << 10;
+
+/// The head of the last-message file (never through a symlink: a regular file only),
+/// trimmed, cut to a character boundary at
+/// [`LAST_MESSAGE_MAX_BYTES`], and whether it was cut; `None` when the file is
+/// unreadable or blank. Reads at most one byte past the bound.
+fn read_last_message(path: &Path) -> Option<(String, bool)> {
+    use std::io::Read;
+    let mut buf = Vec::with_capacity(4096);
+    codex_meta::files::open_regular(path)
+        .ok()?
+        .take(LAST_MESSAGE_MAX_BYTES as u64 + 1)
+        .read_to_end(&mut buf)
+        .ok()?;
+    let truncated = buf.len() > LAST_MESSAGE_MAX_BYTES;
+    if truncated {
+        buf.truncate(LAST_MESSAGE_MAX_BYTES);
+        // a character cut by the bound is dropped (invalid bytes elsewhere are
+        // replaced by U+FFFD below)
+        if let Err(e) = std::str::from_utf8(&buf) {
+            if e.error_len().is_none() {
+                buf.truncate(e.valid_up_to());
+            }
+        }
+    }
+    let text = String::from_utf8_lossy(&buf);
+    let text = if truncated {
+        text.trim_start()
+    } else {
+        text.trim()
+    };
+    (!text.is_empty()).then(|| (text.to_owned(), truncated))
+}
+
+fn price_whole(s: &mut RunSummary, run: &Usage, opts: &Options) {
+    s.cost.model = s.model.clone();
+    match s.model.as_deref().map(|m| (m, opts.pricing.resolve(m))) {
+        Some((_, Some(r))) => s.cost.usd = Some(r.price.cost(run)),
+        Some((m, None)) => s.cost.reason = Some(format!("no price for model {m}")),
+        None => {
+            s.cost.reason = Some("model unknown (not in the meta, the log or a rollout)".into())
+        }
+    }
+}
+
+/// A fork's rollout starts with its parent's replayed history: drop it.
+fn drop_fork_replay(home: &Path, scan: &mut RolloutScan) {
+    let Some(parent_id) = scan.forked_from_id.clone() else {
+        return;
+    };
+    let days: Vec<i64> = rollout::uuid_v7_ms(&parent_id)
+        .map(|t| {
+            let d = t.div_euclid(86_400_000);
+            vec![d, d - 1, d + 1]
+        })
+        .unwrap_or_default();
+    let prefix = rollout::find_rollout(home, &parent_id, &days)
+        .and_then(|p| rollout::scan_file(&p).ok())
+        .map(|p| rollout::parent_prefix(&p, scan.session_ts_ms));
+    let n = rollout::replayed_prefix_len(&scan.events, prefix.as_deref());
+    scan.events.drain(..n);
+}
+
+fn attempts_from_rollout(meta: &Meta, scan: &RolloutScan, pricing: &Pricing) -> Option<Attempts> {
+    let list = meta.attempts.as_ref()?;
+    let mut out = Attempts::default();
+    let mut total = Some(Usage::default());
+    let mut total_cost = Some(0.0);
+    for (i, a) in list.iter().enumerate() {
+        let st = a
+            .get("started_at")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned);
+        let en = a
+            .get("ended_at")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned);
+        let window = st
+            .as_deref()
+            .and_then(parse_ts_ms)
+            .map(|s| (s, en.as_deref().and_then(parse_ts_ms)));
+        let (tokens, cost) = match window {
+            Some((s0, e0)) => {
+                let mut u = Usage::default();
+                let mut c = Some(0.0);
+                for ev in &scan.events {
+                    if ev
+                        .ts_ms
+                        .is_some_and(|t| t >= s0 && e0.is_none_or(|e| t <= e))
+                    {
+                        u.add(&ev.usage);
+                        let p = scan.model_of(ev).and_then(|m| pricing.resolve(m));
+                        c = c.and_then(|c| p.map(|p| c + p.price.cost(&ev.usage)));
+                    }
+                }
+                (Some(u), c)
+            }
+            None => (None, None),
+        };
+        total = total.and_then(|mut t| {
+            t.add(&tokens?);
+            Some(t)
+        });
+        total_cost = total_cost.and_then(|t| Some(t + cost?));
+        out.items.push(AttemptSummary {
+            attempt: i + 1,
+            started_at: st,
+            ended_at: en,
+            exit_code: a.get("exit_code").and_then(serde_json::Value::as_i64),
+            token_usage: tokens.as_ref().map(Tokens::exact),
+            cost_usd: cost,
+        });
+    }
+    out.total = total.as_ref().map(Tokens::exact);
+    out.total_cost_usd = total_cost;
+    Some(out)
+}

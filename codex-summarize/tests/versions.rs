@@ -1,0 +1,146 @@
+//! A resumed run's tokens by CLI version, from its log alone (no rollout): codex-cli 0.47
+//! counts a resumed process's own calls in `turn.completed` and `tokens used`, later
+//! versions the whole session's (codex-meta's version table). The logs are real
+//! (tests/fixtures/codex-0.47.0); the version comes from the meta, or the log's banner.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+const SID: &str = "01a230d4-9aa4-74a0-9863-3c79a16cc859";
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/codex-0.47.0")
+        .join(name)
+}
+
+/// A run of session SID in `<tmp>/runs` whose log is `log`.
+fn run(tmp: &TempDir, id: &str, log: &str, mode: &str, started: &str, extra: Value) {
+    let runs = tmp.path().join("runs");
+    std::fs::create_dir_all(&runs).expect("mkdir");
+    std::fs::copy(fixture(log), runs.join(format!("codex-run-{id}.log"))).expect("copy");
+    let mut meta = json!({
+        "run_id": id, "status": "succeeded", "mode": mode, "exit_code": 0,
+        "session_id": SID, "model": "gpt-5", "started_at": started,
+        "log_file": runs.join(format!("codex-run-{id}.log")),
+    });
+    if mode == "resume" {
+        meta["resume_session"] = json!(SID);
+    }
+    if let (Some(m), Some(e)) = (meta.as_object_mut(), extra.as_object()) {
+        m.extend(e.clone());
+    }
+    std::fs::write(
+        runs.join(format!("codex-run-{id}.meta.json")),
+        serde_json::to_vec(&meta).expect("json"),
+    )
+    .expect("write");
+}
+
+fn summary(tmp: &TempDir, id: &str) -> Value {
+    let home = tmp.path().join("no-codex-home");
+    std::fs::create_dir_all(&home).expect("mkdir");
+    let out = Command::cargo_bin("codex-summarize")
+        .expect("binary")
+        .env_clear()
+        .env("HOME", tmp.path())
+        .args(["--runs-dir"])
+        .arg(tmp.path().join("runs"))
+        .arg("--codex-home")
+        .arg(&home)
+        .arg(id)
+        .assert()
+        .get_output()
+        .stdout
+        .clone();
+    serde_json::from_slice(&out).expect("json")
+}
+
+/// The session's first run (6,000 input tokens), then the resumed one (18,000 of its own).
+fn two_json_runs(tmp: &TempDir, version: Option<&str>) {
+    let v = version.map_or(json!({}), |v| json!({"codex_version": v}));
+    run(
+        tmp,
+        "20261201-090000-aaaaaa",
+        "new-json.log",
+        "new",
+        "2026-12-01T09:00:00Z",
+        v.clone(),
+    );
+    run(
+        tmp,
+        "20261201-090100-bbbbbb",
+        "resume-json.log",
+        "resume",
+        "2026-12-01T09:01:00Z",
+        v,
+    );
+}
+
+#[test]
+fn a_resumed_run_of_0_47_counts_its_own_calls() {
+    let tmp = TempDir::new().expect("tmp");
+    two_json_runs(&tmp, Some("0.47.0"));
+    let t = &summary(&tmp, "20261201-090100-bbbbbb")["token_usage"];
+    assert_eq!(t["source"], "events", "{t:#}");
+    assert_eq!(t["input_tokens"], 18000, "{t:#}");
+    assert_eq!(t["cached_input_tokens"], 3600);
+    // 0.47's turn.completed has no reasoning_output_tokens: unknown, not 0
+    assert!(t["reasoning_output_tokens"].is_null(), "{t:#}");
+    // the session: the first run's and this one's
+    assert_eq!(t["session_total"]["input_tokens"], 24000, "{t:#}");
+}
+
+#[test]
+fn a_version_counting_the_session_subtracts_where_it_stood() {
+    let tmp = TempDir::new().expect("tmp");
+    two_json_runs(&tmp, Some("0.169.0"));
+    let t = &summary(&tmp, "20261201-090100-bbbbbb")["token_usage"];
+    assert_eq!(t["input_tokens"], 12000, "{t:#}");
+    assert_eq!(t["session_total"]["input_tokens"], 18000);
+}
+
+#[test]
+fn without_the_version_an_ambiguous_resumed_run_is_unknown_never_guessed() {
+    let tmp = TempDir::new().expect("tmp");
+    two_json_runs(&tmp, None);
+    let v = summary(&tmp, "20261201-090100-bbbbbb");
+    let t = &v["token_usage"];
+    assert!(t["input_tokens"].is_null(), "{v:#}");
+    assert!(
+        t["reason"].as_str().is_some_and(|r| r.contains("version")),
+        "{v:#}"
+    );
+    assert!(v["cost"]["usd"].is_null());
+}
+
+#[test]
+fn a_human_log_names_its_version_in_its_banner() {
+    // the human log of a resumed 0.47 run: `tokens used` 13,600 is this run's own,
+    // and the banner says 0.47 (no version in the meta)
+    let tmp = TempDir::new().expect("tmp");
+    run(
+        &tmp,
+        "20261201-090000-aaaaaa",
+        "new-human.log",
+        "new",
+        "2026-12-01T09:00:00Z",
+        json!({}),
+    );
+    run(
+        &tmp,
+        "20261201-090100-bbbbbb",
+        "resume-human.log",
+        "resume",
+        "2026-12-01T09:01:00Z",
+        json!({}),
+    );
+    let t = &summary(&tmp, "20261201-090100-bbbbbb")["token_usage"];
+    assert_eq!(t["source"], "log", "{t:#}");
+    assert_eq!(t["total_tokens"], 13600, "{t:#}");
+    assert_eq!(t["total_is_blended"], true);
+    assert_eq!(t["session_total"]["total_tokens"], 1700 + 13600, "{t:#}");
+}
