@@ -64,6 +64,9 @@ pub enum Fact {
     /// The human end of a turn is `tokens used` with the number on the next line (older:
     /// one line, `[timestamp] tokens used: N`).
     TwoLineTokensUsed,
+    /// `exec resume --last PROMPT` (older versions take PROMPT for the session id and
+    /// refuse it beside `--last`: the prompt must come on stdin).
+    ResumeLastTakesPrompt,
     /// `turn.completed` usage has `reasoning_output_tokens`.
     ReasoningTokensInTurnUsage,
     /// Token counts are the process's running total: the old event stream's
@@ -73,6 +76,12 @@ pub enum Fact {
     /// On resume, `turn.completed` and `tokens used` count the whole session (older
     /// versions with thread events count that run's own calls only).
     ResumeUsageIsCumulative,
+    /// The human transcript goes to stderr and only the final message to stdout (older
+    /// versions print it all on stdout).
+    TranscriptOnStderr,
+    /// A failed turn (an HTTP error after the retries, a quota error) exits 1 (older
+    /// versions exit 0: only the output tells).
+    FailedTurnExitsNonZero,
 }
 
 /// `(fact, first version that has it, last version that has it)`: the table. Read it as
@@ -82,6 +91,10 @@ pub const TABLE: &[(Fact, Version, Option<Version>)] = &[
     (Fact::SessionIdInOutput, Version(0, 44, 0), None),
     (Fact::ThreadEvents, Version(0, 44, 0), None),
     (Fact::TwoLineTokensUsed, Version(0, 44, 0), None),
+    (Fact::FailedTurnExitsNonZero, Version(0, 44, 0), None),
+    (Fact::TranscriptOnStderr, Version(0, 45, 0), None),
+    // 0.61.0 refuses it, 0.63.0 takes it (0.62 is not on the registry)
+    (Fact::ResumeLastTakesPrompt, Version(0, 63, 0), None),
     (Fact::ReasoningTokensInTurnUsage, Version(0, 100, 0), None),
     (Fact::CumulativeTokenCounts, Version(0, 34, 0), None),
     // 0.77.0 counts per run, 0.79.0 the session (0.78 is not on the registry)

@@ -10,6 +10,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use codex_meta::codex_version::{self, Fact, Version};
+
 use crate::config::{Config, Resume};
 
 /// `exec --cd REPO [--output-last-message LASTMSG] [CODEX_ARGS…]`: every option goes before `resume`, which
@@ -26,9 +28,22 @@ fn exec_options(config: &Config, last_message: Option<&Path>) -> Vec<OsString> {
     argv
 }
 
+/// Whether `resume --last` must go without a prompt argument on this version (the
+/// prompt then goes on stdin): before [`Fact::ResumeLastTakesPrompt`] codex takes that
+/// argument for a session id and refuses it beside `--last`.
+pub fn bare_resume_last(config: &Config, version: Option<Version>) -> bool {
+    matches!(config.resume, Some(Resume::Last))
+        && version.is_some_and(|v| !codex_version::has(v, Fact::ResumeLastTakesPrompt))
+}
+
 /// Build codex's argv (without argv\[0\]). `last_message` is our `-o` file; it is left out
-/// when the pass-through options already name one.
-pub fn codex_args(config: &Config, last_message: Option<&Path>) -> Vec<OsString> {
+/// when the pass-through options already name one. `version`: the CLI's, when known
+/// (see [`bare_resume_last`]; the caller then puts the prompt on stdin).
+pub fn codex_args(
+    config: &Config,
+    last_message: Option<&Path>,
+    version: Option<Version>,
+) -> Vec<OsString> {
     let mut argv = exec_options(config, last_message);
     match &config.resume {
         None => {}
@@ -41,7 +56,9 @@ pub fn codex_args(config: &Config, last_message: Option<&Path>) -> Vec<OsString>
             argv.push("--last".into());
         }
     }
-    if config.task.via_stdin {
+    if bare_resume_last(config, version) {
+        // no prompt argument: codex reads the prompt from stdin
+    } else if config.task.via_stdin {
         argv.push("-".into());
     } else {
         argv.push(OsStr::from_bytes(&config.task.bytes).to_owned());

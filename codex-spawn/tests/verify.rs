@@ -671,3 +671,37 @@ fn children_get_sigterm_at_once_not_after_the_grace() {
         "{log}"
     );
 }
+
+/// Before 0.63 `codex exec resume --last PROMPT` takes PROMPT for a session id and exits
+/// 2 (measured on 0.36–0.61): there the prompt goes on stdin, with no prompt argument.
+#[test]
+fn resume_last_on_an_old_cli_sends_the_prompt_on_stdin() {
+    for (version, bare) in [("0.61.0", true), ("0.63.0", false)] {
+        let env = Env::new();
+        multi_fake(&env, &["new-human"], "", 0);
+        let script = std::fs::read_to_string(env.fake_path())
+            .unwrap()
+            .replace("codex-cli 0.169.0", &format!("codex-cli {version}"));
+        std::fs::write(env.fake_path(), script).unwrap();
+        let out = env
+            .cmd()
+            .args(["--resume", "last", "--task", "follow up", "-q"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{version}: {}", show(&out));
+        let argv = argv_n(&env, 1);
+        let tail: Vec<&str> = argv
+            .iter()
+            .rev()
+            .take(2)
+            .rev()
+            .map(String::as_str)
+            .collect();
+        if bare {
+            assert_eq!(tail, ["resume", "--last"], "{version}: {argv:?}");
+            assert_eq!(stdin_n(&env, 1), "follow up", "{version}");
+        } else {
+            assert_eq!(tail, ["--last", "follow up"], "{version}: {argv:?}");
+        }
+    }
+}

@@ -175,6 +175,13 @@ impl E2e {
         }
     }
 
+    /// The CLI under test, to ask its version's facts ([`RealCodex::has`]).
+    pub fn real(&self) -> crate::real_codex::RealCodex {
+        let mut c = RealCodex::get();
+        c.bin = self.codex.clone();
+        c
+    }
+
     /// `tool` with a scrubbed environment, run from the temp dir.
     pub fn cmd(&self, tool: &str) -> Command {
         let bin = tool_path(tool).unwrap_or_else(|e| panic!("{e}"));

@@ -6,6 +6,11 @@
 //! (it needs npm). Tests that need it are `#[ignore]`d; `scripts/e2e` installs the CLI,
 //! exports `CODEX_REAL_BIN` and runs them with `--ignored`.
 
+use codex_meta::codex_version::{self, Fact, Version};
+
+/// The first version of the pinned line (see [`RealCodex::is_pinned_line`]).
+pub const PINNED_LINE: Version = Version(0, 169, 0);
+
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
@@ -44,6 +49,7 @@ impl ExecOutput {
     pub fn session_id(&self) -> Option<String> {
         for (text, key) in [
             (&self.stderr, "session id: "),
+            (&self.stdout, "session id: "),
             (&self.stdout, "\"thread_id\":\""),
         ] {
             if let Some(at) = text.find(key) {
@@ -101,6 +107,30 @@ impl RealCodex {
             bin,
             timeout: Duration::from_secs(120),
         })
+    }
+
+    /// This CLI's version (`codex --version`), for the tests whose expectations
+    /// differ by version: they ask codex-meta's table ([`RealCodex::has`]).
+    pub fn version(&self) -> Version {
+        let out = Command::new(&self.bin)
+            .arg("--version")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("{} --version: {e}", self.bin.display()));
+        let text = String::from_utf8_lossy(&out.stdout);
+        Version::from_banner(&text)
+            .unwrap_or_else(|| panic!("{} --version said {text:?}", self.bin.display()))
+    }
+
+    /// Does this CLI have `fact` (codex-meta's version table)?
+    pub fn has(&self, fact: Fact) -> bool {
+        codex_version::has(self.version(), fact)
+    }
+
+    /// Whether this CLI is of the pinned line (0.169 on), on which the behaviours not in
+    /// the version table (retry counts, stdout's layout) were measured.
+    pub fn is_pinned_line(&self) -> bool {
+        self.version() >= PINNED_LINE
     }
 
     /// Like [`find`](Self::find), panicking with the reason (test helper).

@@ -11,6 +11,7 @@ use std::io;
 use std::os::unix::process::ExitStatusExt;
 
 use codex_meta::Status;
+use codex_meta::codex_version::Fact;
 use nix::sys::signal::Signal;
 use serde_json::json;
 
@@ -240,6 +241,29 @@ impl Run {
         AttemptEnd::failed(codex_meta::now_rfc3339(), 1, "no attempt was made".into()).into_final(0)
     }
 
+    /// The live lookup of this attempt's session in codex's rollouts, for a version
+    /// that names none in its output (`None` for the others, and for an unknown one: the
+    /// end of the attempt looks anyway).
+    fn rollout_lookup(&self, started_at: &str) -> Option<RolloutLookup> {
+        let v = self.codex_version?;
+        if codex_meta::codex_version::has(v, Fact::SessionIdInOutput) {
+            return None;
+        }
+        let c = &self.config;
+        if let Some(crate::config::Resume::Id(id)) = &c.resume {
+            return Some(RolloutLookup::known(id.clone()));
+        }
+        Some(RolloutLookup {
+            home: codex_summarize::Options::default().resolved_codex_home()?,
+            cwd: c.repo_abs.clone(),
+            since_ms: chrono::DateTime::parse_from_rfc3339(started_at)
+                .map_or(0, |t| t.timestamp_millis()),
+            task: c.task.text_lossy(),
+            last: None,
+            known: None,
+        })
+    }
+
     /// codex named no session in its output (before 0.44 it never does): a resumed
     /// session is the one asked for; a new one is found in codex's own rollout files —
     /// the one for this repo, written since the attempt began, holding this task.
@@ -350,11 +374,19 @@ impl Run {
         let mut detector = Detector::new();
         let mut mine: Option<String> = None;
         let mut sink_warnings = Vec::new();
+        // A version that names no session in its output: the session is looked for in
+        // codex's rollouts while the run goes on (as codex writes), so a reader of the
+        // meta has it early, as with newer versions.
+        let mut rollouts = match ctx.session_id {
+            None => self.rollout_lookup(&started_at),
+            Some(_) => None, // a later attempt resumes the session it knows
+        };
         let limits = Limits {
             run_deadline: ctx.run_deadline,
             own_deadline: None,
             stall: self.config.stall_timeout,
             grace: self.config.kill_grace,
+            tick: rollouts.as_ref().map(|_| RolloutLookup::EVERY),
         };
         let spare = ctx.spare();
         let meta_path = &self.meta_path;
@@ -374,6 +406,14 @@ impl Run {
         let (log, out, echo, sigs) = (&mut *ctx.log, &mut *ctx.out, ctx.echo, ctx.sigs);
         let run_sid = &mut *ctx.session_id;
         let w = watch(&mut codex, sigs, &limits, &spare, &mut |bytes| {
+            if mine.is_none() {
+                if let Some(id) = rollouts.as_mut().and_then(RolloutLookup::poll) {
+                    found(&id, &mut mine, run_sid);
+                }
+            }
+            if bytes.is_empty() {
+                return; // a tick
+            }
             log.write(bytes);
             if mine.is_none() {
                 if let Some(id) = scanner.feed(bytes).next() {
@@ -487,4 +527,43 @@ pub(super) fn pending_signal(ctx: &mut Ctx<'_>) -> Option<Signal> {
         }
     }
     None
+}
+
+/// Looking for a session in codex's rollouts as codex writes them, at most every
+/// [`RolloutLookup::EVERY`] (a directory listing and the new rollouts' first lines).
+struct RolloutLookup {
+    home: std::path::PathBuf,
+    cwd: std::path::PathBuf,
+    since_ms: i64,
+    task: String,
+    last: Option<std::time::Instant>,
+    /// Known from the start (a resume by id).
+    known: Option<String>,
+}
+
+impl RolloutLookup {
+    const EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+    fn known(id: String) -> RolloutLookup {
+        RolloutLookup {
+            home: Default::default(),
+            cwd: Default::default(),
+            since_ms: 0,
+            task: String::new(),
+            last: None,
+            known: Some(id),
+        }
+    }
+
+    fn poll(&mut self) -> Option<String> {
+        if let Some(id) = self.known.take() {
+            return Some(id);
+        }
+        let now = std::time::Instant::now();
+        if self.last.is_some_and(|t| now - t < Self::EVERY) {
+            return None;
+        }
+        self.last = Some(now);
+        codex_summarize::rollout::find_run_session(&self.home, &self.cwd, self.since_ms, &self.task)
+    }
 }

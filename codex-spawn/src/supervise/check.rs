@@ -84,6 +84,7 @@ impl Run {
             own_deadline: Some(started + timeout),
             stall: None,
             grace: self.config.kill_grace,
+            tick: None,
         };
         let spare = ctx.spare();
         let (log, out, echo, sigs) = (&mut *ctx.log, &mut *ctx.out, ctx.echo, ctx.sigs);

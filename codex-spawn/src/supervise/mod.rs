@@ -94,6 +94,10 @@ pub fn run(config: Config) -> Result<u8, SpawnError> {
             config.codex_bin.to_string_lossy()
         )));
     }
+    let mut config = config;
+    if argv::bare_resume_last(&config, codex_version) {
+        config.task.via_stdin = true;
+    }
     let runs = RunsDir::resolve(config.runs_dir.as_deref())?;
     let files = RunFiles::create(&runs, &config)?;
     // Signals are ours before the meta says running: a SIGTERM from then on ends the run
@@ -108,7 +112,7 @@ pub fn run(config: Config) -> Result<u8, SpawnError> {
             });
         }
     };
-    let codex_argv = argv::codex_args(&config, files.last_message.as_deref());
+    let codex_argv = argv::codex_args(&config, files.last_message.as_deref(), codex_version);
     let run = Run {
         runs_dir: runs.path().to_path_buf(),
         id: files.id.clone(),

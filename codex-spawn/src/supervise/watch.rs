@@ -43,6 +43,9 @@ pub struct Limits {
     pub own_deadline: Option<Instant>,
     pub stall: Option<Duration>,
     pub grace: Duration,
+    /// While the child runs, the sink is also called with no bytes at least this often
+    /// (a lookup that does not wait for output: the session in codex's rollouts).
+    pub tick: Option<Duration>,
 }
 
 impl Limits {
@@ -115,6 +118,7 @@ pub fn watch(
     let drain_end = |last_data: Instant, exited_at: Instant| {
         (last_data.max(exited_at) + DRAIN_SILENCE).min(exited_at + DRAIN_MAX)
     };
+    let mut next_tick = limits.tick.map(|t| Instant::now() + t);
 
     loop {
         let now = Instant::now();
@@ -146,7 +150,7 @@ pub fn watch(
             } else {
                 None
             };
-            [timer, kill_at].into_iter().flatten().min()
+            [timer, kill_at, next_tick].into_iter().flatten().min()
         } else {
             Some(drain_end(last_data, exited_at))
         };
@@ -188,6 +192,12 @@ pub fn watch(
             (ready(pipe_at), ready(Some(0)), ready(status_at))
         };
 
+        if let (Some(at), Some(every)) = (next_tick, limits.tick) {
+            if exit.is_none() && Instant::now() >= at {
+                sink(&[]);
+                next_tick = Some(Instant::now() + every);
+            }
+        }
         if pipe_ready {
             if let Some(out) = &child.output {
                 // Read what is there, a bounded number of chunks per turn so signals and
