@@ -60,21 +60,12 @@ pub struct RunsTotals {
     pub runs: usize,
     /// Runs whose tokens are known (exactly, or as a blended total): the sums are theirs.
     pub runs_counted: usize,
-    /// Input tokens; null when a counted run's split is unknown.
-    pub input_tokens: Option<u64>,
-    /// Cached input tokens; likewise.
-    pub cached_input_tokens: Option<u64>,
-    /// Output tokens; likewise.
-    pub output_tokens: Option<u64>,
-    /// Reasoning output tokens; null also when a CLI version did not report them.
-    pub reasoning_output_tokens: Option<u64>,
-    /// input + output of the counted runs — or, when some of them have only the human
+    /// The counted runs' tokens: a split field is null when a counted run lacks it;
+    /// `total_tokens` is input + output — or, when some of them have only the human
     /// log's blended total, the blended totals (input − cached) + output of all of them
     /// (then `total_is_blended`).
-    pub total_tokens: Option<u64>,
-    /// True when `total_tokens` is a sum of blended totals.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub total_is_blended: bool,
+    #[serde(flatten)]
+    pub tokens: Tokens,
     /// USD of all runs; null when any run's cost is unknown.
     pub cost_usd: Option<f64>,
     /// USD of the runs whose cost is known.
@@ -89,10 +80,13 @@ impl RunsTotals {
     pub fn of(summaries: &[RunSummary]) -> RunsTotals {
         let mut t = RunsTotals {
             runs: summaries.len(),
-            input_tokens: Some(0),
-            cached_input_tokens: Some(0),
-            output_tokens: Some(0),
-            reasoning_output_tokens: Some(0),
+            tokens: Tokens {
+                input_tokens: Some(0),
+                cached_input_tokens: Some(0),
+                output_tokens: Some(0),
+                reasoning_output_tokens: Some(0),
+                ..Tokens::default()
+            },
             cost_usd: Some(0.0),
             ..RunsTotals::default()
         };
@@ -127,37 +121,41 @@ impl RunsTotals {
                 continue;
             };
             t.runs_counted += 1;
-            add(&mut t.input_tokens, r.input_tokens);
-            add(&mut t.cached_input_tokens, r.cached_input_tokens);
-            add(&mut t.output_tokens, r.output_tokens);
+            add(&mut t.tokens.input_tokens, r.input_tokens);
+            add(&mut t.tokens.cached_input_tokens, r.cached_input_tokens);
+            add(&mut t.tokens.output_tokens, r.output_tokens);
             if r.input_tokens.is_some() && r.reasoning_output_tokens.is_none() {
                 no_reasoning += 1;
             }
-            add(&mut t.reasoning_output_tokens, r.reasoning_output_tokens);
+            add(
+                &mut t.tokens.reasoning_output_tokens,
+                r.reasoning_output_tokens,
+            );
             if r.total_is_blended {
                 blended_runs += 1;
                 exact_total = None;
                 add(&mut blended_total, Some(total));
             } else {
                 add(&mut exact_total, Some(total));
-                let blended = r.usage().map(|u| u.blended());
+                // (input − cached) + output: the split is enough (reasoning may be unknown)
+                let blended = match (r.input_tokens, r.cached_input_tokens, r.output_tokens) {
+                    (Some(i), Some(c), Some(o)) => Some(i.saturating_sub(c).saturating_add(o)),
+                    _ => None,
+                };
                 add(&mut blended_total, blended);
             }
         }
         if t.runs_counted == 0 {
-            t.input_tokens = None;
-            t.cached_input_tokens = None;
-            t.output_tokens = None;
-            t.reasoning_output_tokens = None;
+            t.tokens = Tokens::default();
         } else if blended_runs > 0 {
-            t.total_tokens = blended_total;
-            t.total_is_blended = true;
+            t.tokens.total_tokens = blended_total;
+            t.tokens.total_is_blended = true;
             t.notes.push(format!(
                 "{blended_runs} of {} runs have only the human log's blended total: total_tokens is the blended sum, (input - cached) + output, of all of them",
                 t.runs_counted
             ));
         } else {
-            t.total_tokens = exact_total;
+            t.tokens.total_tokens = exact_total;
         }
         if no_reasoning > 0 {
             t.notes.push(format!(
@@ -174,18 +172,6 @@ impl RunsTotals {
         }
         t
     }
-
-    /// As [`Tokens`], for rendering.
-    fn tokens(&self) -> Tokens {
-        Tokens {
-            input_tokens: self.input_tokens,
-            cached_input_tokens: self.cached_input_tokens,
-            output_tokens: self.output_tokens,
-            reasoning_output_tokens: self.reasoning_output_tokens,
-            total_tokens: self.total_tokens,
-            total_is_blended: self.total_is_blended,
-        }
-    }
 }
 
 /// `$0.0123` with enough digits for small amounts; `$?` when unknown.
@@ -198,12 +184,9 @@ pub fn usd(v: Option<f64>) -> String {
 }
 
 fn tokens_compact(t: &Tokens) -> String {
-    match t.usage() {
-        Some(u) => format!(
-            "in={}/cached={}/out={}",
-            u.input_tokens, u.cached_input_tokens, u.output_tokens
-        ),
-        None => match t.total_tokens {
+    match (t.input_tokens, t.cached_input_tokens, t.output_tokens) {
+        (Some(i), Some(c), Some(o)) => format!("in={i}/cached={c}/out={o}"),
+        _ => match t.total_tokens {
             Some(n) if t.total_is_blended => format!("tokens={n}(blended)"),
             Some(n) => format!("tokens={n}"),
             None => "tokens=?".into(),
@@ -485,7 +468,7 @@ pub fn render_runs(
                 "TOTAL runs={} counted={} {} {}",
                 t.runs,
                 t.runs_counted,
-                tokens_compact(&t.tokens()),
+                tokens_compact(&t.tokens),
                 usd(t.cost_usd)
             );
             out
@@ -507,7 +490,7 @@ pub fn render_runs(
                 &rows,
                 &TableTotal {
                     label,
-                    tokens: t.tokens(),
+                    tokens: t.tokens.clone(),
                     cost_usd: t.cost_usd,
                     notes: &t.notes,
                 },

@@ -144,3 +144,41 @@ fn a_human_log_names_its_version_in_its_banner() {
     assert_eq!(t["total_is_blended"], true);
     assert_eq!(t["session_total"]["total_tokens"], 1700 + 13600, "{t:#}");
 }
+
+#[test]
+fn totals_of_runs_without_reasoning_counts_keep_what_is_known() {
+    let tmp = TempDir::new().expect("tmp");
+    two_json_runs(&tmp, Some("0.47.0"));
+    // and one run with only a human log: the totals turn blended, computed for all
+    run(
+        &tmp,
+        "20261201-090200-cccccc",
+        "new-human.log",
+        "new",
+        "2026-12-01T09:02:00Z",
+        json!({"session_id": null}),
+    );
+    let home = tmp.path().join("no-codex-home");
+    std::fs::create_dir_all(&home).expect("mkdir");
+    let out = Command::cargo_bin("codex-summarize")
+        .expect("binary")
+        .env_clear()
+        .env("HOME", tmp.path())
+        .arg("--all")
+        .arg("--runs-dir")
+        .arg(tmp.path().join("runs"))
+        .arg("--codex-home")
+        .arg(&home)
+        .assert()
+        .get_output()
+        .stdout
+        .clone();
+    let v: Value = serde_json::from_slice(&out).expect("json");
+    let t = &v["totals"];
+    assert_eq!(t["runs_counted"], 3, "{v:#}");
+    assert!(t["reasoning_output_tokens"].is_null(), "{v:#}");
+    assert!(t["input_tokens"].is_null(), "{v:#}");
+    // (6000 - 1200 + 300) + (18000 - 3600 + 900) + 1,700
+    assert_eq!(t["total_tokens"], 5100 + 15300 + 1700, "{v:#}");
+    assert_eq!(t["total_is_blended"], true);
+}
