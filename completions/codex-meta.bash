@@ -16,6 +16,9 @@ _codex__meta() {
             ",$1")
                 cmd="codex__meta"
                 ;;
+            codex__meta,cancel)
+                cmd="codex__meta__subcmd__cancel"
+                ;;
             codex__meta,get)
                 cmd="codex__meta__subcmd__get"
                 ;;
@@ -39,6 +42,9 @@ _codex__meta() {
                 ;;
             codex__meta,write)
                 cmd="codex__meta__subcmd__write"
+                ;;
+            codex__meta__subcmd__help,cancel)
+                cmd="codex__meta__subcmd__help__subcmd__cancel"
                 ;;
             codex__meta__subcmd__help,get)
                 cmd="codex__meta__subcmd__help__subcmd__get"
@@ -71,12 +77,38 @@ _codex__meta() {
 
     case "${cmd}" in
         codex__meta)
-            opts="-h -V --runs-dir --help --version write set get show status wait list help"
+            opts="-h -V --runs-dir --help --version write set get show status wait list cancel help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --runs-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        codex__subcmd__meta__subcmd__cancel)
+            opts="-h -V --signal --wait --timeout --runs-dir --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --signal)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --runs-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -107,8 +139,22 @@ _codex__meta() {
             return 0
             ;;
         codex__subcmd__meta__subcmd__help)
-            opts="write set get show status wait list help"
+            opts="write set get show status wait list cancel help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        codex__subcmd__meta__subcmd__help__subcmd__cancel)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -313,7 +359,7 @@ _codex__meta() {
             return 0
             ;;
         codex__subcmd__meta__subcmd__wait)
-            opts="-q -h -V --timeout --quiet --runs-dir --help --version"
+            opts="-q -h -V --timeout --quiet --any --runs-dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

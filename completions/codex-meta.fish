@@ -34,6 +34,7 @@ complete -c codex-meta -n "__fish_codex_meta_needs_command" -f -a "show" -d 'Pri
 complete -c codex-meta -n "__fish_codex_meta_needs_command" -f -a "status" -d 'Print one line per run: <run_id> <status> exit=<code|-> session=<uuid|->'
 complete -c codex-meta -n "__fish_codex_meta_needs_command" -f -a "wait" -d 'Block until every run has ended; exit with the run\'s exit code'
 complete -c codex-meta -n "__fish_codex_meta_needs_command" -f -a "list" -d 'List the runs in the runs dir, newest first'
+complete -c codex-meta -n "__fish_codex_meta_needs_command" -f -a "cancel" -d 'Stop runs through their supervisors (queued ones never start)'
 complete -c codex-meta -n "__fish_codex_meta_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c codex-meta -n "__fish_codex_meta_using_subcommand write" -l runs-dir -d 'Directory holding the runs (default: ./runs)' -r -F
 complete -c codex-meta -n "__fish_codex_meta_using_subcommand write" -l stdin -d 'Start from the JSON object read on stdin (key=value pairs are applied on top)'
@@ -54,6 +55,7 @@ complete -c codex-meta -n "__fish_codex_meta_using_subcommand status" -s V -l ve
 complete -c codex-meta -n "__fish_codex_meta_using_subcommand wait" -l timeout -d 'Give up after this long (200ms, 30s, 5m, 1h) and exit 124' -r
 complete -c codex-meta -n "__fish_codex_meta_using_subcommand wait" -l runs-dir -d 'Directory holding the runs (default: ./runs)' -r -F
 complete -c codex-meta -n "__fish_codex_meta_using_subcommand wait" -s q -l quiet -d 'Print nothing; only the exit status tells'
+complete -c codex-meta -n "__fish_codex_meta_using_subcommand wait" -l any -d 'Return when the first of the runs ends, printing its line (its exit status is the exit status)'
 complete -c codex-meta -n "__fish_codex_meta_using_subcommand wait" -s h -l help -d 'Print help'
 complete -c codex-meta -n "__fish_codex_meta_using_subcommand wait" -s V -l version -d 'Print version'
 complete -c codex-meta -n "__fish_codex_meta_using_subcommand list" -l limit -d 'Show at most N runs' -r
@@ -62,11 +64,18 @@ complete -c codex-meta -n "__fish_codex_meta_using_subcommand list" -l runs-dir 
 complete -c codex-meta -n "__fish_codex_meta_using_subcommand list" -l json -d 'One JSON object (the meta, effective status) per line instead of a table'
 complete -c codex-meta -n "__fish_codex_meta_using_subcommand list" -s h -l help -d 'Print help'
 complete -c codex-meta -n "__fish_codex_meta_using_subcommand list" -s V -l version -d 'Print version'
-complete -c codex-meta -n "__fish_codex_meta_using_subcommand help; and not __fish_seen_subcommand_from write set get show status wait list help" -f -a "write" -d 'Create or replace a meta atomically from key=value pairs (and/or JSON on stdin)'
-complete -c codex-meta -n "__fish_codex_meta_using_subcommand help; and not __fish_seen_subcommand_from write set get show status wait list help" -f -a "set" -d 'Change fields of a meta atomically; unknown keys are stored, other fields kept'
-complete -c codex-meta -n "__fish_codex_meta_using_subcommand help; and not __fish_seen_subcommand_from write set get show status wait list help" -f -a "get" -d 'Print one field: strings raw, anything else as one-line JSON'
-complete -c codex-meta -n "__fish_codex_meta_using_subcommand help; and not __fish_seen_subcommand_from write set get show status wait list help" -f -a "show" -d 'Print the whole meta as pretty JSON, with the effective status'
-complete -c codex-meta -n "__fish_codex_meta_using_subcommand help; and not __fish_seen_subcommand_from write set get show status wait list help" -f -a "status" -d 'Print one line per run: <run_id> <status> exit=<code|-> session=<uuid|->'
-complete -c codex-meta -n "__fish_codex_meta_using_subcommand help; and not __fish_seen_subcommand_from write set get show status wait list help" -f -a "wait" -d 'Block until every run has ended; exit with the run\'s exit code'
-complete -c codex-meta -n "__fish_codex_meta_using_subcommand help; and not __fish_seen_subcommand_from write set get show status wait list help" -f -a "list" -d 'List the runs in the runs dir, newest first'
-complete -c codex-meta -n "__fish_codex_meta_using_subcommand help; and not __fish_seen_subcommand_from write set get show status wait list help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c codex-meta -n "__fish_codex_meta_using_subcommand cancel" -l signal -d 'The signal for the supervisor to forward: TERM (default), INT or HUP' -r
+complete -c codex-meta -n "__fish_codex_meta_using_subcommand cancel" -l timeout -d 'With --wait: give up after this long and exit 124' -r
+complete -c codex-meta -n "__fish_codex_meta_using_subcommand cancel" -l runs-dir -d 'Directory holding the runs (default: ./runs)' -r -F
+complete -c codex-meta -n "__fish_codex_meta_using_subcommand cancel" -l wait -d 'Then wait until the runs have ended, printing their status lines'
+complete -c codex-meta -n "__fish_codex_meta_using_subcommand cancel" -s h -l help -d 'Print help'
+complete -c codex-meta -n "__fish_codex_meta_using_subcommand cancel" -s V -l version -d 'Print version'
+complete -c codex-meta -n "__fish_codex_meta_using_subcommand help; and not __fish_seen_subcommand_from write set get show status wait list cancel help" -f -a "write" -d 'Create or replace a meta atomically from key=value pairs (and/or JSON on stdin)'
+complete -c codex-meta -n "__fish_codex_meta_using_subcommand help; and not __fish_seen_subcommand_from write set get show status wait list cancel help" -f -a "set" -d 'Change fields of a meta atomically; unknown keys are stored, other fields kept'
+complete -c codex-meta -n "__fish_codex_meta_using_subcommand help; and not __fish_seen_subcommand_from write set get show status wait list cancel help" -f -a "get" -d 'Print one field: strings raw, anything else as one-line JSON'
+complete -c codex-meta -n "__fish_codex_meta_using_subcommand help; and not __fish_seen_subcommand_from write set get show status wait list cancel help" -f -a "show" -d 'Print the whole meta as pretty JSON, with the effective status'
+complete -c codex-meta -n "__fish_codex_meta_using_subcommand help; and not __fish_seen_subcommand_from write set get show status wait list cancel help" -f -a "status" -d 'Print one line per run: <run_id> <status> exit=<code|-> session=<uuid|->'
+complete -c codex-meta -n "__fish_codex_meta_using_subcommand help; and not __fish_seen_subcommand_from write set get show status wait list cancel help" -f -a "wait" -d 'Block until every run has ended; exit with the run\'s exit code'
+complete -c codex-meta -n "__fish_codex_meta_using_subcommand help; and not __fish_seen_subcommand_from write set get show status wait list cancel help" -f -a "list" -d 'List the runs in the runs dir, newest first'
+complete -c codex-meta -n "__fish_codex_meta_using_subcommand help; and not __fish_seen_subcommand_from write set get show status wait list cancel help" -f -a "cancel" -d 'Stop runs through their supervisors (queued ones never start)'
+complete -c codex-meta -n "__fish_codex_meta_using_subcommand help; and not __fish_seen_subcommand_from write set get show status wait list cancel help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -23,7 +23,7 @@ _codex__spawn() {
 
     case "${cmd}" in
         codex__spawn)
-            opts="-q -v -h -V --repo --task --task-file --resume --codex-bin --log-dir --runs-dir --json-out --notify-cmd --notify-timeout --event-stream --detach --json --quiet --timeout --stall-timeout --verify --max-attempts --verify-timeout --kill-grace --verbose --verbosity --help --version"
+            opts="-q -v -h -V --repo --task --task-file --resume --codex-bin --log-dir --runs-dir --json-out --notify-cmd --notify-timeout --event-stream --detach --detach-timeout --max-running --queue --after --max-tokens --max-cost --json --quiet --timeout --stall-timeout --verify --max-attempts --verify-timeout --kill-grace --verbose --verbosity --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -70,6 +70,34 @@ _codex__spawn() {
                     return 0
                     ;;
                 --event-stream)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --detach)
+                    COMPREPLY=($(compgen -W "now session" -- "${cur}"))
+                    return 0
+                    ;;
+                --detach-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-running)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --queue)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --after)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-tokens)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-cost)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

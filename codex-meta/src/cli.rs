@@ -14,7 +14,10 @@ use crate::Status;
 
 /// Exit statuses of `codex-meta` (code, meaning).
 pub const EXIT_STATUS: &[(u8, &str)] = &[
-    (0, "success; for wait: every run succeeded"),
+    (
+        0,
+        "success; for wait: every run succeeded (with --any: the first run to end succeeded); for cancel: every run was signalled or had already ended",
+    ),
     (1, "get: the key is absent or null"),
     (
         2,
@@ -25,7 +28,7 @@ pub const EXIT_STATUS: &[(u8, &str)] = &[
     ),
     (
         124,
-        "wait: the timeout passed while a run was still running",
+        "wait, cancel --wait: the timeout passed while a run was still running (or queued)",
     ),
     (
         125,
@@ -34,8 +37,17 @@ pub const EXIT_STATUS: &[(u8, &str)] = &[
 ];
 
 const AFTER_HELP: &str = "\
-A RUN is a meta file path (containing '/' or ending in .meta.json) or a run id \
+A RUN is a meta file path (containing '/' or ending in .meta.json), a launch file (what \
+`codex-spawn --detach > a.launch` wrote: its meta_file= line names the run), or a run id \
 (or a unique prefix of one) looked up in the runs dir.
+
+Statuses: queued, running (live: a supervisor holds the run), succeeded, failed, killed, \
+timed_out, stalled, verify_failed, dependency_failed, over_budget, lost.
+
+cancel sends SIGTERM (or --signal INT|HUP) to each live run's supervisor — the very process \
+its meta's pid, pid_start and boot_id name, on this host — which forwards it to codex's \
+process group and records the run as killed, naming who asked; a queued run never starts. \
+Runs that already ended are reported and left alone.
 
 wait exits 0 when every run succeeded, 124 on timeout, 125 for a lost run, and otherwise \
 with the first failed run's own exit code: its exit_code when that is 1 to 255, else 128+N \
@@ -92,6 +104,8 @@ pub enum Command {
     Wait(WaitArgs),
     /// List the runs in the runs dir, newest first
     List(ListArgs),
+    /// Stop runs through their supervisors (queued ones never start)
+    Cancel(CancelArgs),
 }
 
 /// `codex-meta write`.
@@ -114,7 +128,7 @@ pub struct WriteArgs {
 /// `codex-meta set`.
 #[derive(Debug, Args)]
 pub struct SetArgs {
-    /// The run (meta path or run id)
+    /// The run (meta path, launch file or run id)
     #[arg(value_name = "RUN")]
     pub run: String,
     /// Fields: a value is JSON when it parses as JSON, else a string (status=running,
@@ -126,7 +140,7 @@ pub struct SetArgs {
 /// `codex-meta get`.
 #[derive(Debug, Args)]
 pub struct GetArgs {
-    /// The run (meta path or run id)
+    /// The run (meta path, launch file or run id)
     #[arg(value_name = "RUN")]
     pub run: String,
     /// The field; a dotted path reaches inside (attempts.0.exit_code)
@@ -137,7 +151,7 @@ pub struct GetArgs {
 /// `codex-meta show`.
 #[derive(Debug, Args)]
 pub struct ShowArgs {
-    /// The run (meta path or run id)
+    /// The run (meta path, launch file or run id)
     #[arg(value_name = "RUN")]
     pub run: String,
 }
@@ -145,7 +159,7 @@ pub struct ShowArgs {
 /// `codex-meta status`.
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// The runs (meta paths or run ids)
+    /// The runs (meta paths, launch files or run ids)
     #[arg(value_name = "RUN", required = true)]
     pub runs: Vec<String>,
 }
@@ -153,7 +167,7 @@ pub struct StatusArgs {
 /// `codex-meta wait`.
 #[derive(Debug, Args)]
 pub struct WaitArgs {
-    /// The runs (meta paths or run ids)
+    /// The runs (meta paths, launch files or run ids)
     #[arg(value_name = "RUN", required = true)]
     pub runs: Vec<String>,
     /// Give up after this long (200ms, 30s, 5m, 1h) and exit 124
@@ -162,6 +176,27 @@ pub struct WaitArgs {
     /// Print nothing; only the exit status tells
     #[arg(short, long)]
     pub quiet: bool,
+    /// Return when the first of the runs ends, printing its line (its exit status is the
+    /// exit status)
+    #[arg(long)]
+    pub any: bool,
+}
+
+/// `codex-meta cancel`.
+#[derive(Debug, Args)]
+pub struct CancelArgs {
+    /// The runs (meta paths, launch files or run ids)
+    #[arg(value_name = "RUN", required = true)]
+    pub runs: Vec<String>,
+    /// The signal for the supervisor to forward: TERM (default), INT or HUP
+    #[arg(long, value_name = "SIG", value_parser = crate::cmd::parse_signal)]
+    pub signal: Option<nix::sys::signal::Signal>,
+    /// Then wait until the runs have ended, printing their status lines
+    #[arg(long)]
+    pub wait: bool,
+    /// With --wait: give up after this long and exit 124
+    #[arg(long, value_name = "DUR", value_parser = crate::parse_duration, requires = "wait")]
+    pub timeout: Option<Duration>,
 }
 
 /// `codex-meta list`.

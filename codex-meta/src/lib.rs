@@ -9,6 +9,7 @@
 //! - [`read_meta`], [`write_meta`], [`update_meta`], [`write_json_atomic`]: atomic files;
 //! - [`RunLock`], [`is_held`], [`effective_status`], [`wait_for`]: liveness (`lost`) and
 //!   waiting without polling; [`witness`]: the second witness (pid, start time, boot id);
+//! - [`launch`]: a launch file (codex-spawn's run lines) as a handle to its run;
 //! - [`files`]: run files created O_EXCL|O_NOFOLLOW, read only from regular files, capped;
 //!   runs dirs checked like ssh's StrictModes;
 //! - [`cli`]: the `codex-meta` command.
@@ -21,6 +22,7 @@ pub mod duration;
 mod error;
 pub mod files;
 pub mod io;
+pub mod launch;
 mod lock;
 mod random;
 mod run_id;

@@ -172,15 +172,15 @@ pub fn effective_status(meta: &Meta) -> Status {
 /// its meta and the look at its lock (the owner writes the final meta before it lets go).
 pub fn effective_status_at(meta: &Meta, meta_path: Option<&Path>) -> Status {
     match meta.status {
-        Some(s) if s != Status::Running => s,
-        _ => {
+        Some(s) if !s.is_live() => s,
+        stored => {
             let locked = log_path_for(meta, meta_path).is_some_and(|log| is_held(&log));
             if locked || liveness(meta) == Liveness::Alive {
-                return Status::Running;
+                return stored.unwrap_or(Status::Running);
             }
             match meta_path.map(read_meta) {
                 Some(Ok(again)) => match again.status {
-                    Some(s) if s != Status::Running => s,
+                    Some(s) if !s.is_live() => s,
                     _ => Status::Lost,
                 },
                 _ => Status::Lost,
@@ -218,7 +218,7 @@ impl WaitOutcome {
 pub fn run_exit_code(meta: &Meta, status: Status) -> u8 {
     match status {
         Status::Lost => EXIT_LOST,
-        Status::Running => EXIT_WAIT_TIMEOUT,
+        Status::Running | Status::Queued => EXIT_WAIT_TIMEOUT,
         Status::Succeeded => 0,
         _ => {
             if let Some(c) = meta

@@ -259,6 +259,8 @@ impl RunsDir {
 
     /// Find a RUN argument's meta file.
     ///
+    /// - a launch file (an existing file that is not a meta, holding codex-spawn's run
+    ///   lines, see [`crate::launch`]): the meta it names;
     /// - a path (it contains `/` or ends with `.meta.json`): that file, which must exist
     ///   (a bare `codex-run-<id>.meta.json` is also looked up in this dir);
     /// - otherwise a run id (strictly validated, see [`RunId::parse`]; a leading
@@ -268,6 +270,31 @@ impl RunsDir {
     /// Errors: [`MetaError::NotFound`] for a missing path, [`MetaError::InvalidRunId`],
     /// [`MetaError::UnknownRun`], [`MetaError::AmbiguousRun`].
     pub fn resolve_run(&self, arg: &str) -> Result<PathBuf, MetaError> {
+        let as_path = Path::new(arg);
+        if !arg.ends_with(META_SUFFIX) && as_path.is_file() {
+            // a launch file: the run lines codex-spawn printed
+            if let Some(launch) = crate::launch::read_launch(as_path)? {
+                let meta = launch.meta_file;
+                if !meta.is_file() {
+                    return Err(MetaError::io(
+                        meta,
+                        "read",
+                        io::Error::other(format!("the meta named by launch file {arg} is missing")),
+                    ));
+                }
+                crate::files::check_dir(parent_or_dot(&meta))?;
+                return Ok(meta);
+            }
+            if arg.contains('/') {
+                return Err(MetaError::io(
+                    as_path,
+                    "read",
+                    io::Error::other(
+                        "neither a meta file nor a launch file (no codex_run_id= and meta_file= lines)",
+                    ),
+                ));
+            }
+        }
         if arg.contains('/') || arg.ends_with(META_SUFFIX) {
             let path = PathBuf::from(arg);
             if path.is_file() {

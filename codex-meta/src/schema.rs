@@ -12,10 +12,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// The state of a run. `Lost` is never stored by an owner: readers derive it when the
-/// meta says `running` but no process holds the run's lock (see [`crate::effective_status`]).
+/// meta says `running` (or `queued`) but no process holds the run's lock (see
+/// [`crate::effective_status`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
+    /// Waiting for a slot (`--max-running`) or for the runs it comes `--after`; codex
+    /// has not started. Its supervisor holds the run's lock as for `running`.
+    Queued,
     Running,
     Succeeded,
     Failed,
@@ -23,12 +27,17 @@ pub enum Status {
     TimedOut,
     Stalled,
     VerifyFailed,
+    /// A run it came `--after` did not succeed: codex never started.
+    DependencyFailed,
+    /// `--max-tokens` / `--max-cost` was passed: codex was stopped.
+    OverBudget,
     Lost,
 }
 
 impl Status {
     /// Every status, in a stable order (for help texts and validation messages).
-    pub const ALL: [Status; 8] = [
+    pub const ALL: [Status; 11] = [
+        Status::Queued,
         Status::Running,
         Status::Succeeded,
         Status::Failed,
@@ -36,12 +45,15 @@ impl Status {
         Status::TimedOut,
         Status::Stalled,
         Status::VerifyFailed,
+        Status::DependencyFailed,
+        Status::OverBudget,
         Status::Lost,
     ];
 
     /// The serialised name (`"timed_out"`, …).
     pub fn as_str(&self) -> &'static str {
         match self {
+            Status::Queued => "queued",
             Status::Running => "running",
             Status::Succeeded => "succeeded",
             Status::Failed => "failed",
@@ -49,13 +61,25 @@ impl Status {
             Status::TimedOut => "timed_out",
             Status::Stalled => "stalled",
             Status::VerifyFailed => "verify_failed",
+            Status::DependencyFailed => "dependency_failed",
+            Status::OverBudget => "over_budget",
             Status::Lost => "lost",
         }
     }
 
-    /// True for every status but `Running`: the run will not change any more.
+    /// True for every status but `Queued` and `Running`: the run will not change any more.
     pub fn is_terminal(&self) -> bool {
-        !matches!(self, Status::Running)
+        !self.is_live()
+    }
+
+    /// `Queued` or `Running`: a supervisor owns the run (or it is lost).
+    pub fn is_live(&self) -> bool {
+        matches!(self, Status::Queued | Status::Running)
+    }
+
+    /// The statuses' names, comma-separated (for messages).
+    pub fn names() -> String {
+        Status::ALL.map(|s| s.as_str()).join(", ")
     }
 }
 
@@ -67,9 +91,7 @@ impl fmt::Display for Status {
 
 /// The error of [`Status::from_str`]: names the bad value and lists the good ones.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "invalid status '{0}' (expected one of: running, succeeded, failed, killed, timed_out, stalled, verify_failed, lost)"
-)]
+#[error("invalid status '{0}' (expected one of: {names})", names = Status::names())]
 pub struct ParseStatusError(pub String);
 
 impl FromStr for Status {
@@ -269,6 +291,7 @@ pub fn validate_field(key: &str, value: &Value) -> Result<(), String> {
         }
         Err(_) => Err(match (key, value.as_str()) {
             ("status", Some(s)) => ParseStatusError(s.to_owned()).to_string(),
+            ("status", None) => format!("status must be one of {} or null", Status::names()),
             _ => format!("{key} must be {}", expected_type(key)),
         }),
     }
@@ -277,9 +300,6 @@ pub fn validate_field(key: &str, value: &Value) -> Result<(), String> {
 /// What a known field holds, for error messages.
 fn expected_type(key: &str) -> &'static str {
     match key {
-        "status" => {
-            "a status (running, succeeded, failed, killed, timed_out, stalled, verify_failed, lost) or null"
-        }
         "mode" => "\"new\", \"resume\" or null",
         "pid" => "a non-negative integer or null",
         "exit_code" => "an integer or null",

@@ -92,6 +92,26 @@ impl Witness {
     pub fn wait_gone(&self, deadline: Option<Instant>) -> bool {
         imp::wait_gone(self, deadline)
     }
+
+    /// Send `signal` to the process this witness names, and only to it: on Linux through
+    /// a pidfd opened before the witness is checked (a pid reused meanwhile cannot be
+    /// hit); elsewhere checked just before `kill`. `Ok(false)`: the process is gone.
+    pub fn signal(&self, signal: nix::sys::signal::Signal) -> std::io::Result<bool> {
+        imp::signal(self, signal)
+    }
+}
+
+/// `kill` after a check of the witness (where no process handle exists).
+#[allow(dead_code)] // the fallback of every platform module; Linux uses it without pidfds
+fn signal_after_check(w: &Witness, signal: nix::sys::signal::Signal) -> std::io::Result<bool> {
+    if w.check() != Liveness::Alive {
+        return Ok(false);
+    }
+    match nix::sys::signal::kill(nix::unistd::Pid::from_raw(w.pid as i32), signal) {
+        Ok(()) => Ok(true),
+        Err(nix::errno::Errno::ESRCH) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// What the meta's witness says of its supervisor: [`Liveness::Unknown`] when it has none
@@ -148,6 +168,42 @@ mod imp {
     pub fn boot_id() -> Option<String> {
         let id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
         Some(id.trim().to_owned()).filter(|s| !s.is_empty())
+    }
+
+    pub fn signal(w: &Witness, signal: nix::sys::signal::Signal) -> std::io::Result<bool> {
+        // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, w.pid as libc::pid_t, 0) };
+        if fd < 0 {
+            return match std::io::Error::last_os_error() {
+                e if e.raw_os_error() == Some(libc::ESRCH) => Ok(false),
+                _ => super::signal_after_check(w, signal),
+            };
+        }
+        // SAFETY: the kernel just gave us this descriptor.
+        let pidfd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+        // the descriptor names the process that had the pid when it was opened: if that
+        // is the witness's process now, it is the one signalled
+        if w.check() != super::Liveness::Alive {
+            return Ok(false);
+        }
+        // SAFETY: a pidfd we own, a valid signal number, no siginfo, no flags.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                std::os::fd::AsRawFd::as_raw_fd(&pidfd),
+                signal as libc::c_int,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            )
+        };
+        if rc == 0 {
+            return Ok(true);
+        }
+        match std::io::Error::last_os_error() {
+            e if e.raw_os_error() == Some(libc::ESRCH) => Ok(false),
+            e if e.raw_os_error() == Some(libc::ENOSYS) => super::signal_after_check(w, signal),
+            e => Err(e),
+        }
     }
 
     pub fn wait_gone(w: &Witness, deadline: Option<Instant>) -> bool {
@@ -215,6 +271,10 @@ mod imp {
         // SZOMB = 5: a zombie has exited
         (info.pbi_status != 5)
             .then(|| format!("{}.{:06}", info.pbi_start_tvsec, info.pbi_start_tvusec))
+    }
+
+    pub fn signal(w: &Witness, signal: nix::sys::signal::Signal) -> std::io::Result<bool> {
+        super::signal_after_check(w, signal)
     }
 
     /// `kern.boottime`: the boot's start, in seconds and microseconds.
@@ -306,6 +366,12 @@ mod imp {
 
     pub fn wait_gone(w: &Witness, deadline: Option<Instant>) -> bool {
         super::wait_by_probing(w, deadline)
+    }
+
+    pub fn signal(_w: &Witness, _signal: nix::sys::signal::Signal) -> std::io::Result<bool> {
+        Err(std::io::Error::other(
+            "this platform cannot name a process for good",
+        ))
     }
 }
 

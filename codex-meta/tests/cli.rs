@@ -694,19 +694,26 @@ fn list_json_limit_and_status_filter() {
 }
 
 #[test]
-fn list_of_an_empty_or_missing_dir_prints_nothing() {
+fn list_of_an_empty_or_missing_dir_prints_its_header_and_says_why() {
     let env = Env::new();
     env.cmd()
         .arg("list")
         .assert()
         .success()
-        .stdout("")
-        .stderr("");
+        .stdout("RUN_ID  STATUS  EXIT  ELAPSED  SESSION  TASK\n")
+        .stderr(one_line_error("no runs in "));
     env.cmd()
-        .args(["--runs-dir", "does/not/exist", "list"])
+        .args(["--runs-dir", "does/not/exist", "list", "--json"])
         .assert()
         .success()
-        .stdout("");
+        .stdout("")
+        .stderr(one_line_error("does/not/exist does not exist"));
+    put_three(&env);
+    env.cmd()
+        .args(["list", "--status", "queued"])
+        .assert()
+        .success()
+        .stderr(one_line_error("no queued runs in "));
 }
 
 #[test]

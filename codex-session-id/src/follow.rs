@@ -59,7 +59,7 @@ fn run_meta_of(path: &Path) -> Option<PathBuf> {
 fn run_alive_by_meta(path: &Path) -> Option<bool> {
     let meta_path = run_meta_of(path)?;
     let meta = codex_meta::read_meta(&meta_path).ok()?;
-    Some(codex_meta::effective_status_at(&meta, Some(&meta_path)) == codex_meta::Status::Running)
+    Some(codex_meta::effective_status_at(&meta, Some(&meta_path)).is_live())
 }
 
 /// The file being read, and who it is.

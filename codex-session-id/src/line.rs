@@ -21,7 +21,7 @@
 //!   of a line marks the end of a codex-spawn run (used by `--follow`).
 
 use crate::json_prefix;
-use crate::text::{strip_ci_timestamp, strip_stamp, without_escapes};
+use crate::text::{has_escapes, strip_ci_timestamp, strip_stamp, without_escapes};
 use crate::{IdKind, Uuid};
 use memchr::memmem::Finder;
 use serde::Deserialize;
@@ -123,7 +123,11 @@ static FIRST_BYTE: [u8; 256] = {
 /// `truncated` says whether the line was longer than what `line` holds. A CI log's
 /// timestamp prefix (`2026-04-19T14:51:51.9956552Z `, GitHub Actions) is looked through.
 pub(crate) fn classify(line: &[u8], truncated: bool) -> Line {
-    let line = strip_ci_timestamp(line);
+    let line = if line.first().is_some_and(u8::is_ascii_digit) {
+        strip_ci_timestamp(line)
+    } else {
+        line
+    };
     if let Some(rest) = line.strip_prefix(b"codex_session_id=") {
         return match parse_uuid_trimmed(rest) {
             Some(uuid) if !truncated => Line::Id(IdKind::SpawnLine, uuid),
@@ -152,10 +156,13 @@ pub(crate) fn classify(line: &[u8], truncated: bool) -> Line {
     if truncated || line.len() > MAX_HEADER_LINE {
         return Line::Nothing;
     }
-    if let Some(m) = mark(line) {
+    // Most lines have no escape at all: they are read in place (copying every candidate
+    // line through the escape filter made `--last` on a 1 GiB log ~60% slower).
+    let escaped = has_escapes(line);
+    if let Some(m) = mark(line, escaped) {
         return Line::Mark(m);
     }
-    match header(line) {
+    match header(line, escaped) {
         Some(uuid) => Line::Id(IdKind::Header, uuid),
         None => Line::Nothing,
     }
@@ -166,7 +173,7 @@ const MAX_MARK_LINE: usize = 512;
 
 /// A line that tells where in a transcript we are ([`Mark`]), after ANSI colours, the
 /// line's whitespace and (codex before 0.44) a `[timestamp] ` are set aside.
-fn mark(line: &[u8]) -> Option<Mark> {
+fn mark(line: &[u8], escaped: bool) -> Option<Mark> {
     if line.len() > MAX_MARK_LINE {
         return None;
     }
@@ -174,13 +181,20 @@ fn mark(line: &[u8]) -> Option<Mark> {
     if !b"-=[OuectU\x1b\xe2".contains(&first) {
         return None;
     }
+    if !escaped {
+        return plain_mark(line.trim_ascii());
+    }
     let mut buf = [0u8; MAX_MARK_LINE];
     let mut n = 0;
     for b in without_escapes(line) {
         buf[n] = b;
         n += 1;
     }
-    let text = buf[..n].trim_ascii();
+    plain_mark(buf[..n].trim_ascii())
+}
+
+/// [`mark`] of a line without escapes and surrounding whitespace.
+fn plain_mark(text: &[u8]) -> Option<Mark> {
     if text.len() >= 8 && text.iter().all(|&b| b == b'-') {
         return Some(Mark::Fence);
     }
@@ -229,30 +243,29 @@ fn parse_uuid_trimmed(rest: &[u8]) -> Option<Uuid> {
 }
 
 /// `[ws] session <ws> id: [ws] <uuid> [ws]` after ANSI stripping, any ASCII case.
-fn header(line: &[u8]) -> Option<Uuid> {
-    let mut it = without_escapes(line).peekable();
-    while it.next_if(|b| is_space(*b)).is_some() {}
-    for want in *b"session" {
-        if !it.next()?.eq_ignore_ascii_case(&want) {
-            return None;
-        }
+fn header(line: &[u8], escaped: bool) -> Option<Uuid> {
+    if !escaped {
+        return plain_header(line);
     }
-    if !matches!(it.next()?, b' ' | b'\t') {
+    let plain: Vec<u8> = without_escapes(line).collect();
+    plain_header(&plain)
+}
+
+/// [`header`] of a line without escapes.
+fn plain_header(line: &[u8]) -> Option<Uuid> {
+    let is_blank = |b: &u8| matches!(b, b' ' | b'\t');
+    let rest = &line[line.iter().position(|b| !is_space(*b))?..];
+    let (word, rest) = rest.split_at_checked(7)?;
+    if !word.eq_ignore_ascii_case(b"session") || !rest.first().is_some_and(is_blank) {
         return None;
     }
-    while it.next_if(|b| matches!(b, b' ' | b'\t')).is_some() {}
-    for want in *b"id:" {
-        if !it.next()?.eq_ignore_ascii_case(&want) {
-            return None;
-        }
+    let rest = &rest[rest.iter().position(|b| !is_blank(b))?..];
+    let (word, rest) = rest.split_at_checked(3)?;
+    if !word.eq_ignore_ascii_case(b"id:") {
+        return None;
     }
-    while it.next_if(|b| matches!(b, b' ' | b'\t')).is_some() {}
-    let mut text = [0u8; 36];
-    for slot in &mut text {
-        *slot = it.next()?;
-    }
-    let uuid = Uuid::parse(&text)?;
-    it.all(is_space).then_some(uuid)
+    let rest = &rest[rest.iter().position(|b| !is_blank(b)).unwrap_or(rest.len())..];
+    parse_uuid_trimmed(rest)
 }
 
 /// The three JSON events that carry the session id, as far as we read them.

@@ -60,6 +60,11 @@ impl Decoder {
     pub fn decode<'a>(&mut self, chunk: &'a [u8], buf: &'a mut Vec<u8>) -> &'a [u8] {
         buf.clear();
         if !self.checked {
+            if self.head.is_empty() && chunk.len() >= 3 {
+                // the usual case: the first chunk tells, and a UTF-8 one is not copied
+                self.checked = true;
+                return self.start(chunk, buf);
+            }
             self.head.extend_from_slice(chunk);
             let head = &self.head;
             let maybe = |bom: &[u8]| bom.starts_with(head) && head.len() < bom.len();
@@ -68,17 +73,9 @@ impl Decoder {
             }
             self.checked = true;
             let head = std::mem::take(&mut self.head);
-            if let Some(rest) = head.strip_prefix(&[0xff, 0xfe]) {
-                self.bom_len = 2;
-                let mut dec = Utf16::default();
-                dec.decode(rest, buf);
-                self.utf16 = Some(dec);
-            } else if let Some(rest) = head.strip_prefix(&[0xef, 0xbb, 0xbf]) {
-                self.bom_len = 3;
-                buf.extend_from_slice(rest);
-            } else {
-                buf.extend_from_slice(&head);
-            }
+            let mut decoded = Vec::new();
+            let text = self.start(&head, &mut decoded).to_vec();
+            buf.extend_from_slice(&text);
             return buf;
         }
         match &mut self.utf16 {
@@ -87,6 +84,39 @@ impl Decoder {
                 buf
             }
             None => chunk,
+        }
+    }
+
+    /// [`Decoder::decode`] with the text always in `out` (replaced).
+    pub fn decode_into(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
+        let mut buf = std::mem::take(out);
+        let (ptr, len) = {
+            let text = self.decode(chunk, &mut buf);
+            (text.as_ptr(), text.len())
+        };
+        if len > 0 && !std::ptr::eq(ptr, buf.as_ptr()) {
+            // not decoded into `buf`: the text is the end of `chunk` itself
+            buf.clear();
+            buf.extend_from_slice(&chunk[chunk.len() - len..]);
+        } else if len == 0 {
+            buf.clear();
+        }
+        *out = buf;
+    }
+
+    /// The text of the stream's first bytes, its byte-order mark (if any) dropped.
+    fn start<'a>(&mut self, bytes: &'a [u8], buf: &'a mut Vec<u8>) -> &'a [u8] {
+        if let Some(rest) = bytes.strip_prefix(&[0xff, 0xfe]) {
+            self.bom_len = 2;
+            let mut dec = Utf16::default();
+            dec.decode(rest, buf);
+            self.utf16 = Some(dec);
+            buf
+        } else if let Some(rest) = bytes.strip_prefix(&[0xef, 0xbb, 0xbf]) {
+            self.bom_len = 3;
+            rest
+        } else {
+            bytes
         }
     }
 
@@ -197,8 +227,8 @@ impl<R: Read> Read for TextReader<R> {
                 self.ended = true;
                 let _ = self.decoder.finish(&mut self.out);
             } else {
-                // not passed through (see above): the text is in `out`
-                let _ = self.decoder.decode(&self.raw[..n], &mut self.out);
+                // not passed through (see above): the text goes to `out`
+                self.decoder.decode_into(&self.raw[..n], &mut self.out);
             }
         }
     }
@@ -258,8 +288,9 @@ pub fn strip_stamp(text: &[u8]) -> Option<&[u8]> {
 
 /// Whether `line` holds an escape sequence ([`without_escapes`] would change it).
 pub fn has_escapes(line: &[u8]) -> bool {
-    memchr::memchr(0x1b, line).is_some()
-        || memchr::memmem::find(line, "\u{2190}[".as_bytes()).is_some()
+    // one pass for both (a memmem searcher built per line cost more than the scan)
+    memchr::memchr2_iter(0x1b, 0xe2, line)
+        .any(|i| line[i] == 0x1b || line[i + 1..].starts_with(&[0x86, 0x90, b'[']))
 }
 
 /// The bytes of `line` with ANSI escape sequences (CSI `ESC [ … final`, OSC
@@ -380,10 +411,12 @@ mod tests {
         // shorter than a mark, and a lone FF
         assert_eq!(decode_by(&[0xff], 1), [0xff]);
         assert_eq!(decode_by(&[0xef, 0xbb], 1), [0xef, 0xbb]);
-        let mut r = TextReader::new(&wide[..]);
-        let mut s = String::new();
-        r.read_to_string(&mut s).unwrap();
-        assert_eq!(s, text);
+        for bytes in [&wide[..], &bom8[..], text.as_bytes()] {
+            let mut r = TextReader::new(bytes);
+            let mut s = String::new();
+            r.read_to_string(&mut s).unwrap();
+            assert_eq!(s, text);
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::error::SpawnError;
 pub const EXIT_STATUS: &[(u8, &str)] = &[
     (
         0,
-        "succeeded: codex completed its turn (and --verify's check passed); with --detach: the run was launched",
+        "succeeded: codex completed its turn (and --verify's check passed); with --detach: the run was launched (--detach=session: and its session id is known)",
     ),
     (
         1,
@@ -27,6 +27,14 @@ pub const EXIT_STATUS: &[(u8, &str)] = &[
     (
         3,
         "verify_failed: --verify's check still failed when --max-attempts were spent (or codex's session id was unknown, so it could not be resumed)",
+    ),
+    (
+        4,
+        "over_budget: the run passed --max-tokens or --max-cost; codex's process group was stopped (SIGTERM, then SIGKILL after --kill-grace)",
+    ),
+    (
+        5,
+        "dependency_failed: a run named by --after did not succeed; codex was not started",
     ),
     (
         124,
@@ -52,6 +60,10 @@ pub const EXIT_STATUS: &[(u8, &str)] = &[
 
 /// The exit status of a `verify_failed` run.
 pub const EXIT_VERIFY_FAILED: u8 = 3;
+/// The exit status of an `over_budget` run.
+pub const EXIT_OVER_BUDGET: u8 = 4;
+/// The exit status of a `dependency_failed` run.
+pub const EXIT_DEPENDENCY_FAILED: u8 = 5;
 /// The exit status of a `timed_out` or `stalled` run.
 pub const EXIT_TIMED_OUT: u8 = 124;
 
@@ -60,17 +72,22 @@ macro_rules! after_help {
         "\
 Before codex starts, stdout gets four lines (absolute paths, flushed):
   codex_run_id=<id>  log_file=<path>  meta_file=<path>  summary_file_pending=<path>
-At the end (foreground): codex_run_id= codex_exit_code= elapsed_seconds= codex_session_id=
-log_file= meta_file= summary_file= summary_json=<one-line JSON>.
+(--detach=session adds codex_session_id=<uuid> once codex names its session.)
+At the end (foreground): codex_run_id= status= exit_code= (codex-spawn's) codex_exit_code=
+(codex's own, last attempt; empty when it died by a signal or never ran) elapsed_seconds=
+codex_session_id= log_file= meta_file= summary_file= summary_json=<one-line JSON>.
+With --json: one object line like `claude -p --output-format json`'s: type \"result\",
+subtype, is_error, result (the last agent message, capped at 4 KiB), session_id, run_id,
+duration_ms, num_attempts, total_cost_usd, usage, status, exit_code, codex_exit_code, files.
 
 codex runs as: codex exec --cd REPO [--output-last-message LASTMSG] [CODEX_ARGS...] [resume ID|--last] PROMPT
 With --task - or --task-file (or a task starting with '-') the prompt goes to codex's stdin
 and the prompt argument is '-'; otherwise codex's stdin is /dev/null. --resume without a
 task sends the follow-up prompt \"Continue.\".
 
-Statuses (meta `status`, exit status): succeeded (0), failed (1 or codex's code),
-verify_failed (3), timed_out (124), stalled (124), killed (128+N). --help tells what
-triggers each.
+Statuses (meta `status`, exit status): queued (waiting), running, succeeded (0), failed
+(1 or codex's code), verify_failed (3), over_budget (4), dependency_failed (5), timed_out
+(124), stalled (124), killed (128+N). --help tells what triggers each.
 
 Environment: CODEX_BIN, CODEX_RUNS_DIR, CODEX_LOG_VERBOSITY (low|normal|high|extreme)."
     };
@@ -92,8 +109,17 @@ What each status means:
                  --max-attempts codex invocations (exit 3).
   timed_out      --timeout expired (exit 124).
   stalled        codex printed nothing for --stall-timeout (exit 124); never resumed.
-  killed         codex-spawn got SIGINT/SIGTERM/SIGHUP (forwarded), or codex died by a
-                 signal (exit 128+N).
+  killed         codex-spawn got SIGINT/SIGTERM/SIGHUP (forwarded; `codex-meta cancel`
+                 sends SIGTERM), or codex died by a signal (exit 128+N). A queued run
+                 that is cancelled never starts codex.
+  over_budget    --max-tokens / --max-cost was passed (codex's usage is followed in its
+                 rollout under CODEX_HOME after each model call): codex was stopped (4).
+  dependency_failed  a run named by --after ended other than succeeded (5).
+
+Queue and dependencies: with --after RUN the run waits as `queued` until every RUN ended;
+with --max-running N it then waits, in FIFO order, until fewer than N runs of its queue
+(--queue NAME, default one per runs dir) are running. Slots are file locks in the runs
+dir's .queue/ (a dead supervisor frees its slot); --timeout counts from codex's start.
 
 What counts as a completed turn (codex-cli 0.169.0). The output's format is decided by
 its first recognisable line (a JSON event, or the header `OpenAI Codex v...`):
@@ -145,8 +171,8 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub task_file: Option<PathBuf>,
 
-    /// Resume a Codex session (`last`: the most recent one); the task is optional
-    #[arg(long, value_name = "ID|last")]
+    /// Resume a Codex session: its id, `last` (the most recent one), or a run (run id or launch file) whose session it continues; the task is optional
+    #[arg(long, value_name = "ID|last|RUN")]
     pub resume: Option<String>,
 
     /// The codex program (a name looked up in PATH, or a path)
@@ -173,9 +199,41 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub event_stream: Option<PathBuf>,
 
-    /// Print the four lines and return at once; the run goes on in its own session
-    #[arg(long)]
-    pub detach: bool,
+    /// Print the four lines and return at once (`--detach=session`: once codex's session
+    /// id is known, printed as a fifth line); the run goes on in its own session
+    #[arg(
+        long,
+        value_name = "WHEN",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "now",
+        value_parser = ["now", "session"]
+    )]
+    pub detach: Option<String>,
+
+    /// With --detach=session: how long to wait for the session id [default: 60s]
+    #[arg(long, value_name = "DUR")]
+    pub detach_timeout: Option<String>,
+
+    /// Wait as `queued` while N runs of the queue are running (a slot frees when a run ends or its supervisor dies)
+    #[arg(long, value_name = "N")]
+    pub max_running: Option<u32>,
+
+    /// The queue --max-running counts in [default: one per runs dir]
+    #[arg(long, value_name = "NAME", requires = "max_running")]
+    pub queue: Option<String>,
+
+    /// Start only after RUN ended, and only if it succeeded (else: dependency_failed, exit 5); repeatable
+    #[arg(long, value_name = "RUN")]
+    pub after: Vec<String>,
+
+    /// Stop codex once the run (all attempts) used more than N tokens: over_budget, exit 4
+    #[arg(long, value_name = "N")]
+    pub max_tokens: Option<u64>,
+
+    /// Stop codex once the run (all attempts) cost more than USD: over_budget, exit 4
+    #[arg(long, value_name = "USD")]
+    pub max_cost: Option<f64>,
 
     /// Print the run lines and the closing lines as one JSON object line each (no echo)
     #[arg(long)]

@@ -186,6 +186,41 @@ pub struct Config {
     pub verify_timeout: Duration,
     /// `--stall-timeout`: stop codex after this long without output.
     pub stall_timeout: Option<Duration>,
+    /// `--detach=session`: return once the session id is known, waiting at most this.
+    pub detach_session: Option<Duration>,
+    /// `--max-running N` and the queue it counts in.
+    pub queue: Option<Queue>,
+    /// `--after RUN`, as given (resolved in the runs dir before any file is created).
+    pub after: Vec<String>,
+    /// `--max-tokens`, `--max-cost`.
+    pub budget: Budget,
+}
+
+/// `--max-running N [--queue NAME]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Queue {
+    pub name: String,
+    pub max_running: u32,
+}
+
+/// The queue `--max-running` counts in when no `--queue` is given.
+pub const DEFAULT_QUEUE: &str = "default";
+
+/// `--detach=session`'s wait when no `--detach-timeout` is given.
+pub const DEFAULT_DETACH_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The run's budget (all attempts together).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Budget {
+    pub max_tokens: Option<u64>,
+    pub max_cost_usd: Option<f64>,
+}
+
+impl Budget {
+    /// Whether any limit is set.
+    pub fn is_set(&self) -> bool {
+        self.max_tokens.is_some() || self.max_cost_usd.is_some()
+    }
 }
 
 /// `--max-attempts` when not given.
@@ -343,6 +378,54 @@ impl Config {
             Some(s) => Some(duration("--stall-timeout", s)?),
         };
 
+        let detach_session = match args.detach.as_deref() {
+            Some("session") => Some(match args.detach_timeout.as_deref() {
+                None => DEFAULT_DETACH_TIMEOUT,
+                Some(s) => duration("--detach-timeout", s)?,
+            }),
+            _ if args.detach_timeout.is_some() => {
+                return Err(SpawnError::usage("--detach-timeout needs --detach=session"));
+            }
+            _ => None,
+        };
+        let queue = match args.max_running {
+            None => None,
+            Some(0) => return Err(SpawnError::usage("--max-running 0: must be at least 1")),
+            Some(n) => {
+                let name = args.queue.unwrap_or_else(|| DEFAULT_QUEUE.to_owned());
+                let good = !name.is_empty()
+                    && name.len() <= 64
+                    && !name.starts_with('.')
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+                if !good {
+                    return Err(SpawnError::usage(format!(
+                        "--queue '{name}': a queue name is 1-64 letters, digits, '.', '_' or '-' (not starting with '.')"
+                    )));
+                }
+                Some(Queue {
+                    name,
+                    max_running: n,
+                })
+            }
+        };
+        if let Some(a) = args.after.iter().find(|a| a.trim().is_empty()) {
+            return Err(SpawnError::usage(format!("--after '{a}': names no run")));
+        }
+        if args.max_tokens == Some(0) {
+            return Err(SpawnError::usage("--max-tokens 0: must be at least 1"));
+        }
+        if let Some(c) = args.max_cost.filter(|c| !(c.is_finite() && *c > 0.0)) {
+            return Err(SpawnError::usage(format!(
+                "--max-cost {c}: must be a positive number of US dollars"
+            )));
+        }
+        let budget = Budget {
+            max_tokens: args.max_tokens,
+            max_cost_usd: args.max_cost,
+        };
+
         let codex_bin = args.codex_bin.unwrap_or_else(|| OsString::from("codex"));
         if codex_bin.is_empty() {
             return Err(SpawnError::usage("--codex-bin is empty"));
@@ -360,7 +443,7 @@ impl Config {
             notify_timeout,
             event_stream: args.event_stream.map(|p| absolute(&p)),
             verbosity,
-            detach: args.detach,
+            detach: args.detach.is_some(),
             json: args.json,
             quiet: args.quiet,
             timeout,
@@ -370,6 +453,10 @@ impl Config {
             max_attempts,
             verify_timeout,
             stall_timeout,
+            detach_session,
+            queue,
+            after: args.after,
+            budget,
         })
     }
 

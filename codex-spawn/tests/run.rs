@@ -212,12 +212,54 @@ fn json_output_is_two_json_lines() {
     let end: serde_json::Value = serde_json::from_str(lines[1]).unwrap();
     assert!(start["meta_file"].as_str().unwrap().ends_with(".meta.json"));
     assert!(start["summary_file_pending"].is_string());
-    assert_eq!(end["codex_run_id"], start["codex_run_id"]);
+    // the closing line: one result object in the shape of `claude -p --output-format json`
+    assert_eq!(end["type"], "result");
+    assert_eq!(end["subtype"], "success");
+    assert_eq!(end["is_error"], false);
+    assert_eq!(end["run_id"], start["codex_run_id"]);
+    assert_eq!(end["status"], "succeeded");
+    assert_eq!(end["exit_code"], 0);
     assert_eq!(end["codex_exit_code"], 0);
-    assert_eq!(
-        end["codex_session_id"],
-        "01a20a11-c643-7ab3-8c02-ecade433bd2a"
-    );
+    assert_eq!(end["num_attempts"], 1);
+    assert!(end["duration_ms"].is_u64(), "{end}");
+    assert_eq!(end["session_id"], "01a20a11-c643-7ab3-8c02-ecade433bd2a");
+    assert_eq!(end["meta_file"], start["meta_file"]);
+    for k in [
+        "input_tokens",
+        "cached_input_tokens",
+        "output_tokens",
+        "reasoning_output_tokens",
+    ] {
+        assert!(end["usage"].get(k).is_some(), "usage.{k}: {end}");
+    }
+    assert!(end.get("total_cost_usd").is_some(), "{end}");
+}
+
+#[test]
+fn codex_exit_code_is_codex_s_own_and_the_verdict_has_its_own_key() {
+    // codex exits 0 but its output shows no completed turn: codex-spawn says 1
+    let env = Env::new();
+    let out = env
+        .cmd()
+        .args(["--task", "t", "--codex-bin", "/bin/true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(kv(&stdout, "codex_exit_code").as_deref(), Some("0"));
+    assert_eq!(kv(&stdout, "exit_code").as_deref(), Some("1"));
+    assert_eq!(kv(&stdout, "status").as_deref(), Some("failed"));
+    let out = env
+        .cmd()
+        .args(["--task", "t", "--codex-bin", "/bin/true", "--json"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let end: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(end["subtype"], "error_during_execution");
+    assert_eq!(end["is_error"], true);
+    assert_eq!(end["codex_exit_code"], 0);
+    assert_eq!(end["exit_code"], 1);
 }
 
 #[test]

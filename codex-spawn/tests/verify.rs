@@ -247,7 +247,10 @@ fn check_that_never_passes_spends_the_attempts_and_exits_3() {
     // Attempts 2 and 3 both resume the first attempt's session.
     assert_eq!(&argv_n(&env, 3)[6..], ["resume", SID, "-"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(kv(&stdout, "codex_exit_code").as_deref(), Some("3"));
+    // codex itself succeeded each time; the run's verdict is its own key
+    assert_eq!(kv(&stdout, "codex_exit_code").as_deref(), Some("0"));
+    assert_eq!(kv(&stdout, "exit_code").as_deref(), Some("3"));
+    assert_eq!(kv(&stdout, "status").as_deref(), Some("verify_failed"));
 }
 
 #[test]

@@ -236,19 +236,35 @@ fn execute(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<u8, Fa
         let s = run::summarize_run(RunSource::MetaPath(&meta), &opts)?;
         return single(cli, out, &s);
     }
+    // `--all` of an empty or missing runs dir says so (never a silent, empty report).
+    let listed: Option<Vec<PathBuf>> = if cli.all {
+        if !dir.path().is_dir() {
+            return Err(Fail(
+                2,
+                format!("--all: runs dir {} does not exist", dir.path().display()),
+            ));
+        }
+        let metas: Vec<PathBuf> = dir.list()?.into_iter().map(|r| r.meta_path).collect();
+        if metas.is_empty() {
+            let _ = writeln!(err, "codex-summarize: no runs in {}", dir.path().display());
+        }
+        Some(metas)
+    } else {
+        None
+    };
     // Many runs: one bad meta hides nothing — it is named on stderr, the rest reported.
     let mut skipped = 0usize;
     let mut skip = |e: &dyn std::fmt::Display| {
         skipped += 1;
         let _ = writeln!(err, "codex-summarize: skipped: {e}");
     };
-    let metas: Vec<PathBuf> = if cli.all {
-        dir.list()?.into_iter().map(|r| r.meta_path).collect()
-    } else {
-        cli.runs
+    let metas: Vec<PathBuf> = match listed {
+        Some(m) => m,
+        None => cli
+            .runs
             .iter()
             .filter_map(|r| dir.resolve_run(r).map_err(|e| skip(&e)).ok())
-            .collect()
+            .collect(),
     };
     let mut summaries: Vec<RunSummary> = Vec::with_capacity(metas.len());
     for m in &metas {

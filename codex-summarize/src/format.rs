@@ -198,6 +198,7 @@ fn tokens_compact(t: &Tokens) -> String {
 pub fn compact_line(s: &RunSummary) -> String {
     let prefix = match s.status.as_deref() {
         Some("running") => "RUNNING",
+        Some("queued") => "QUEUED",
         Some("lost") => "LOST",
         _ if s.success == Some(true) => "OK",
         _ if s.success.is_none() && s.exit_code.is_none() && s.status.is_none() => "DONE",
@@ -324,31 +325,50 @@ pub fn rows_table(
     rows: &[(String, Tokens, Option<f64>)],
     total: &TableTotal<'_>,
 ) -> String {
-    let mut data: Vec<[String; 7]> = vec![[
-        head.to_owned(),
-        "input".into(),
-        "cached".into(),
-        "output".into(),
-        "reasoning".into(),
-        "total".into(),
-        "cost".into(),
-    ]];
-    let cells = |k: &str, t: &Tokens, c: Option<f64>| {
-        [
-            k.to_owned(),
+    rows_table_with(head, rows, None, total)
+}
+
+/// [`rows_table`], with a `status` column after the key when `statuses` (one per row)
+/// is given.
+pub fn rows_table_with(
+    head: &str,
+    rows: &[(String, Tokens, Option<f64>)],
+    statuses: Option<&[String]>,
+    total: &TableTotal<'_>,
+) -> String {
+    let left = if statuses.is_some() { 2 } else { 1 };
+    let mut header = vec![head.to_owned()];
+    if statuses.is_some() {
+        header.push("status".into());
+    }
+    header.extend(["input", "cached", "output", "reasoning", "total", "cost"].map(String::from));
+    let mut data: Vec<Vec<String>> = vec![header];
+    let cells = |k: &str, st: Option<&str>, t: &Tokens, c: Option<f64>| {
+        let mut r = vec![k.to_owned()];
+        if let Some(st) = st {
+            r.push(st.to_owned());
+        }
+        r.extend([
             opt(t.input_tokens),
             opt(t.cached_input_tokens),
             opt(t.output_tokens),
             opt(t.reasoning_output_tokens),
             total_cell(t),
             cost_cell(c),
-        ]
+        ]);
+        r
     };
-    for (k, t, c) in rows {
-        data.push(cells(k, t, *c));
+    for (i, (k, t, c)) in rows.iter().enumerate() {
+        let st = statuses.map(|s| s.get(i).map_or("-", String::as_str));
+        data.push(cells(k, st, t, *c));
     }
-    data.push(cells(&total.label, &total.tokens, total.cost_usd));
-    let mut widths = [0usize; 7];
+    data.push(cells(
+        &total.label,
+        statuses.map(|_| ""),
+        &total.tokens,
+        total.cost_usd,
+    ));
+    let mut widths = vec![0usize; data[0].len()];
     for r in &data {
         for (i, c) in r.iter().enumerate() {
             widths[i] = widths[i].max(c.chars().count());
@@ -359,6 +379,8 @@ pub fn rows_table(
         for (i, c) in r.iter().enumerate() {
             if i == 0 {
                 let _ = write!(out, "{c:<w$}", w = widths[0]);
+            } else if i < left {
+                let _ = write!(out, "  {c:<w$}", w = widths[i]);
             } else {
                 let _ = write!(out, "  {c:>w$}", w = widths[i]);
             }
@@ -367,7 +389,9 @@ pub fn rows_table(
         out.push('\n');
     }
     let blended = rows.iter().any(|(_, t, _)| t.total_is_blended) || total.tokens.total_is_blended;
-    let unknown = data.iter().any(|r| r[1..6].iter().any(|c| c == "?"));
+    let unknown = data
+        .iter()
+        .any(|r| r[left..left + 5].iter().any(|c| c == "?"));
     if blended || unknown || !total.notes.is_empty() {
         out.push('\n');
     }
@@ -485,9 +509,15 @@ pub fn render_runs(
             } else {
                 format!("TOTAL ({} of {} runs)", t.runs_counted, t.runs)
             };
-            rows_table(
+            let statuses: Vec<String> = r
+                .rows
+                .iter()
+                .map(|x| x.status.clone().unwrap_or_else(|| "-".into()))
+                .collect();
+            rows_table_with(
                 "run",
                 &rows,
+                Some(&statuses),
                 &TableTotal {
                     label,
                     tokens: t.tokens.clone(),

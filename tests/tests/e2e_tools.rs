@@ -374,8 +374,20 @@ fn json_pass_through_mode_captures_the_session_and_summarizes() {
     let ctx = || s.context(&run);
     assert_run_lines(&s, &run);
     let sid = s.session_id(&run);
-    assert_eq!(lines[1]["codex_session_id"], sid.as_str(), "{out}");
+    assert_eq!(lines[1]["type"], "result", "{out}");
+    assert_eq!(lines[1]["subtype"], "success", "{out}");
+    assert_eq!(lines[1]["session_id"], sid.as_str(), "{out}");
     assert_eq!(lines[1]["codex_exit_code"], 0, "{out}");
+    assert_eq!(lines[1]["exit_code"], 0, "{out}");
+    assert_eq!(lines[1]["num_attempts"], 1, "{out}");
+    // the last agent message, and the usage this run's calls reported
+    assert!(lines[1]["result"].is_string(), "{out}");
+    assert!(
+        lines[1]["usage"]["output_tokens"]
+            .as_u64()
+            .is_some_and(|n| n > 0),
+        "{out}"
+    );
 
     // The log holds codex's JSONL: thread.started names the session; the tool ran
     // (before 0.44: the old event stream, which names no session).

@@ -2,15 +2,17 @@
 //!
 //! For people, an aligned table (run id, status, exit, elapsed, session, task preview);
 //! for programs, `--json`: one compact object per line, the meta with the effective
-//! status. Metas that cannot be read are reported on stderr (exit 2) and skipped.
+//! status. Metas that cannot be read are reported on stderr (exit 2) and skipped. With
+//! no run to show, the table is its header, and stderr says why (an empty or missing
+//! runs dir, or no run of that status).
 
 use std::io::Write;
 
 use serde_json::Value;
 
 use super::{CmdResult, View, display_id, report, view};
+use crate::RunsDir;
 use crate::cli::ListArgs;
-use crate::{RunsDir, Status};
 
 const TASK_WIDTH: usize = 48;
 
@@ -44,6 +46,16 @@ pub(crate) fn run(
             }
         }
     }
+    if rows.is_empty() && code == 0 {
+        let why = match args.status {
+            Some(st) => format!("no {st} runs in {}", runs.path().display()),
+            None if !runs.path().is_dir() => {
+                format!("no runs: {} does not exist", runs.path().display())
+            }
+            None => format!("no runs in {}", runs.path().display()),
+        };
+        report(err, &why);
+    }
     if args.json {
         for (_, v) in &rows {
             writeln!(out, "{}", Value::Object(v.object.clone()))?;
@@ -55,9 +67,6 @@ pub(crate) fn run(
 }
 
 fn write_table(out: &mut dyn Write, rows: &[(String, View)]) -> std::io::Result<()> {
-    if rows.is_empty() {
-        return Ok(());
-    }
     let header = ["RUN_ID", "STATUS", "EXIT", "ELAPSED", "SESSION", "TASK"];
     let cells: Vec<[String; 6]> = rows
         .iter()
@@ -109,7 +118,7 @@ fn elapsed(v: &View) -> Option<f64> {
     if let Some(e) = v.meta.elapsed_seconds {
         return Some(e);
     }
-    if v.status != Status::Running {
+    if !v.status.is_live() {
         return None;
     }
     let started = v.meta.started_at.as_deref()?;

@@ -11,6 +11,7 @@ use crate::cli::{Cli, Command};
 use crate::runs_dir::{META_SUFFIX, RUN_FILE_PREFIX};
 use crate::{Meta, MetaError, RunsDir, Status, effective_status_at, read_meta_object};
 
+mod cancel;
 mod get;
 mod list;
 mod set;
@@ -18,6 +19,8 @@ mod show;
 mod status;
 mod wait;
 mod write;
+
+pub(crate) use cancel::parse_signal;
 
 /// Why a command stopped early.
 #[derive(Debug)]
@@ -55,6 +58,7 @@ pub(crate) fn dispatch(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8
             Command::Status(a) => status::run(&runs, a, out, err),
             Command::Wait(a) => wait::run(&runs, a, out, err),
             Command::List(a) => list::run(&runs, a, out, err),
+            Command::Cancel(a) => cancel::run(&runs, a, out, err),
         });
     match result {
         Ok(code) => code,

@@ -6,6 +6,9 @@
 //! run's status line is printed (unless `--quiet`). Exit: 124 when the timeout passed
 //! (stderr names the runs still running), else the first run's (in argument order)
 //! non-zero exit status (125 for lost), else 0.
+//!
+//! `--any`: one waiting thread per run; the first run to end is printed and gives the
+//! exit status (the others are left running).
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -27,6 +30,9 @@ pub(crate) fn run(
         .map(|a| runs.resolve_run(a))
         .collect::<Result<Vec<_>, _>>()?;
     let deadline = args.timeout.and_then(|t| Instant::now().checked_add(t));
+    if args.any {
+        return wait_any(paths, &args, deadline, out, err);
+    }
     let mut still_running = Vec::new();
     let mut first_failure = 0u8;
     for path in &paths {
@@ -61,6 +67,60 @@ pub(crate) fn run(
         return Ok(EXIT_WAIT_TIMEOUT);
     }
     Ok(first_failure)
+}
+
+/// `--any`: the first of `paths` to end.
+fn wait_any(
+    paths: Vec<std::path::PathBuf>,
+    args: &WaitArgs,
+    deadline: Option<Instant>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> CmdResult {
+    let (tx, rx) = std::sync::mpsc::channel();
+    for path in paths {
+        let tx = tx.clone();
+        let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        let spawned = std::thread::Builder::new()
+            .name("codex-meta-wait-any".into())
+            .spawn(move || {
+                let got = wait_for(&path, remaining);
+                let _ = tx.send((path, got));
+            });
+        if let Err(e) = spawned {
+            return Err(crate::MetaError::io(".", "start waiting thread", e).into());
+        }
+    }
+    drop(tx);
+    let mut timed_out = Vec::new();
+    // every thread answers by the deadline at the latest (its own wait is bounded by it)
+    while let Ok((path, got)) = rx.recv() {
+        let outcome = got?;
+        let id = display_id(&outcome.meta, &path);
+        if outcome.timed_out {
+            timed_out.push(id);
+            continue;
+        }
+        if !args.quiet {
+            let v = View {
+                object: serde_json::Map::new(),
+                status: outcome.status,
+                meta: outcome.meta.clone(),
+            };
+            writeln!(out, "{}", status_line(&id, &v))?;
+        }
+        return Ok(outcome.exit_code());
+    }
+    let waited = args.timeout.unwrap_or(Duration::ZERO);
+    report(
+        err,
+        &format!(
+            "timed out after {}; none ended; still running: {}",
+            human(waited),
+            timed_out.join(" ")
+        ),
+    );
+    Ok(EXIT_WAIT_TIMEOUT)
 }
 
 fn human(d: Duration) -> String {

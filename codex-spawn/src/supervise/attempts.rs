@@ -16,6 +16,7 @@ use nix::sys::signal::Signal;
 use serde_json::json;
 
 use super::check::CheckStop;
+use super::rollouts::{BudgetWatch, RolloutLookup};
 use super::watch::{Limits, Stop, watch};
 use super::{Ctx, Run, round3};
 use crate::argv::{self, Unrunnable};
@@ -114,6 +115,18 @@ impl Run {
             if n > 1 {
                 if let Some(sig) = pending_signal(ctx) {
                     return Final::killed(sig, n - 1);
+                }
+                // no further attempt once the budget is spent
+                let sid = ctx.session_id.as_deref();
+                if let Some(why) = ctx.budget.as_mut().and_then(|b| b.refresh(sid)) {
+                    return Final {
+                        status: Status::OverBudget,
+                        exit_code: crate::cli::EXIT_OVER_BUDGET,
+                        signal: None,
+                        reason: Some(format!("{why}, before attempt {n}")),
+                        ended_at: codex_meta::now_rfc3339(),
+                        attempts: n - 1,
+                    };
                 }
             }
             let (argv, input): (Vec<OsString>, Option<&[u8]>) =
@@ -291,6 +304,7 @@ impl Run {
             ctx.warnings
                 .push(format!("cannot record the session id in the meta yet: {e}"));
         }
+        ctx.report.session(&sid);
         a.session_id = Some(sid.clone());
         *ctx.session_id = Some(sid);
     }
@@ -381,20 +395,26 @@ impl Run {
             None => self.rollout_lookup(&started_at),
             Some(_) => None, // a later attempt resumes the session it knows
         };
+        let ticking = rollouts.is_some() || ctx.budget.is_some();
         let limits = Limits {
             run_deadline: ctx.run_deadline,
             own_deadline: None,
             stall: self.config.stall_timeout,
             grace: self.config.kill_grace,
-            tick: rollouts.as_ref().map(|_| RolloutLookup::EVERY),
+            tick: ticking.then_some(RolloutLookup::EVERY.min(BudgetWatch::EVERY)),
         };
+        let mut over_budget: Option<String> = None;
         let spare = ctx.spare();
         let meta_path = &self.meta_path;
-        let mut found = |id: &str, mine: &mut Option<String>, run_sid: &mut Option<String>| {
+        let mut found = |id: &str,
+                         mine: &mut Option<String>,
+                         run_sid: &mut Option<String>,
+                         report: &mut crate::detach::SessionReport| {
             if mine.is_none() {
                 *mine = Some(id.to_owned());
             }
             if run_sid.is_none() {
+                report.session(id);
                 let sid = id.to_owned();
                 if let Err(e) = codex_meta::update_meta(meta_path, |m| m.session_id = Some(sid)) {
                     sink_warnings
@@ -405,29 +425,38 @@ impl Run {
         };
         let (log, out, echo, sigs) = (&mut *ctx.log, &mut *ctx.out, ctx.echo, ctx.sigs);
         let run_sid = &mut *ctx.session_id;
+        let report = &mut *ctx.report;
+        let budget = &mut ctx.budget;
         let w = watch(&mut codex, sigs, &limits, &spare, &mut |bytes| {
             if mine.is_none() {
                 if let Some(id) = rollouts.as_mut().and_then(RolloutLookup::poll) {
-                    found(&id, &mut mine, run_sid);
+                    found(&id, &mut mine, run_sid, report);
+                }
+            }
+            if let Some(b) = budget.as_mut() {
+                if let Some(why) = b.poll(run_sid.as_deref()) {
+                    over_budget.get_or_insert(why);
+                    return Some(Stop::Budget);
                 }
             }
             if bytes.is_empty() {
-                return; // a tick
+                return None; // a tick
             }
             log.write(bytes);
             if mine.is_none() {
                 if let Some(id) = scanner.feed(bytes).next() {
-                    found(id.uuid.as_str(), &mut mine, run_sid);
+                    found(id.uuid.as_str(), &mut mine, run_sid, report);
                 }
             }
             detector.feed(bytes);
             if echo {
                 out.write(bytes);
             }
+            None
         });
         if let Some(id) = scanner.finish() {
             if mine.is_none() {
-                found(id.uuid.as_str(), &mut mine, run_sid);
+                found(id.uuid.as_str(), &mut mine, run_sid, report);
             }
         }
         codex.finish();
@@ -441,6 +470,12 @@ impl Run {
         let died_by = w.status.signal().and_then(|n| Signal::try_from(n).ok());
         let verdict = detector.finish();
         let (exit_code, status, signal, reason) = match (w.stopped, w.forwarded, died_by) {
+            (Some(Stop::Budget), _, _) => (
+                crate::cli::EXIT_OVER_BUDGET,
+                Status::OverBudget,
+                w.last_sent,
+                over_budget,
+            ),
             (Some(Stop::Stall), _, _) => (
                 crate::cli::EXIT_TIMED_OUT,
                 Status::Stalled,
@@ -527,43 +562,4 @@ pub(super) fn pending_signal(ctx: &mut Ctx<'_>) -> Option<Signal> {
         }
     }
     None
-}
-
-/// Looking for a session in codex's rollouts as codex writes them, at most every
-/// [`RolloutLookup::EVERY`] (a directory listing and the new rollouts' first lines).
-struct RolloutLookup {
-    home: std::path::PathBuf,
-    cwd: std::path::PathBuf,
-    since_ms: i64,
-    task: String,
-    last: Option<std::time::Instant>,
-    /// Known from the start (a resume by id).
-    known: Option<String>,
-}
-
-impl RolloutLookup {
-    const EVERY: std::time::Duration = std::time::Duration::from_millis(250);
-
-    fn known(id: String) -> RolloutLookup {
-        RolloutLookup {
-            home: Default::default(),
-            cwd: Default::default(),
-            since_ms: 0,
-            task: String::new(),
-            last: None,
-            known: Some(id),
-        }
-    }
-
-    fn poll(&mut self) -> Option<String> {
-        if let Some(id) = self.known.take() {
-            return Some(id);
-        }
-        let now = std::time::Instant::now();
-        if self.last.is_some_and(|t| now - t < Self::EVERY) {
-            return None;
-        }
-        self.last = Some(now);
-        codex_summarize::rollout::find_run_session(&self.home, &self.cwd, self.since_ms, &self.task)
-    }
 }

@@ -94,6 +94,7 @@ impl Run {
             if echo {
                 out.write(bytes);
             }
+            None
         });
         child.finish();
         if ctx.late_signal.is_none() {

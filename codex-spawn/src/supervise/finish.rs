@@ -31,12 +31,110 @@ pub(super) struct Ending<'a> {
     pub attempts: Vec<Value>,
     pub session_id: Option<String>,
     pub output_bytes: u64,
+    /// `--detach=session`: how the run ended, if no session id was reported.
+    pub report: &'a mut crate::detach::SessionReport,
 }
 
 /// codex-spawn's exit status when it could not write its files.
 pub const EXIT_OWN_FAILURE: u8 = 125;
 
+/// The most of the last agent message the `--json` result object carries.
+pub const RESULT_MAX_BYTES: usize = 4096;
+
+/// What the result object is made of.
+struct ResultFacts<'a> {
+    status: Status,
+    code: u8,
+    codex_exit: Option<i64>,
+    elapsed: f64,
+    attempts: u32,
+    session_id: Option<&'a str>,
+    summary: &'a Value,
+    summary_written: bool,
+}
+
+/// `by` of a `cancel_request` (written by `codex-meta cancel`): `user@host (pid N)`.
+fn describe_cancel(request: &Value) -> Option<String> {
+    let by = request.get("by")?;
+    let user = by
+        .get("user")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .or_else(|| by.get("uid").map(|u| format!("uid {u}")))
+        .unwrap_or_else(|| "someone".to_owned());
+    let host = by.get("host").and_then(Value::as_str).unwrap_or("?");
+    let pid = by.get("pid").and_then(Value::as_u64);
+    Some(match pid {
+        Some(p) => format!("codex-meta cancel ({user}@{host}, pid {p})"),
+        None => format!("codex-meta cancel ({user}@{host})"),
+    })
+}
+
+/// `subtype` of the result object, by status (the names `claude -p` uses where they exist).
+fn subtype(status: Status, code: u8) -> &'static str {
+    match status {
+        Status::Succeeded if code == 0 => "success",
+        Status::VerifyFailed => "error_verify_failed",
+        Status::OverBudget => "error_max_budget",
+        Status::TimedOut => "error_timeout",
+        Status::Stalled => "error_stalled",
+        Status::Killed => "error_killed",
+        Status::DependencyFailed => "error_dependency_failed",
+        _ => "error_during_execution",
+    }
+}
+
 impl Run {
+    /// The `--json` closing line: one object shaped like `claude -p --output-format
+    /// json`'s result, with the run's files.
+    fn result_object(&self, f: &ResultFacts<'_>) -> Value {
+        let s = f.summary;
+        let tokens = s.get("token_usage");
+        let token = |k: &str| {
+            tokens
+                .and_then(|t| t.get(k))
+                .cloned()
+                .unwrap_or(Value::Null)
+        };
+        let result = s.get("last_message").and_then(Value::as_str).map(|m| {
+            if m.len() <= RESULT_MAX_BYTES {
+                m.to_owned()
+            } else {
+                let mut end = RESULT_MAX_BYTES;
+                while !m.is_char_boundary(end) {
+                    end -= 1;
+                }
+                format!("{}…", &m[..end])
+            }
+        });
+        json!({
+            "type": "result",
+            "subtype": subtype(f.status, f.code),
+            "is_error": f.code != 0,
+            "result": result,
+            "session_id": f.session_id,
+            "run_id": self.id,
+            "duration_ms": (f.elapsed * 1000.0).round() as u64,
+            "num_attempts": f.attempts,
+            "total_cost_usd": s.get("cost").and_then(|c| c.get("usd")).cloned().unwrap_or(Value::Null),
+            "usage": {
+                "input_tokens": token("input_tokens"),
+                "cached_input_tokens": token("cached_input_tokens"),
+                "output_tokens": token("output_tokens"),
+                "reasoning_output_tokens": token("reasoning_output_tokens"),
+                "total_tokens": token("total_tokens"),
+                "total_is_blended": tokens.and_then(|t| t.get("total_is_blended")).cloned().unwrap_or(json!(false)),
+            },
+            "status": f.status.as_str(),
+            "exit_code": f.code,
+            "codex_exit_code": f.codex_exit,
+            "log_file": self.log_path.display().to_string(),
+            "meta_file": self.meta_path.display().to_string(),
+            "summary_file": f.summary_written.then(|| self.summary_path.display().to_string()),
+            "last_message_file": self.last_message.as_ref().map(|p| p.display().to_string()),
+        })
+    }
+
     /// Write the run's end (see the module docs); returns the exit status.
     pub(super) fn finish(&self, e: Ending<'_>) -> u8 {
         let Ending {
@@ -48,6 +146,7 @@ impl Run {
             attempts,
             session_id,
             output_bytes,
+            report,
         } = e;
         let verifying = self.config.verify.is_some();
         let elapsed = round3(self.started.elapsed().as_secs_f64());
@@ -83,13 +182,23 @@ impl Run {
         let mut summary = None;
         let sid = session_id.clone();
         let warn_now = warnings.list.clone();
+        let mut reason = end.reason.clone();
         let updated = codex_meta::update_meta(&self.meta_path, |m| {
             m.status = Some(end.status);
             m.exit_code = Some(i32::from(end.exit_code));
             m.signal = end.signal.map(|s| s.as_str().to_owned());
             m.ended_at = Some(end.ended_at.clone());
             m.elapsed_seconds = Some(elapsed);
-            m.outcome_reason = end.reason.clone();
+            if end.status == Status::Killed {
+                // `codex-meta cancel` left word of who asked before it signalled
+                if let Some(by) = m.extra.get("cancel_request").and_then(describe_cancel) {
+                    reason = Some(format!(
+                        "cancelled by {by}: {}",
+                        end.reason.as_deref().unwrap_or("killed")
+                    ));
+                }
+            }
+            m.outcome_reason = reason.clone();
             m.attempts = Some(attempts.clone());
             if sid.is_some() {
                 m.session_id = sid.clone();
@@ -106,6 +215,7 @@ impl Run {
             }
             summary = Some(s);
         });
+        end.reason = reason;
         let meta_written = match &updated {
             Ok(_) => true,
             Err(e) => {
@@ -174,10 +284,16 @@ impl Run {
         } else {
             String::new()
         };
+        // codex's own exit code: the last attempt's (none when it died by a signal)
+        let codex_exit = attempts
+            .last()
+            .and_then(|a| a.get("exit_code"))
+            .and_then(Value::as_i64);
         let closing = format!(
-            "codex_run_id={}\ncodex_exit_code={}\nelapsed_seconds={:.3}\ncodex_session_id={}\nlog_file={}\nmeta_file={}\nsummary_file={summary_file}\nsummary_json={}\n",
+            "codex_run_id={}\nstatus={}\nexit_code={code}\ncodex_exit_code={}\nelapsed_seconds={:.3}\ncodex_session_id={}\nlog_file={}\nmeta_file={}\nsummary_file={summary_file}\nsummary_json={}\n",
             self.id,
-            code,
+            end.status,
+            codex_exit.map_or_else(String::new, |c| c.to_string()),
             elapsed,
             session_id.as_deref().unwrap_or(""),
             self.log_path.display(),
@@ -193,15 +309,15 @@ impl Run {
         let tail_written = log.write_after_release(log_tail.as_bytes());
         let stdout_was_ok = out.error().is_none();
         if self.config.json {
-            let v = json!({
-                "codex_run_id": self.id,
-                "codex_exit_code": code,
-                "elapsed_seconds": elapsed,
-                "codex_session_id": session_id,
-                "log_file": self.log_path.display().to_string(),
-                "meta_file": self.meta_path.display().to_string(),
-                "summary_file": summary_written.then(|| self.summary_path.display().to_string()),
-                "summary": summary,
+            let v = self.result_object(&ResultFacts {
+                status: end.status,
+                code,
+                codex_exit,
+                elapsed,
+                attempts: end.attempts,
+                session_id: session_id.as_deref(),
+                summary: &summary,
+                summary_written,
             });
             out.write(format!("{v}\n").as_bytes());
         } else {
@@ -232,6 +348,7 @@ impl Run {
             }
         }
 
+        report.ended(end.status.as_str(), code);
         // Every warning, and why codex could not run, on stderr (even with --quiet).
         let mut err = std::io::stderr().lock();
         if matches!(end.exit_code, 126 | 127) {

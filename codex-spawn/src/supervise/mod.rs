@@ -30,6 +30,8 @@ mod attempts;
 mod check;
 mod files;
 mod finish;
+mod queue;
+mod rollouts;
 mod watch;
 
 use std::ffi::OsString;
@@ -78,6 +80,10 @@ struct Run {
     host: String,
     started_at: String,
     started: Instant,
+    /// `--after`, resolved.
+    after: Vec<queue::Dependency>,
+    /// `--resume RUN`: the run whose session is resumed.
+    resume_run: Option<String>,
 }
 
 /// Run codex as configured; returns codex-spawn's exit status.
@@ -99,6 +105,8 @@ pub fn run(config: Config) -> Result<u8, SpawnError> {
         config.task.via_stdin = true;
     }
     let runs = RunsDir::resolve(config.runs_dir.as_deref())?;
+    let after = resolve_after(&runs, &config.after)?;
+    let resume_run = resume_of_run(&runs, &mut config)?;
     let files = RunFiles::create(&runs, &config)?;
     // Signals are ours before the meta says running: a SIGTERM from then on ends the run
     // as `killed` with a final record, never by the default action.
@@ -126,11 +134,27 @@ pub fn run(config: Config) -> Result<u8, SpawnError> {
         host: codex_meta::hostname(),
         started_at: codex_meta::now_rfc3339(),
         started,
+        after,
+        resume_run,
         config,
     };
     let mut meta = run.initial_meta();
 
     if run.config.detach {
+        // --detach=session: the supervisor reports the session id on this pipe
+        let report = match run.config.detach_session {
+            None => None,
+            Some(_) => match crate::sys::cloexec_pipe() {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    files.discard();
+                    return Err(SpawnError::Sys {
+                        action: "create the session report pipe",
+                        source: e,
+                    });
+                }
+            },
+        };
         let side = match crate::detach::fork() {
             Ok(side) => side,
             Err(e) => {
@@ -154,16 +178,29 @@ pub fn run(config: Config) -> Result<u8, SpawnError> {
                 }
                 drop(sync);
                 let mut out = Stdout::new(true);
-                out.write(run.run_lines().as_bytes());
+                let code = match (report, run.config.detach_session) {
+                    (Some((r, w)), Some(timeout)) => {
+                        drop(w);
+                        run.await_session(&mut out, &r, timeout)
+                    }
+                    _ => {
+                        out.write(run.run_lines().as_bytes());
+                        0
+                    }
+                };
                 if let Some(e) = out.error() {
                     return Err(SpawnError::Output(format!(
                         "cannot write the run lines to stdout: {e} (the run goes on: {})",
                         run.meta_path.display()
                     )));
                 }
-                return Ok(0);
+                return Ok(code);
             }
             crate::detach::Side::Child => {
+                let report = crate::detach::SessionReport::new(report.map(|(r, w)| {
+                    drop(r);
+                    w
+                }));
                 let mut files = files;
                 if !run.meta_path.exists() {
                     // The parent died before writing it.
@@ -182,7 +219,7 @@ pub fn run(config: Config) -> Result<u8, SpawnError> {
                     });
                     return Ok(125);
                 }
-                return Ok(run.supervise(files, Stdout::new(false), &sigs));
+                return Ok(run.supervise(files, Stdout::new(false), &sigs, report));
             }
         }
     }
@@ -197,7 +234,7 @@ pub fn run(config: Config) -> Result<u8, SpawnError> {
     }
     let mut out = Stdout::new(true);
     out.write(run.run_lines().as_bytes());
-    Ok(run.supervise(files, out, &sigs))
+    Ok(run.supervise(files, out, &sigs, crate::detach::SessionReport::new(None)))
 }
 
 /// Warnings of the run: each goes to the meta's `warnings`, the log and stderr. Some are
@@ -241,6 +278,10 @@ struct Ctx<'a> {
     /// A signal that came while a child's pipe was drained: the run stops before its
     /// next child.
     late_signal: Option<Signal>,
+    /// `--detach=session`: told the session id once it is known.
+    report: &'a mut crate::detach::SessionReport,
+    /// `--max-tokens` / `--max-cost`: the run's usage, followed across its attempts.
+    budget: Option<rollouts::BudgetWatch>,
 }
 
 impl Ctx<'_> {
@@ -274,11 +315,20 @@ impl Ctx<'_> {
 }
 
 impl Run {
+    /// Whether the run waits (`--after`, `--max-running`) before codex starts.
+    fn queued(&self) -> bool {
+        !self.after.is_empty() || self.config.queue.is_some()
+    }
+
     fn initial_meta(&self) -> Meta {
         let c = &self.config;
         let mut m = Meta {
             run_id: self.id.clone(),
-            status: Some(Status::Running),
+            status: Some(if self.queued() {
+                Status::Queued
+            } else {
+                Status::Running
+            }),
             mode: Some(c.mode()),
             resume_session: c.resume.as_ref().map(|r| r.as_str().to_owned()),
             repo: Some(c.repo.display().to_string()),
@@ -316,6 +366,28 @@ impl Run {
             x.insert("task_defaulted".into(), json!(true));
         }
         x.insert("detach".into(), json!(c.detach));
+        if let Some(r) = &self.resume_run {
+            x.insert("resume_run".into(), json!(r));
+        }
+        if let Some(q) = &c.queue {
+            x.insert(
+                "queue".into(),
+                json!({"name": q.name, "max_running": q.max_running}),
+            );
+        }
+        if !self.after.is_empty() {
+            let ids: Vec<&str> = self.after.iter().map(|d| d.run_id.as_str()).collect();
+            x.insert("after".into(), json!(ids));
+        }
+        if self.queued() {
+            x.insert("queued_at".into(), json!(self.started_at));
+        }
+        if c.budget.is_set() {
+            x.insert(
+                "budget".into(),
+                json!({"max_tokens": c.budget.max_tokens, "max_cost_usd": c.budget.max_cost_usd}),
+            );
+        }
         if let Some(t) = c.timeout {
             x.insert("timeout_seconds".into(), json!(t.as_secs_f64()));
         }
@@ -356,6 +428,84 @@ impl Run {
             .collect()
     }
 
+    /// `--detach=session`, the caller's side: the run lines, then (once the supervisor
+    /// reports it) `codex_session_id=`; in `--json` mode one object with `session_id`.
+    /// Returns the caller's exit status.
+    fn await_session(
+        &self,
+        out: &mut Stdout,
+        report: &std::os::fd::OwnedFd,
+        timeout: std::time::Duration,
+    ) -> u8 {
+        use crate::detach::Reported;
+        if !self.config.json {
+            out.write(self.run_lines().as_bytes());
+        }
+        let got = crate::detach::await_session(report, timeout);
+        let session = match &got {
+            Reported::Session(id) => Some(id.clone()),
+            _ => None,
+        };
+        if self.config.json {
+            let mut v = self.run_lines_json();
+            if let Some(obj) = v.as_object_mut() {
+                obj.insert("session_id".into(), json!(session));
+            }
+            out.write(format!("{v}\n").as_bytes());
+        } else if let Some(id) = &session {
+            out.write(format!("codex_session_id={id}\n").as_bytes());
+        }
+        let mut err = std::io::stderr().lock();
+        let said = |err: &mut std::io::StderrLock<'_>, text: String| {
+            let _ = std::io::Write::write_all(err, format!("codex-spawn: {text}\n").as_bytes());
+        };
+        match got {
+            Reported::Session(_) => 0,
+            Reported::Ended(status, code) => {
+                said(
+                    &mut err,
+                    format!(
+                        "run {} ended {status} (exit {code}) before codex named its session",
+                        self.id
+                    ),
+                );
+                if code == 0 { 1 } else { code }
+            }
+            Reported::Gone => {
+                said(
+                    &mut err,
+                    format!(
+                        "run {}: its supervisor went away before codex named its session (see {})",
+                        self.id,
+                        self.meta_path.display()
+                    ),
+                );
+                1
+            }
+            Reported::TimedOut => {
+                said(
+                    &mut err,
+                    format!(
+                        "run {}: no session id within {} s; the run goes on ({})",
+                        self.id,
+                        timeout.as_secs_f64(),
+                        self.meta_path.display()
+                    ),
+                );
+                crate::cli::EXIT_TIMED_OUT
+            }
+        }
+    }
+
+    fn run_lines_json(&self) -> Value {
+        json!({
+            "codex_run_id": self.id,
+            "log_file": self.log_path.display().to_string(),
+            "meta_file": self.meta_path.display().to_string(),
+            "summary_file_pending": self.summary_path.display().to_string(),
+        })
+    }
+
     fn run_lines(&self) -> String {
         let (l, m, s) = (
             self.log_path.display().to_string(),
@@ -363,13 +513,7 @@ impl Run {
             self.summary_path.display().to_string(),
         );
         if self.config.json {
-            let v = json!({
-                "codex_run_id": self.id,
-                "log_file": l,
-                "meta_file": m,
-                "summary_file_pending": s,
-            });
-            format!("{v}\n")
+            format!("{}\n", self.run_lines_json())
         } else {
             format!(
                 "codex_run_id={}\nlog_file={l}\nmeta_file={m}\nsummary_file_pending={s}\n",
@@ -426,7 +570,13 @@ impl Run {
     }
 
     /// Steps 3–7 of the module docs; returns the exit status.
-    fn supervise(self, files: RunFiles, mut out: Stdout, sigs: &Signals) -> u8 {
+    fn supervise(
+        self,
+        files: RunFiles,
+        mut out: Stdout,
+        sigs: &Signals,
+        mut report: crate::detach::SessionReport,
+    ) -> u8 {
         crate::sys::reaper::become_subreaper();
         let RunFiles {
             mut log,
@@ -460,6 +610,31 @@ impl Run {
             supervisor_pid: std::process::id(),
         });
         log.write(pre.as_bytes());
+        // Queued: wait for --after and a slot (the slot is held to the end of the run).
+        let mut slot = None;
+        let mut waited = None;
+        if self.queued() {
+            match self.wait_queued(&mut log, sigs, &mut warnings) {
+                Ok(s) => slot = s,
+                Err(end) => waited = Some(end),
+            }
+        }
+        if let Some(end) = waited {
+            reserve.release();
+            let code = self.finish(finish::Ending {
+                end,
+                log: &mut log,
+                out: &mut out,
+                warnings: &mut warnings,
+                notifies,
+                attempts,
+                session_id,
+                output_bytes: 0,
+                report: &mut report,
+            });
+            drop(lock);
+            return code;
+        }
         self.emit(
             "run_started",
             &self.event_fields(Status::Running, None),
@@ -468,7 +643,8 @@ impl Run {
         );
 
         let mut output_bytes = 0u64;
-        let run_deadline = self.config.timeout.map(|t| self.started + t);
+        // --timeout counts from codex's start, not from the time spent queued
+        let run_deadline = self.config.timeout.map(|t| Instant::now() + t);
         let mut ctx = Ctx {
             log: &mut log,
             out: &mut out,
@@ -480,8 +656,28 @@ impl Run {
             attempts: &mut attempts,
             session_id: &mut session_id,
             late_signal: None,
+            report: &mut report,
+            budget: rollouts::BudgetWatch::new(
+                self.config.budget,
+                chrono::Utc::now().timestamp_millis(),
+                model_of(&self.config.codex_args),
+            ),
         };
         let end = self.attempts(&mut ctx, &mut output_bytes);
+        if let Some(b) = ctx.budget.as_mut() {
+            b.refresh(ctx.session_id.as_deref());
+            if let Some(w) = b.unpriced.clone() {
+                ctx.warnings.push(w);
+            }
+            let u = b.used;
+            let used = json!({"tokens": u.tokens, "cost_usd": u.cost_usd, "model_calls": u.calls});
+            if let Err(e) = codex_meta::update_meta(&self.meta_path, |m| {
+                m.extra.insert("budget_used".into(), used);
+            }) {
+                ctx.warnings
+                    .push(format!("cannot record the budget used: {e}"));
+            }
+        }
         reserve.release();
         let code = self.finish(finish::Ending {
             end,
@@ -492,10 +688,139 @@ impl Run {
             attempts,
             session_id,
             output_bytes,
+            report: &mut report,
         });
+        drop(slot);
         drop(lock);
         code
     }
+
+    /// Wait as `queued` ([`queue::wait`]); `Err` is how the run ends without codex.
+    fn wait_queued(
+        &self,
+        log: &mut Log,
+        sigs: &Signals,
+        warnings: &mut Warnings,
+    ) -> Result<Option<queue::Slot>, attempts::Final> {
+        let since = Instant::now();
+        let mut note = |text: &str| {
+            log.write(format!("codex-spawn: queued: {text}\n").as_bytes());
+        };
+        let waited = queue::wait(
+            &self.runs_dir,
+            &self.id,
+            &self.after,
+            self.config.queue.as_ref(),
+            sigs,
+            &mut note,
+        );
+        let ended = |status, exit_code, signal, reason: String| attempts::Final {
+            status,
+            exit_code,
+            signal,
+            reason: Some(reason),
+            ended_at: codex_meta::now_rfc3339(),
+            attempts: 0,
+        };
+        match waited {
+            queue::Waited::Go(slot) => {
+                let queued_seconds = round3(since.elapsed().as_secs_f64());
+                let text = match &slot {
+                    Some(s) => format!(
+                        "codex starts after {queued_seconds} s queued (slot {} of queue {})",
+                        s.index,
+                        self.config.queue.as_ref().map_or("", |q| q.name.as_str())
+                    ),
+                    None => format!("codex starts after {queued_seconds} s queued"),
+                };
+                log.write(format!("codex-spawn: {text}\n").as_bytes());
+                let index = slot.as_ref().map(|s| s.index);
+                if let Err(e) = codex_meta::update_meta(&self.meta_path, |m| {
+                    m.status = Some(Status::Running);
+                    m.extra
+                        .insert("queued_seconds".into(), json!(queued_seconds));
+                    if let Some(k) = index {
+                        m.extra.insert("queue_slot".into(), json!(k));
+                    }
+                }) {
+                    warnings.push(format!("cannot record the end of the queue wait: {e}"));
+                }
+                Ok(slot)
+            }
+            queue::Waited::Signal(sig) => Err(ended(
+                Status::Killed,
+                128 + sig as i32 as u8,
+                Some(sig),
+                format!(
+                    "codex-spawn received {} while queued: codex never started",
+                    sig.as_str()
+                ),
+            )),
+            queue::Waited::DependencyFailed(why) => Err(ended(
+                Status::DependencyFailed,
+                crate::cli::EXIT_DEPENDENCY_FAILED,
+                None,
+                format!("{why}: codex was not started"),
+            )),
+            queue::Waited::Broken(why) => Err(ended(
+                Status::Failed,
+                finish::EXIT_OWN_FAILURE,
+                None,
+                format!("{why}: codex was not started"),
+            )),
+        }
+    }
+}
+
+/// `--after RUN…`, each a run of the runs dir (or a meta path, or a launch file).
+fn resolve_after(runs: &RunsDir, after: &[String]) -> Result<Vec<queue::Dependency>, SpawnError> {
+    after
+        .iter()
+        .map(|a| {
+            let meta = runs
+                .resolve_run(a)
+                .map_err(|e| SpawnError::usage(format!("--after {a}: {e}")))?;
+            let m = codex_meta::read_meta(&meta)
+                .map_err(|e| SpawnError::usage(format!("--after {a}: {e}")))?;
+            let run_id = if m.run_id.is_empty() {
+                a.clone()
+            } else {
+                m.run_id
+            };
+            Ok(queue::Dependency { run_id, meta })
+        })
+        .collect()
+}
+
+/// `--resume RUN`: a run id (or a launch file, or a meta path) whose session is resumed
+/// becomes that session's id. A session id, `last`, or a name that is no run stays as
+/// given. Returns the run's id.
+fn resume_of_run(runs: &RunsDir, config: &mut Config) -> Result<Option<String>, SpawnError> {
+    let Some(crate::config::Resume::Id(arg)) = &config.resume else {
+        return Ok(None);
+    };
+    if codex_session_id::Uuid::parse(arg.as_bytes()).is_some() {
+        return Ok(None);
+    }
+    let meta_path = match runs.resolve_run(arg) {
+        Ok(p) => p,
+        Err(
+            codex_meta::MetaError::UnknownRun { .. } | codex_meta::MetaError::InvalidRunId { .. },
+        ) if !std::path::Path::new(arg).exists() => {
+            return Ok(None); // not a run: codex is given it as is
+        }
+        Err(e) => return Err(SpawnError::usage(format!("--resume {arg}: {e}"))),
+    };
+    let meta = codex_meta::read_meta(&meta_path)
+        .map_err(|e| SpawnError::usage(format!("--resume {arg}: {e}")))?;
+    let Some(sid) = meta.session_id.clone().filter(|s| !s.is_empty()) else {
+        return Err(SpawnError::usage(format!(
+            "--resume {arg}: run {} has no codex session id (yet): nothing to resume",
+            meta.run_id
+        )));
+    };
+    config.resume = Some(crate::config::Resume::Id(sid));
+    Ok(Some(meta.run_id))
 }
 
 /// `--model/-m` from the pass-through options, for the meta.

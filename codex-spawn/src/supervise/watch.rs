@@ -35,6 +35,8 @@ pub enum Stop {
     OwnTimeout,
     /// `--stall-timeout`: no output for that long.
     Stall,
+    /// `--max-tokens` / `--max-cost`: the sink found the budget passed.
+    Budget,
 }
 
 /// The timers of one child.
@@ -44,7 +46,8 @@ pub struct Limits {
     pub stall: Option<Duration>,
     pub grace: Duration,
     /// While the child runs, the sink is also called with no bytes at least this often
-    /// (a lookup that does not wait for output: the session in codex's rollouts).
+    /// (a lookup that does not wait for output: the session in codex's rollouts, the
+    /// budget). A sink that returns a [`Stop`] stops the child as a timer would.
     pub tick: Option<Duration>,
 }
 
@@ -98,7 +101,7 @@ pub fn watch(
     sigs: &Signals,
     limits: &Limits,
     spare: &[Pid],
-    sink: &mut dyn FnMut(&[u8]),
+    sink: &mut dyn FnMut(&[u8]) -> Option<Stop>,
 ) -> Watched {
     let mut buf = vec![0u8; CHUNK];
     let mut pipe_open = child.output.is_some();
@@ -119,6 +122,8 @@ pub fn watch(
         (last_data.max(exited_at) + DRAIN_SILENCE).min(exited_at + DRAIN_MAX)
     };
     let mut next_tick = limits.tick.map(|t| Instant::now() + t);
+    // a stop the sink asked for (the budget)
+    let mut asked: Option<Stop> = None;
 
     loop {
         let now = Instant::now();
@@ -128,7 +133,7 @@ pub fn watch(
         // Timers.
         let timers_on = exit.is_none() && stopped.is_none() && forwarded.is_none();
         if timers_on {
-            if let Some(why) = limits.due(now, last_data) {
+            if let Some(why) = asked.take().or_else(|| limits.due(now, last_data)) {
                 stopped = Some(why);
                 child.signal_group(Signal::SIGTERM);
                 last_sent = Some(Signal::SIGTERM);
@@ -194,7 +199,7 @@ pub fn watch(
 
         if let (Some(at), Some(every)) = (next_tick, limits.tick) {
             if exit.is_none() && Instant::now() >= at {
-                sink(&[]);
+                asked = asked.or(sink(&[]));
                 next_tick = Some(Instant::now() + every);
             }
         }
@@ -211,7 +216,7 @@ pub fn watch(
                         Ok(n) => {
                             last_data = Instant::now();
                             output_bytes += n as u64;
-                            sink(&buf[..n]);
+                            asked = asked.or(sink(&buf[..n]));
                         }
                         Err(nix::errno::Errno::EINTR) => {}
                         Err(nix::errno::Errno::EAGAIN) => break,

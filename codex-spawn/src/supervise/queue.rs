@@ -1,0 +1,269 @@
+//! Waiting as `queued`: first for the runs named by `--after`, then for a slot of the
+//! `--max-running` queue. No daemon: each run's supervisor does its own waiting, and the
+//! state is in the runs dir.
+//!
+//! - **Slots** are files `<runs>/.queue/<name>/slot-<k>` (k < N); a run holds one by an
+//!   exclusive `flock` until its supervisor exits, so a dead supervisor frees its slot
+//!   at once (locks, not counters). At most N runs of a queue hold a slot at a time.
+//! - **FIFO**: a waiter holds an exclusive `flock` on its ticket
+//!   `<runs>/.queue/<name>/wait-<nanoseconds>-<run id>` (created O_EXCL when it starts
+//!   waiting for a slot); only the oldest live ticket tries the slots. A ticket whose
+//!   lock is free belongs to a dead waiter and is removed by the next one to look.
+//! - **Dependencies** are judged by the runs' effective status (a lost one did not
+//!   succeed), looked at with the slot every [`POLL`] while the signals are watched, so a
+//!   SIGTERM (`codex-meta cancel`) ends a queued run at once, before codex ever starts.
+//!
+//! Runs of one queue should give the same N: a run counts only the slots below its own N.
+
+use std::fs::File;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use codex_meta::Status;
+use nix::fcntl::{Flock, FlockArg};
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::Signal;
+
+use crate::config::Queue;
+use crate::sys::signals::Signals;
+
+/// How often a queued run looks at its dependencies and at the slots.
+pub const POLL: Duration = Duration::from_millis(100);
+
+/// A dependency named by `--after`, resolved.
+#[derive(Debug, Clone)]
+pub struct Dependency {
+    pub run_id: String,
+    pub meta: PathBuf,
+}
+
+/// A slot of the queue, held until dropped (or the supervisor exits).
+pub struct Slot {
+    _lock: Flock<File>,
+    pub index: u32,
+}
+
+/// How the wait ended.
+pub enum Waited {
+    /// Go: codex may start (holding this slot, with a queue).
+    Go(Option<Slot>),
+    /// A signal came first: the run ends `killed`, codex never started.
+    Signal(Signal),
+    /// A dependency did not succeed (the reason names it).
+    DependencyFailed(String),
+    /// The queue cannot be used (its directory or files): the reason.
+    Broken(String),
+}
+
+/// Wait for `after`, then for a slot of `queue` in `runs_dir` (see the module docs).
+/// `queued` is told each change of what is waited for (for the log).
+pub fn wait(
+    runs_dir: &Path,
+    run_id: &str,
+    after: &[Dependency],
+    queue: Option<&Queue>,
+    sigs: &Signals,
+    queued: &mut dyn FnMut(&str),
+) -> Waited {
+    let mut pending: Vec<&Dependency> = after.iter().collect();
+    if !pending.is_empty() {
+        let names: Vec<&str> = pending.iter().map(|d| d.run_id.as_str()).collect();
+        queued(&format!("waiting for run(s) {} to end", names.join(", ")));
+    }
+    let mut ticket: Option<Ticket> = None;
+    loop {
+        pending.retain(|d| !ended(d));
+        if let Some(why) = after.iter().find_map(failed) {
+            return Waited::DependencyFailed(why);
+        }
+        if pending.is_empty() {
+            let Some(q) = queue else {
+                return Waited::Go(None);
+            };
+            if ticket.is_none() {
+                match Ticket::take(runs_dir, q, run_id) {
+                    Ok(t) => ticket = Some(t),
+                    Err(e) => return Waited::Broken(e),
+                }
+                queued(&format!(
+                    "waiting for a slot of queue {} ({} running at most)",
+                    q.name, q.max_running
+                ));
+            }
+            if let Some(t) = &ticket {
+                match t.try_slot(q) {
+                    Ok(Some(slot)) => {
+                        t.remove();
+                        return Waited::Go(Some(slot));
+                    }
+                    Ok(None) => {}
+                    Err(e) => return Waited::Broken(e),
+                }
+            }
+        }
+        if let Some(sig) = wait_signal(sigs, POLL) {
+            if let Some(t) = &ticket {
+                t.remove();
+            }
+            return Waited::Signal(sig);
+        }
+    }
+}
+
+/// Whether a dependency has ended (any final status, lost included).
+fn ended(d: &Dependency) -> bool {
+    match codex_meta::read_meta(&d.meta) {
+        Ok(m) => codex_meta::effective_status_at(&m, Some(&d.meta)).is_terminal(),
+        Err(_) => true, // judged by `failed`
+    }
+}
+
+/// Why a dependency did not succeed, once it ended that way.
+fn failed(d: &Dependency) -> Option<String> {
+    match codex_meta::read_meta(&d.meta) {
+        Ok(m) => match codex_meta::effective_status_at(&m, Some(&d.meta)) {
+            Status::Succeeded => None,
+            s if s.is_terminal() => Some(format!("run {} (--after) ended {s}", d.run_id)),
+            _ => None,
+        },
+        Err(e) => Some(format!(
+            "run {} (--after) cannot be read any more: {e}",
+            d.run_id
+        )),
+    }
+}
+
+/// Sleep up to `nap`, returning early with a SIGINT/SIGTERM/SIGHUP.
+fn wait_signal(sigs: &Signals, nap: Duration) -> Option<Signal> {
+    let until = Instant::now() + nap;
+    loop {
+        while let Some(sig) = sigs.next() {
+            if sig != Signal::SIGCHLD {
+                return Some(sig);
+            }
+        }
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        let ms = u16::try_from(left.as_millis() + 1).unwrap_or(u16::MAX);
+        let mut fds = [PollFd::new(sigs.fd(), PollFlags::POLLIN)];
+        let _ = nix::poll::poll(&mut fds, PollTimeout::from(ms));
+    }
+}
+
+/// This run's place in the queue.
+struct Ticket {
+    dir: PathBuf,
+    path: PathBuf,
+    name: String,
+    _lock: Flock<File>,
+}
+
+impl Ticket {
+    fn take(runs_dir: &Path, q: &Queue, run_id: &str) -> Result<Ticket, String> {
+        let dir = queue_dir(runs_dir, &q.name)?;
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let name = format!("wait-{nanos:020}-{run_id}");
+        let path = dir.join(&name);
+        // locked under another name first, then renamed: a ticket is never seen unlocked
+        // (it would be taken for a dead waiter's)
+        let tmp = dir.join(format!(".tmp-{name}"));
+        let file = codex_meta::files::create_private(&tmp, false)
+            .map_err(|e| format!("cannot queue in {}: {e}", dir.display()))?;
+        let lock = Flock::lock(file, FlockArg::LockExclusiveNonblock)
+            .map_err(|(_, e)| format!("cannot lock {}: {e}", tmp.display()))?;
+        std::fs::rename(&tmp, &path).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            format!("cannot queue in {}: {e}", dir.display())
+        })?;
+        Ok(Ticket {
+            dir,
+            path,
+            name,
+            _lock: lock,
+        })
+    }
+
+    /// A slot, when this ticket is the oldest live one and a slot is free.
+    fn try_slot(&self, q: &Queue) -> Result<Option<Slot>, String> {
+        if !self.is_first()? {
+            return Ok(None);
+        }
+        for k in 0..q.max_running {
+            let path = self.dir.join(format!("slot-{k}"));
+            let file = match codex_meta::files::create_private(&path, false) {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    codex_meta::files::open_regular_rw(&path)
+                        .map_err(|e| format!("queue slot {}: {e}", path.display()))?
+                }
+                Err(e) => return Err(format!("queue slot {}: {e}", path.display())),
+            };
+            match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+                Ok(lock) => {
+                    return Ok(Some(Slot {
+                        _lock: lock,
+                        index: k,
+                    }));
+                }
+                Err((_, nix::errno::Errno::EWOULDBLOCK)) => {}
+                Err((_, e)) => return Err(format!("queue slot {}: {e}", path.display())),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Whether no live ticket is older than this one (dead waiters' tickets are removed).
+    fn is_first(&self) -> Result<bool, String> {
+        let entries = std::fs::read_dir(&self.dir)
+            .map_err(|e| format!("cannot read queue {}: {e}", self.dir.display()))?;
+        let mut older: Vec<String> = entries
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| n.starts_with("wait-") && *n < self.name)
+            .collect();
+        older.sort();
+        for name in older {
+            let path = self.dir.join(&name);
+            let Ok(file) = codex_meta::files::open_regular(&path) else {
+                continue; // gone meanwhile, or not a ticket
+            };
+            match Flock::lock(file, FlockArg::LockSharedNonblock) {
+                // nobody holds it: its waiter died
+                Ok(_probe) => {
+                    let _ = std::fs::remove_file(&path);
+                }
+                Err(_) => return Ok(false),
+            }
+        }
+        Ok(true)
+    }
+
+    fn remove(&self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// `<runs>/.queue/<name>`, made (mode 0700) when missing, and checked like a runs dir.
+fn queue_dir(runs_dir: &Path, name: &str) -> Result<PathBuf, String> {
+    let dir = runs_dir.join(".queue").join(name);
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|e| format!("cannot make queue dir {}: {e}", dir.display()))?;
+    for d in [runs_dir.join(".queue"), dir.clone()] {
+        if std::fs::symlink_metadata(&d).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(format!(
+                "queue dir {} is a symbolic link (refused)",
+                d.display()
+            ));
+        }
+        codex_meta::files::check_dir(&d).map_err(|e| e.to_string())?;
+    }
+    Ok(dir)
+}

@@ -1,0 +1,221 @@
+//! codex's rollouts, read while codex runs: the session of a CLI that names none in its
+//! output ([`RolloutLookup`]), and the run's usage for `--max-tokens` / `--max-cost`
+//! ([`BudgetWatch`]).
+//!
+//! Why the rollout: codex writes a `token_count` event to the session's rollout under
+//! CODEX_HOME after each model call, while the `--json` stream reports usage only at
+//! the end of a turn (and the human transcript only its blended total) — too late to
+//! stop a run that is spending. The rollout is found by the session id (in the
+//! `sessions/YYYY/MM/DD` of the days around now), read again only when it grew, and
+//! only the calls since the run's first attempt began count (a resumed session's
+//! earlier runs do not).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use codex_summarize::{Pricing, Usage};
+
+use crate::config::Budget;
+
+/// Looking for a session in codex's rollouts as codex writes them, at most every
+/// [`RolloutLookup::EVERY`] (a directory listing and the new rollouts' first lines).
+pub(super) struct RolloutLookup {
+    pub home: std::path::PathBuf,
+    pub cwd: std::path::PathBuf,
+    pub since_ms: i64,
+    pub task: String,
+    pub last: Option<std::time::Instant>,
+    /// Known from the start (a resume by id).
+    pub known: Option<String>,
+}
+
+impl RolloutLookup {
+    pub const EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+    pub fn known(id: String) -> RolloutLookup {
+        RolloutLookup {
+            home: Default::default(),
+            cwd: Default::default(),
+            since_ms: 0,
+            task: String::new(),
+            last: None,
+            known: Some(id),
+        }
+    }
+
+    pub fn poll(&mut self) -> Option<String> {
+        if let Some(id) = self.known.take() {
+            return Some(id);
+        }
+        let now = std::time::Instant::now();
+        if self.last.is_some_and(|t| now - t < Self::EVERY) {
+            return None;
+        }
+        self.last = Some(now);
+        codex_summarize::rollout::find_run_session(&self.home, &self.cwd, self.since_ms, &self.task)
+    }
+}
+
+/// What the run used so far (the calls since its first attempt began).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(super) struct Used {
+    pub tokens: u64,
+    /// `None` while some call's model has no price.
+    pub cost_usd: Option<f64>,
+    pub calls: usize,
+}
+
+/// Following the run's usage against its budget.
+pub(super) struct BudgetWatch {
+    budget: Budget,
+    home: Option<PathBuf>,
+    since_ms: i64,
+    model_hint: Option<String>,
+    pricing: Pricing,
+    rollout: Option<PathBuf>,
+    seen_len: u64,
+    last: Option<Instant>,
+    pub used: Used,
+    /// Said once: a model without a price (so `--max-cost` cannot be judged).
+    pub unpriced: Option<String>,
+}
+
+impl BudgetWatch {
+    /// How often the rollout is looked at.
+    pub const EVERY: Duration = Duration::from_millis(250);
+
+    /// A watch of the run that began at `since_ms` (epoch ms); `None` without a budget.
+    pub fn new(budget: Budget, since_ms: i64, model_hint: Option<String>) -> Option<BudgetWatch> {
+        budget.is_set().then(|| BudgetWatch {
+            budget,
+            home: codex_summarize::Options::default().resolved_codex_home(),
+            since_ms,
+            model_hint,
+            pricing: Pricing::builtin(),
+            rollout: None,
+            seen_len: 0,
+            last: None,
+            used: Used::default(),
+            unpriced: None,
+        })
+    }
+
+    /// Look again (at most every [`Self::EVERY`]); the reason, once the budget is passed.
+    pub fn poll(&mut self, session: Option<&str>) -> Option<String> {
+        let now = Instant::now();
+        if self.last.is_some_and(|t| now - t < Self::EVERY) {
+            return None;
+        }
+        self.last = Some(now);
+        let sid = session?;
+        if self.rollout.is_none() {
+            self.rollout = self.find(sid);
+        }
+        let path = self.rollout.clone()?;
+        let len = std::fs::metadata(&path).map_or(0, |m| m.len());
+        if len != self.seen_len {
+            self.seen_len = len;
+            if let Ok(scan) = codex_summarize::rollout::scan_file(&path) {
+                self.count(&scan);
+            }
+        }
+        self.over()
+    }
+
+    /// Look now (between attempts, at the end), whatever the time of the last look.
+    pub fn refresh(&mut self, session: Option<&str>) -> Option<String> {
+        self.last = None;
+        self.poll(session)
+    }
+
+    /// The reason the budget is passed, if it is.
+    pub fn over(&self) -> Option<String> {
+        let u = &self.used;
+        if let Some(max) = self.budget.max_tokens.filter(|&m| u.tokens > m) {
+            return Some(format!(
+                "over budget: {} tokens used in {} model call{} > --max-tokens {max}",
+                u.tokens,
+                u.calls,
+                if u.calls == 1 { "" } else { "s" }
+            ));
+        }
+        match (self.budget.max_cost_usd, u.cost_usd) {
+            (Some(max), Some(cost)) if cost > max => Some(format!(
+                "over budget: ${cost:.4} spent in {} model call{} > --max-cost {max}",
+                u.calls,
+                if u.calls == 1 { "" } else { "s" }
+            )),
+            _ => None,
+        }
+    }
+
+    fn count(&mut self, scan: &codex_summarize::rollout::RolloutScan) {
+        let mut used = Used {
+            cost_usd: Some(0.0),
+            ..Used::default()
+        };
+        for ev in &scan.events {
+            if ev.ts_ms.is_some_and(|t| t < self.since_ms) {
+                continue; // an earlier run of this session
+            }
+            used.tokens += usage_total(&ev.usage);
+            used.calls += 1;
+            let model = scan
+                .model_of(ev)
+                .map(str::to_owned)
+                .or_else(|| self.model_hint.clone());
+            match model.as_deref().and_then(|m| self.pricing.resolve(m)) {
+                Some(r) => {
+                    if let Some(c) = used.cost_usd.as_mut() {
+                        *c += r.price.cost(&ev.usage);
+                    }
+                }
+                None => {
+                    used.cost_usd = None;
+                    if self.unpriced.is_none() && self.budget.max_cost_usd.is_some() {
+                        self.unpriced = Some(format!(
+                            "--max-cost cannot be judged: no price for model {}",
+                            model.as_deref().unwrap_or("(unknown)")
+                        ));
+                    }
+                }
+            }
+        }
+        self.used = used;
+    }
+
+    /// The session's rollout in `sessions/` of the days around now (codex names the
+    /// directory by its local date), never a walk of the whole home.
+    fn find(&self, sid: &str) -> Option<PathBuf> {
+        let home = self.home.as_deref()?;
+        let today = chrono::Local::now().date_naive();
+        for day in [today, today.pred_opt()?, today.succ_opt()?] {
+            let dir = home
+                .join("sessions")
+                .join(day.format("%Y/%m/%d").to_string());
+            if let Some(p) = rollout_in(&dir, sid) {
+                return Some(p);
+            }
+        }
+        None
+    }
+}
+
+/// A session's tokens as codex counts them: input + output (cached input is part of
+/// the input, reasoning part of the output).
+fn usage_total(u: &Usage) -> u64 {
+    if u.total_tokens > 0 {
+        u.total_tokens
+    } else {
+        u.input_tokens + u.output_tokens
+    }
+}
+
+/// The rollout of session `sid` in `dir`.
+fn rollout_in(dir: &Path, sid: &str) -> Option<PathBuf> {
+    std::fs::read_dir(dir).ok()?.flatten().find_map(|e| {
+        let name = e.file_name();
+        let id = codex_summarize::rollout::session_id_from_name(name.to_str()?)?;
+        id.eq_ignore_ascii_case(sid).then(|| e.path())
+    })
+}
