@@ -82,6 +82,10 @@ pub enum Fact {
     /// A failed turn (an HTTP error after the retries, a quota error) exits 1 (older
     /// versions exit 0: only the output tells).
     FailedTurnExitsNonZero,
+    /// The rollout gets each model call's usage (`token_count` with `total_token_usage`)
+    /// as the call ends; other versions write it when the turn ends (or, 0.36-0.45, when
+    /// the next request begins, after the tool ran): a budget can be judged mid-turn.
+    UsageInRolloutPerCall,
 }
 
 /// `(fact, first version that has it, last version that has it)`: the table. Read it as
@@ -99,6 +103,13 @@ pub const TABLE: &[(Fact, Version, Option<Version>)] = &[
     (Fact::CumulativeTokenCounts, Version(0, 34, 0), None),
     // 0.77.0 counts per run, 0.79.0 the session (0.78 is not on the registry)
     (Fact::ResumeUsageIsCumulative, Version(0, 79, 0), None),
+    // a tool that sleeps 5 s after call 1: 0.45.0 and 0.131.0 have call 1's usage in the
+    // rollout only after it, 0.47.0 and 0.130.0 during it (0.46 is not on the registry)
+    (
+        Fact::UsageInRolloutPerCall,
+        Version(0, 47, 0),
+        Some(Version(0, 130, 0)),
+    ),
 ];
 
 /// The oldest version codex-spawn supports (the first whose `exec` can resume a session).
@@ -156,5 +167,9 @@ mod tests {
         assert!(has(Version(0, 79, 0), Fact::ResumeUsageIsCumulative));
         assert!(has(Version(0, 169, 0), Fact::ResumeUsageIsCumulative));
         assert_eq!(since(Fact::ReasoningTokensInTurnUsage), Version(0, 100, 0));
+        assert!(!has(Version(0, 45, 0), Fact::UsageInRolloutPerCall));
+        assert!(has(Version(0, 47, 0), Fact::UsageInRolloutPerCall));
+        assert!(has(Version(0, 130, 0), Fact::UsageInRolloutPerCall));
+        assert!(!has(Version(0, 131, 0), Fact::UsageInRolloutPerCall));
     }
 }

@@ -38,7 +38,7 @@ pub const EXIT_STATUS: &[(u8, &str)] = &[
     ),
     (
         124,
-        "timed_out (--timeout) or stalled (--stall-timeout): codex's process group (or the check's) got SIGTERM, then SIGKILL; the meta's status says which",
+        "timed_out (--timeout) or stalled (--stall-timeout): codex's process group (or the check's) got SIGTERM, then SIGKILL; the meta's status says which. With --detach=session: no session id within --detach-timeout (the run goes on)",
     ),
     (
         125,
@@ -232,7 +232,7 @@ pub struct Args {
     pub max_tokens: Option<u64>,
 
     /// Stop codex once the run (all attempts) cost more than USD: over_budget, exit 4
-    #[arg(long, value_name = "USD")]
+    #[arg(long, value_name = "USD", allow_negative_numbers = true)]
     pub max_cost: Option<f64>,
 
     /// Print the run lines and the closing lines as one JSON object line each (no echo)

@@ -182,3 +182,18 @@ fn totals_of_runs_without_reasoning_counts_keep_what_is_known() {
     assert_eq!(t["total_tokens"], 5100 + 15300 + 1700, "{v:#}");
     assert_eq!(t["total_is_blended"], true);
 }
+
+/// codex-cli 0.42 writes a `turn_context` before each model request of a turn and then
+/// repeats the running total: (7350, last 7350), (7350, last 7350), (15750, last 8400) in
+/// a real tool-call run (tests/fixtures/codex-0.42.0, `tool-human`). The repeat is not a
+/// call: two calls, 15,750 tokens (it was counted as three, 23,100).
+#[test]
+fn a_total_repeated_after_a_mid_turn_turn_context_is_not_a_call() {
+    let rollout = Path::new(env!("CARGO_MANIFEST_DIR")).join(
+        "../tests/fixtures/codex-0.42.0/codex-home/sessions/2026/12/01/rollout-2026-12-01T08-54-22-01a230cf-ea84-7153-b995-ba76ac7af324.jsonl",
+    );
+    let scan = codex_summarize::rollout::scan_file(&rollout).expect("scan");
+    let calls: Vec<u64> = scan.events.iter().map(|e| e.usage.total_tokens).collect();
+    assert_eq!(calls, [7350, 8400]);
+    assert_eq!(scan.last_total.map(|t| t.total_tokens), Some(15750));
+}

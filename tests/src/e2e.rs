@@ -264,7 +264,8 @@ impl E2e {
 }
 
 impl Drop for E2e {
-    /// A detached run still going when its test failed: stop its supervisor (it stops codex).
+    /// A detached run still going (or queued) when its test failed: stop its supervisor
+    /// (it stops codex).
     fn drop(&mut self) {
         let Ok(entries) = std::fs::read_dir(&self.runs) else {
             return;
@@ -277,7 +278,7 @@ impl Drop for E2e {
             let Ok(meta) = serde_json::from_str::<Value>(&text) else {
                 continue;
             };
-            if meta["status"] == "running"
+            if (meta["status"] == "running" || meta["status"] == "queued")
                 && let Some(pid) = meta["pid"].as_i64().and_then(|p| i32::try_from(p).ok())
             {
                 let _ = nix::sys::signal::kill(

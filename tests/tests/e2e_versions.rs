@@ -251,3 +251,51 @@ fn a_failing_turn_is_failed_in_both_modes() {
         Ok(notes.join("; "))
     });
 }
+
+#[test]
+#[ignore = "needs the real Codex CLI: run scripts/e2e"]
+fn a_budget_stops_the_run_as_soon_as_the_cli_shows_it_passed() {
+    use codex_meta::codex_version::{Fact, has};
+    matrix("budget", |v, bin| {
+        let s = world(bin);
+        // each call: 1,050 tokens; the first call's tool sleeps 6 s
+        let task = "[tool:sleep 6; echo budget] [usage:1000,200,50,10]";
+        let args = [
+            "--max-tokens",
+            "1000",
+            "--verify",
+            "false",
+            "--max-attempts",
+            "2",
+            "--task",
+            task,
+            "-q",
+            "--",
+            BYPASS,
+        ];
+        let start = std::time::Instant::now();
+        let (code, run) = ran(&s, &args)?;
+        let took = start.elapsed();
+        let m = meta(&run);
+        let reason = m["outcome_reason"].as_str().unwrap_or("").to_owned();
+        if code != 4 || m["status"] != "over_budget" {
+            return Err(format!(
+                "exit {code}, status {}, reason {reason}",
+                m["status"]
+            ));
+        }
+        let live = has(v.parse().unwrap(), Fact::UsageInRolloutPerCall);
+        let want = if live {
+            "1050 tokens used in 1 model call"
+        } else {
+            "2100 tokens used in 2 model calls"
+        };
+        if !reason.contains(want) || reason.contains("before attempt 2") == live {
+            return Err(format!("live={live}: {reason}"));
+        }
+        if live && took >= std::time::Duration::from_secs(6) {
+            return Err(format!("not stopped mid-turn: {took:?}"));
+        }
+        Ok(format!("live={live} {took:.1?} {reason}"))
+    });
+}

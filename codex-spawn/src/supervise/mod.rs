@@ -38,7 +38,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use codex_meta::codex_version::{MIN_SUPPORTED, Version};
+use codex_meta::codex_version::{Fact, MIN_SUPPORTED, Version, has};
 use codex_meta::{Meta, RunsDir, Status, Witness};
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
@@ -668,6 +668,18 @@ impl Run {
             b.refresh(ctx.session_id.as_deref());
             if let Some(w) = b.unpriced.clone() {
                 ctx.warnings.push(w);
+            }
+            if let (Some(why), false) = (b.over(), end.status == Status::OverBudget) {
+                // the budget was passed, but only the end of codex's turn showed it
+                let late = self
+                    .codex_version
+                    .filter(|&v| !has(v, Fact::UsageInRolloutPerCall))
+                    .map(|v| {
+                        format!(" (codex-cli {v} writes a call's usage only after its tools ran)")
+                    })
+                    .unwrap_or_default();
+                ctx.warnings
+                    .push(format!("the run passed its budget: {why}{late}"));
             }
             let u = b.used;
             let used = json!({"tokens": u.tokens, "cost_usd": u.cost_usd, "model_calls": u.calls});

@@ -28,6 +28,7 @@ use crate::usage::Usage;
 
 static TOKEN_COUNT: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"token_count"));
 static TURN_CONTEXT: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"turn_context"));
+static USER_MESSAGE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"user_message"));
 static SESSION_META: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"session_meta"));
 static TYPE_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"type\":\""));
 static TURN_CONTEXT_TYPE: LazyLock<Finder<'static>> =

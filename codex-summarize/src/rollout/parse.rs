@@ -184,7 +184,9 @@ pub(super) struct Scanner {
     prev_total: Option<Usage>,
     current_model: Option<u32>,
     pending: Vec<u8>,
-    /// A turn began (`turn_context`) since the last counted call.
+    /// A user turn began (a `user_message` event) since the last counted call. Not a
+    /// `turn_context`: 0.42 writes one before each model request of a turn, followed by
+    /// the running total repeated — a repeat, not a resumed run's first call.
     new_turn: bool,
     /// The session's CLI counts its total per process (before 0.79, by its
     /// `session_meta.cli_version`): a resumed run's total starts again.
@@ -201,7 +203,10 @@ impl Scanner {
         if let Some(w) = self.wanted_compact(line) {
             return w;
         }
-        if TOKEN_COUNT.find(line).is_some() || TURN_CONTEXT.find(line).is_some() {
+        if TOKEN_COUNT.find(line).is_some()
+            || TURN_CONTEXT.find(line).is_some()
+            || USER_MESSAGE.find(line).is_some()
+        {
             return Wanted::Yes;
         }
         if self.scan.session_id.is_none() && SESSION_META.find(line).is_some() {
@@ -227,11 +232,13 @@ impl Scanner {
         let rest = &line[i + TYPE.len()..];
         if rest.starts_with(b"event_msg\",\"payload\":{\"type\":\"") {
             let v = &rest[b"event_msg\",\"payload\":{\"type\":\"".len()..];
-            return Some(if v.starts_with(b"token_count\"") {
-                Wanted::Yes
-            } else {
-                Wanted::No
-            });
+            return Some(
+                if v.starts_with(b"token_count\"") || v.starts_with(b"user_message\"") {
+                    Wanted::Yes
+                } else {
+                    Wanted::No
+                },
+            );
         }
         if rest.starts_with(b"turn_context\"") {
             return Some(Wanted::Yes);
@@ -339,7 +346,6 @@ impl Scanner {
         if TURN_CONTEXT_TYPE.find(head).is_some() {
             return match fast_model(line) {
                 Some(m) => {
-                    self.new_turn = true;
                     let i = self.scan.intern(m);
                     self.current_model = Some(i);
                     if self.scan.last_model.as_deref() != Some(m) {
@@ -462,8 +468,10 @@ impl Scanner {
                 let ts = rec.timestamp.0.as_deref().and_then(parse_ts_ms);
                 self.token_count(ts, payload);
             }
-            Some("turn_context") => {
+            Some("event_msg") if payload.kind.0.as_deref() == Some("user_message") => {
                 self.new_turn = true;
+            }
+            Some("turn_context") => {
                 if let Some(m) = payload
                     .model
                     .0
