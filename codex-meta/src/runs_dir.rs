@@ -359,9 +359,25 @@ impl RunsDir {
         }
     }
 
-    /// Every meta in the dir, newest first (by `started_at`, then run id). A missing dir
+    /// Every meta in the dir, newest first (see [`RunsDir::list_paths`]). A missing dir
     /// lists nothing. Unreadable metas are listed with their error.
     pub fn list(&self) -> Result<Vec<ListedRun>, MetaError> {
+        Ok(self
+            .list_paths()?
+            .into_iter()
+            .map(|(id, meta_path)| ListedRun {
+                meta: read_meta(&meta_path),
+                id,
+                meta_path,
+            })
+            .collect())
+    }
+
+    /// The run ids and meta paths of the dir, newest first, from the file names alone: a
+    /// run id begins with its creation time (`YYYYMMDD-HHMMSS-…`), so the order costs no
+    /// read of a meta (`codex-meta list --limit 20` of 100,000 runs reads 20). Ids of
+    /// another form come after, in reverse order of name. A missing dir lists nothing.
+    pub fn list_paths(&self) -> Result<Vec<(String, PathBuf)>, MetaError> {
         let entries = match fs::read_dir(&self.path) {
             Ok(e) => e,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -373,17 +389,21 @@ impl RunsDir {
             let entry = entry.map_err(|e| MetaError::io(&self.path, "read runs dir", e))?;
             let name = entry.file_name();
             let Some(id) = meta_id(&name) else { continue };
-            let meta_path = entry.path();
-            let meta = read_meta(&meta_path);
-            runs.push(ListedRun {
-                id: id.to_owned(),
-                meta_path,
-                meta,
-            });
+            runs.push((id.to_owned(), entry.path()));
         }
-        runs.sort_by(|a, b| sort_key(b).cmp(&sort_key(a)));
+        runs.sort_by(|(a, _), (b, _)| (timed(b), b).cmp(&(timed(a), a)));
         Ok(runs)
     }
+}
+
+/// Whether a run id begins with a creation time (`YYYYMMDD-HHMMSS-`), as codex-spawn's do.
+fn timed(id: &str) -> bool {
+    let b = id.as_bytes();
+    b.len() > 16
+        && b[..8].iter().all(u8::is_ascii_digit)
+        && b[8] == b'-'
+        && b[9..15].iter().all(u8::is_ascii_digit)
+        && b[15] == b'-'
 }
 
 /// The directory holding `path` (`.` for a bare file name).
@@ -392,16 +412,6 @@ pub(crate) fn parent_or_dot(path: &Path) -> &Path {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     }
-}
-
-fn sort_key(run: &ListedRun) -> (String, &str) {
-    let started = run
-        .meta
-        .as_ref()
-        .ok()
-        .and_then(|m| m.started_at.clone())
-        .unwrap_or_default();
-    (started, run.id.as_str())
 }
 
 /// The run id in a meta file name `codex-run-<id>.meta.json`, if it is one.

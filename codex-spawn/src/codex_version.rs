@@ -108,8 +108,13 @@ fn write_cache(path: &Path, entries: &[(String, String)]) {
     let _ = codex_meta::write_bytes_atomic(path, text.as_bytes());
 }
 
-/// `bin --version` → `codex-cli 0.169.0`.
+/// `bin --version` → `codex-cli 0.169.0`. Its output is read as it comes (at most 4 KiB,
+/// within [`PROBE_TIMEOUT`]): the answer is taken from the first line that names a
+/// version, and a binary that is no codex — one that ignores `--version` and floods its
+/// stdout, or never exits — is stopped as soon as it has said too much or taken too long,
+/// not waited out.
 fn probe(bin: &Path) -> Option<Version> {
+    use std::os::fd::AsFd;
     let mut child = Command::new(bin)
         .arg("--version")
         .stdin(Stdio::null())
@@ -117,28 +122,52 @@ fn probe(bin: &Path) -> Option<Version> {
         .stderr(Stdio::null())
         .spawn()
         .ok()?;
-    let start = Instant::now();
-    loop {
-        match child.try_wait() {
-            Ok(Some(_)) => break,
-            Ok(None) if start.elapsed() < PROBE_TIMEOUT => {
-                std::thread::sleep(Duration::from_millis(5));
+    let deadline = Instant::now() + PROBE_TIMEOUT;
+    let mut out = Vec::new();
+    let mut found = None;
+    if let Some(mut stdout) = child.stdout.take() {
+        let mut buf = [0u8; 1024];
+        while found.is_none() && out.len() < 4096 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
             }
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return None;
+            let ms = u16::try_from(left.as_millis() + 1).unwrap_or(u16::MAX);
+            let mut fds = [nix::poll::PollFd::new(
+                stdout.as_fd(),
+                nix::poll::PollFlags::POLLIN,
+            )];
+            match nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(ms)) {
+                Ok(0) => break,
+                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                Err(_) => break,
             }
+            match stdout.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+            // a complete line that names the version ends the probe
+            let text = String::from_utf8_lossy(&out);
+            let complete = match text.rfind('\n') {
+                Some(end) => &text[..end],
+                None => "",
+            };
+            found = complete.lines().find_map(Version::from_banner);
         }
     }
-    let mut out = String::new();
-    child
-        .stdout
-        .take()?
-        .take(4096)
-        .read_to_string(&mut out)
-        .ok()?;
-    out.lines().find_map(Version::from_banner)
+    if found.is_none() {
+        // the end of the output without a newline
+        found = String::from_utf8_lossy(&out)
+            .lines()
+            .find_map(Version::from_banner);
+    }
+    if !matches!(child.try_wait(), Ok(Some(_))) {
+        let _ = child.kill();
+    }
+    let _ = child.wait();
+    found
 }
 
 #[cfg(test)]
@@ -176,5 +205,35 @@ mod tests {
         assert_eq!(detect(&bin), Some(Version(0, 171, 0)));
         assert_eq!(detect(&bin), Some(Version(0, 171, 0)));
         assert_eq!(std::fs::read_to_string(&count).unwrap().lines().count(), 1);
+    }
+
+    #[test]
+    fn a_binary_that_floods_or_hangs_is_not_waited_out() {
+        let tmp = tempfile::tempdir().unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        let script = |name: &str, body: &str| {
+            let p = tmp.path().join(name);
+            std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+            p
+        };
+        // ignores --version and writes 64 MiB (it blocked on a full pipe until the 10 s bound)
+        let flood = script("flood", "head -c 67108864 /dev/zero");
+        let start = Instant::now();
+        assert_eq!(probe(&flood), None);
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            start.elapsed()
+        );
+        // names its version, then does not exit
+        let linger = script("linger", "echo 'codex-cli 0.99.0'; exec sleep 30");
+        let start = Instant::now();
+        assert_eq!(probe(&linger), Some(Version(0, 99, 0)));
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            start.elapsed()
+        );
     }
 }

@@ -217,6 +217,8 @@ fn execute(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<u8, Fa
         }),
         pricing,
         log_override: cli.log.clone(),
+        rollout_index: None,
+        session_runs: None,
     };
 
     if let Some(log) = &cli.log {
@@ -266,9 +268,16 @@ fn execute(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<u8, Fa
             .filter_map(|r| dir.resolve_run(r).map_err(|e| skip(&e)).ok())
             .collect(),
     };
+    let mut opts = opts;
+    if metas.len() > 1 {
+        opts.rollout_index = opts
+            .resolved_codex_home()
+            .map(|h| std::sync::Arc::new(crate::rollout::RolloutIndex::build(&h)));
+        opts.session_runs = Some(Default::default());
+    }
     let mut summaries: Vec<RunSummary> = Vec::with_capacity(metas.len());
-    for m in &metas {
-        match run::summarize_run(RunSource::MetaPath(m), &opts) {
+    for result in summarize_all(&metas, &opts) {
+        match result {
             Ok(s) => summaries.push(s),
             Err(e) => skip(&e),
         }
@@ -284,6 +293,53 @@ fn execute(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<u8, Fa
     } else {
         1
     })
+}
+
+/// Each run's summary, in the order of `metas`, made by all cores (runs are
+/// independent: a meta, a log, a rollout each).
+fn summarize_all(
+    metas: &[PathBuf],
+    opts: &Options,
+) -> Vec<Result<RunSummary, run::SummarizeError>> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8)
+        .min(metas.len().div_ceil(64).max(1));
+    if workers <= 1 {
+        return metas
+            .iter()
+            .map(|m| run::summarize_run(RunSource::MetaPath(m), opts))
+            .collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut parts: Vec<Vec<(usize, Result<RunSummary, run::SummarizeError>)>> =
+        std::thread::scope(|sc| {
+            let handles: Vec<_> = (0..workers)
+                .map(|_| {
+                    sc.spawn(|| {
+                        let mut got = Vec::new();
+                        loop {
+                            let start = next.fetch_add(64, std::sync::atomic::Ordering::Relaxed);
+                            if start >= metas.len() {
+                                return got;
+                            }
+                            for (i, m) in metas.iter().enumerate().skip(start).take(64) {
+                                got.push((i, run::summarize_run(RunSource::MetaPath(m), opts)));
+                            }
+                        }
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                // a worker that panicked takes the report down with it: no run is lost
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
+    let mut all: Vec<(usize, Result<RunSummary, run::SummarizeError>)> =
+        parts.drain(..).flatten().collect();
+    all.sort_by_key(|(i, _)| *i);
+    all.into_iter().map(|(_, r)| r).collect()
 }
 
 fn single(cli: &Cli, out: &mut dyn Write, s: &RunSummary) -> Result<u8, Fail> {

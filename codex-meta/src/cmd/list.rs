@@ -24,21 +24,25 @@ pub(crate) fn run(
 ) -> CmdResult {
     let mut code = 0;
     let mut rows: Vec<(String, View)> = Vec::new();
-    for listed in runs.list()? {
-        if args.limit.is_some_and(|n| rows.len() >= n) {
+    let mut shown = 0usize;
+    // newest first from the names alone; only the metas shown (and those filtered out
+    // on the way) are read
+    for (_, meta_path) in runs.list_paths()? {
+        if args.limit.is_some_and(|n| shown >= n) {
             break;
         }
-        if let Err(e) = &listed.meta {
-            report(err, &e.to_string());
-            code = 2;
-            continue;
-        }
-        match view(&listed.meta_path) {
+        match view(&meta_path) {
             Ok(v) => {
                 if args.status.is_some_and(|s| s != v.status) {
                     continue;
                 }
-                rows.push((display_id(&v.meta, &listed.meta_path), v));
+                shown += 1;
+                if args.json {
+                    // streamed: a list of 100,000 runs holds none of them
+                    writeln!(out, "{}", Value::Object(v.object))?;
+                } else {
+                    rows.push((display_id(&v.meta, &meta_path), v.slim()));
+                }
             }
             Err(e) => {
                 report(err, &e.to_string());
@@ -46,7 +50,7 @@ pub(crate) fn run(
             }
         }
     }
-    if rows.is_empty() && code == 0 {
+    if shown == 0 && code == 0 {
         let why = match args.status {
             Some(st) => format!("no {st} runs in {}", runs.path().display()),
             None if !runs.path().is_dir() => {
@@ -56,11 +60,7 @@ pub(crate) fn run(
         };
         report(err, &why);
     }
-    if args.json {
-        for (_, v) in &rows {
-            writeln!(out, "{}", Value::Object(v.object.clone()))?;
-        }
-    } else {
+    if !args.json {
         write_table(out, &rows)?;
     }
     Ok(code)

@@ -111,6 +111,23 @@ pub(crate) struct View {
     pub status: Status,
 }
 
+impl View {
+    /// The view without the stored object (the table needs only the typed meta).
+    pub(crate) fn slim(self) -> View {
+        View {
+            object: Map::new(),
+            meta: Meta {
+                extra: Map::new(),
+                attempts: None,
+                codex_command: None,
+                warnings: None,
+                ..self.meta
+            },
+            status: self.status,
+        }
+    }
+}
+
 /// Read the meta at `path` and derive its [`View`].
 pub(crate) fn view(path: &Path) -> Result<View, MetaError> {
     let read = || -> Result<(Map<String, Value>, Meta), MetaError> {

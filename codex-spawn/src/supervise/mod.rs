@@ -2,18 +2,23 @@
 //!
 //! [`run`] is the whole life of one `codex-spawn` invocation after validation:
 //!
-//! 1. claim the run's files ([`files`]: log and last-message file O_EXCL|O_NOFOLLOW, the
-//!    run lock, room reserved for the final record), write the meta as `running` with the
-//!    liveness witness (pid, start time, boot id), print the four run lines (flushed) — so
-//!    a caller that reads the meta right after the first line finds it;
-//! 2. (`--detach`: fork; the parent returns here);
-//! 3. write the preamble, emit `run_started`, start codex through its keeper
+//! 1. resolve `--after` and `--resume RUN` ([`resolve`]); claim the run's files
+//!    ([`files`]: log and last-message file O_EXCL|O_NOFOLLOW, the run lock, room reserved
+//!    for the final record), write the meta ([`record`]) as `running` (or `queued`) with
+//!    the liveness witness (pid, start time, boot id), print the four run lines
+//!    ([`launch`], flushed) — so a caller that reads the meta right after the first line
+//!    finds it;
+//! 2. (`--detach`: fork; the parent returns here — with `--detach=session` once the
+//!    supervisor reported the session id);
+//! 3. write the preamble; `queued`: wait for `--after` and a `--max-running` slot
+//!    ([`queue`]); emit `run_started`, start codex through its keeper
 //!    ([`crate::process`]: nothing codex starts outlives the run, however we die);
 //! 4. the event loop ([`watch`]): poll(2) on codex's output, its keeper and the signals.
 //!    Each chunk goes to the log (the record: written whole, first), to the session-id
 //!    scanner (the first id goes to the meta at once), to the outcome detector
 //!    ([`crate::outcome`]) and to stdout (unless quiet). Signals are forwarded to codex's
-//!    process group; `--timeout` and `--stall-timeout` send SIGTERM then SIGKILL;
+//!    process group; `--timeout`, `--stall-timeout` and a passed budget ([`rollouts`]:
+//!    the run's usage in codex's rollout) send SIGTERM then SIGKILL;
 //! 5. after codex exits: drain the pipe briefly, then the keeper kills what is left of
 //!    the run; the exit status and the detector's verdict give the attempt's outcome;
 //! 6. with `--verify` ([`attempts`]), when codex succeeded: the check; while it fails
@@ -30,7 +35,10 @@ mod attempts;
 mod check;
 mod files;
 mod finish;
+mod launch;
 mod queue;
+mod record;
+mod resolve;
 mod rollouts;
 mod watch;
 
@@ -39,12 +47,12 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use codex_meta::codex_version::{Fact, MIN_SUPPORTED, Version, has};
-use codex_meta::{Meta, RunsDir, Status, Witness};
+use codex_meta::{RunsDir, Status, Witness};
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 
 use crate::argv::{self, Unrunnable};
-use crate::config::{Config, TaskSource};
+use crate::config::Config;
 use crate::error::SpawnError;
 use crate::events::{self, EventFields, Notify};
 use crate::preamble::{self, PreambleInput};
@@ -105,8 +113,8 @@ pub fn run(config: Config) -> Result<u8, SpawnError> {
         config.task.via_stdin = true;
     }
     let runs = RunsDir::resolve(config.runs_dir.as_deref())?;
-    let after = resolve_after(&runs, &config.after)?;
-    let resume_run = resume_of_run(&runs, &mut config)?;
+    let after = resolve::resolve_after(&runs, &config.after)?;
+    let resume_run = resolve::resume_of_run(&runs, &mut config)?;
     let files = RunFiles::create(&runs, &config)?;
     // Signals are ours before the meta says running: a SIGTERM from then on ends the run
     // as `killed` with a final record, never by the default action.
@@ -320,208 +328,6 @@ impl Run {
         !self.after.is_empty() || self.config.queue.is_some()
     }
 
-    fn initial_meta(&self) -> Meta {
-        let c = &self.config;
-        let mut m = Meta {
-            run_id: self.id.clone(),
-            status: Some(if self.queued() {
-                Status::Queued
-            } else {
-                Status::Running
-            }),
-            mode: Some(c.mode()),
-            resume_session: c.resume.as_ref().map(|r| r.as_str().to_owned()),
-            repo: Some(c.repo.display().to_string()),
-            repo_abs: Some(c.repo_abs.display().to_string()),
-            task: Some(self.meta_task()),
-            codex_bin: Some(c.codex_bin.to_string_lossy().into_owned()),
-            codex_command: Some(self.meta_command()),
-            codex_version: self.codex_version.map(|v| v.to_string()),
-            model: model_of(&c.codex_args),
-            log_file: Some(self.log_path.display().to_string()),
-            meta_file: Some(self.meta_path.display().to_string()),
-            summary_file: Some(self.summary_path.display().to_string()),
-            last_message_file: self.last_message.as_ref().map(|p| p.display().to_string()),
-            host: Some(self.host.clone()),
-            started_at: Some(self.started_at.clone()),
-            attempts: Some(Vec::new()),
-            ..Meta::default()
-        };
-        let x = &mut m.extra;
-        x.insert(
-            "codex_bin_resolved".into(),
-            json!(
-                self.codex_bin
-                    .as_ref()
-                    .ok()
-                    .map(|p| p.display().to_string())
-            ),
-        );
-        x.insert("task_source".into(), json!(c.task.source.as_str()));
-        x.insert("task_bytes".into(), json!(c.task.bytes.len()));
-        if let TaskSource::File(f) = &c.task.source {
-            x.insert("task_file".into(), json!(f.display().to_string()));
-        }
-        if c.task.source == TaskSource::DefaultFollowUp {
-            x.insert("task_defaulted".into(), json!(true));
-        }
-        x.insert("detach".into(), json!(c.detach));
-        if let Some(r) = &self.resume_run {
-            x.insert("resume_run".into(), json!(r));
-        }
-        if let Some(q) = &c.queue {
-            x.insert(
-                "queue".into(),
-                json!({"name": q.name, "max_running": q.max_running}),
-            );
-        }
-        if !self.after.is_empty() {
-            let ids: Vec<&str> = self.after.iter().map(|d| d.run_id.as_str()).collect();
-            x.insert("after".into(), json!(ids));
-        }
-        if self.queued() {
-            x.insert("queued_at".into(), json!(self.started_at));
-        }
-        if c.budget.is_set() {
-            x.insert(
-                "budget".into(),
-                json!({"max_tokens": c.budget.max_tokens, "max_cost_usd": c.budget.max_cost_usd}),
-            );
-        }
-        if let Some(t) = c.timeout {
-            x.insert("timeout_seconds".into(), json!(t.as_secs_f64()));
-        }
-        if let Some(t) = c.stall_timeout {
-            x.insert("stall_timeout_seconds".into(), json!(t.as_secs_f64()));
-        }
-        if let Some(v) = &c.verify {
-            x.insert("verify_command".into(), json!(v));
-            x.insert("max_attempts".into(), json!(c.max_attempts));
-            x.insert(
-                "verify_timeout_seconds".into(),
-                json!(c.verify_timeout.as_secs_f64()),
-            );
-        }
-        m
-    }
-
-    /// The task as the meta keeps it: whole when given as an argument (or defaulted),
-    /// else at most [`META_TASK_MAX`] bytes (a big or private prompt stays out).
-    fn meta_task(&self) -> String {
-        let t = &self.config.task;
-        match t.source {
-            TaskSource::Argument | TaskSource::DefaultFollowUp => t.text_lossy(),
-            _ if t.bytes.len() <= META_TASK_MAX => t.text_lossy(),
-            _ => {
-                let mut s = String::from_utf8_lossy(&t.bytes[..META_TASK_MAX]).into_owned();
-                s.push('…');
-                s
-            }
-        }
-    }
-
-    /// codex's argv as the meta shows it (argv\[0\] as asked).
-    fn meta_command(&self) -> Vec<String> {
-        std::iter::once(&self.config.codex_bin)
-            .chain(self.codex_argv.iter())
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect()
-    }
-
-    /// `--detach=session`, the caller's side: the run lines, then (once the supervisor
-    /// reports it) `codex_session_id=`; in `--json` mode one object with `session_id`.
-    /// Returns the caller's exit status.
-    fn await_session(
-        &self,
-        out: &mut Stdout,
-        report: &std::os::fd::OwnedFd,
-        timeout: std::time::Duration,
-    ) -> u8 {
-        use crate::detach::Reported;
-        if !self.config.json {
-            out.write(self.run_lines().as_bytes());
-        }
-        let got = crate::detach::await_session(report, timeout);
-        let session = match &got {
-            Reported::Session(id) => Some(id.clone()),
-            _ => None,
-        };
-        if self.config.json {
-            let mut v = self.run_lines_json();
-            if let Some(obj) = v.as_object_mut() {
-                obj.insert("session_id".into(), json!(session));
-            }
-            out.write(format!("{v}\n").as_bytes());
-        } else if let Some(id) = &session {
-            out.write(format!("codex_session_id={id}\n").as_bytes());
-        }
-        let mut err = std::io::stderr().lock();
-        let said = |err: &mut std::io::StderrLock<'_>, text: String| {
-            let _ = std::io::Write::write_all(err, format!("codex-spawn: {text}\n").as_bytes());
-        };
-        match got {
-            Reported::Session(_) => 0,
-            Reported::Ended(status, code) => {
-                said(
-                    &mut err,
-                    format!(
-                        "run {} ended {status} (exit {code}) before codex named its session",
-                        self.id
-                    ),
-                );
-                if code == 0 { 1 } else { code }
-            }
-            Reported::Gone => {
-                said(
-                    &mut err,
-                    format!(
-                        "run {}: its supervisor went away before codex named its session (see {})",
-                        self.id,
-                        self.meta_path.display()
-                    ),
-                );
-                1
-            }
-            Reported::TimedOut => {
-                said(
-                    &mut err,
-                    format!(
-                        "run {}: no session id within {} s; the run goes on ({})",
-                        self.id,
-                        timeout.as_secs_f64(),
-                        self.meta_path.display()
-                    ),
-                );
-                crate::cli::EXIT_TIMED_OUT
-            }
-        }
-    }
-
-    fn run_lines_json(&self) -> Value {
-        json!({
-            "codex_run_id": self.id,
-            "log_file": self.log_path.display().to_string(),
-            "meta_file": self.meta_path.display().to_string(),
-            "summary_file_pending": self.summary_path.display().to_string(),
-        })
-    }
-
-    fn run_lines(&self) -> String {
-        let (l, m, s) = (
-            self.log_path.display().to_string(),
-            self.meta_path.display().to_string(),
-            self.summary_path.display().to_string(),
-        );
-        if self.config.json {
-            format!("{}\n", self.run_lines_json())
-        } else {
-            format!(
-                "codex_run_id={}\nlog_file={l}\nmeta_file={m}\nsummary_file_pending={s}\n",
-                self.id
-            )
-        }
-    }
-
     fn event_fields(&self, status: Status, session_id: Option<String>) -> EventFields {
         EventFields {
             status: status.to_string(),
@@ -660,7 +466,7 @@ impl Run {
             budget: rollouts::BudgetWatch::new(
                 self.config.budget,
                 chrono::Utc::now().timestamp_millis(),
-                model_of(&self.config.codex_args),
+                record::model_of(&self.config.codex_args),
             ),
         };
         let end = self.attempts(&mut ctx, &mut output_bytes);
@@ -706,147 +512,6 @@ impl Run {
         drop(lock);
         code
     }
-
-    /// Wait as `queued` ([`queue::wait`]); `Err` is how the run ends without codex.
-    fn wait_queued(
-        &self,
-        log: &mut Log,
-        sigs: &Signals,
-        warnings: &mut Warnings,
-    ) -> Result<Option<queue::Slot>, attempts::Final> {
-        let since = Instant::now();
-        let mut note = |text: &str| {
-            log.write(format!("codex-spawn: queued: {text}\n").as_bytes());
-        };
-        let waited = queue::wait(
-            &self.runs_dir,
-            &self.id,
-            &self.after,
-            self.config.queue.as_ref(),
-            sigs,
-            &mut note,
-        );
-        let ended = |status, exit_code, signal, reason: String| attempts::Final {
-            status,
-            exit_code,
-            signal,
-            reason: Some(reason),
-            ended_at: codex_meta::now_rfc3339(),
-            attempts: 0,
-        };
-        match waited {
-            queue::Waited::Go(slot) => {
-                let queued_seconds = round3(since.elapsed().as_secs_f64());
-                let text = match &slot {
-                    Some(s) => format!(
-                        "codex starts after {queued_seconds} s queued (slot {} of queue {})",
-                        s.index,
-                        self.config.queue.as_ref().map_or("", |q| q.name.as_str())
-                    ),
-                    None => format!("codex starts after {queued_seconds} s queued"),
-                };
-                log.write(format!("codex-spawn: {text}\n").as_bytes());
-                let index = slot.as_ref().map(|s| s.index);
-                if let Err(e) = codex_meta::update_meta(&self.meta_path, |m| {
-                    m.status = Some(Status::Running);
-                    m.extra
-                        .insert("queued_seconds".into(), json!(queued_seconds));
-                    if let Some(k) = index {
-                        m.extra.insert("queue_slot".into(), json!(k));
-                    }
-                }) {
-                    warnings.push(format!("cannot record the end of the queue wait: {e}"));
-                }
-                Ok(slot)
-            }
-            queue::Waited::Signal(sig) => Err(ended(
-                Status::Killed,
-                128 + sig as i32 as u8,
-                Some(sig),
-                format!(
-                    "codex-spawn received {} while queued: codex never started",
-                    sig.as_str()
-                ),
-            )),
-            queue::Waited::DependencyFailed(why) => Err(ended(
-                Status::DependencyFailed,
-                crate::cli::EXIT_DEPENDENCY_FAILED,
-                None,
-                format!("{why}: codex was not started"),
-            )),
-            queue::Waited::Broken(why) => Err(ended(
-                Status::Failed,
-                finish::EXIT_OWN_FAILURE,
-                None,
-                format!("{why}: codex was not started"),
-            )),
-        }
-    }
-}
-
-/// `--after RUN…`, each a run of the runs dir (or a meta path, or a launch file).
-fn resolve_after(runs: &RunsDir, after: &[String]) -> Result<Vec<queue::Dependency>, SpawnError> {
-    after
-        .iter()
-        .map(|a| {
-            let meta = runs
-                .resolve_run(a)
-                .map_err(|e| SpawnError::usage(format!("--after {a}: {e}")))?;
-            let m = codex_meta::read_meta(&meta)
-                .map_err(|e| SpawnError::usage(format!("--after {a}: {e}")))?;
-            let run_id = if m.run_id.is_empty() {
-                a.clone()
-            } else {
-                m.run_id
-            };
-            Ok(queue::Dependency { run_id, meta })
-        })
-        .collect()
-}
-
-/// `--resume RUN`: a run id (or a launch file, or a meta path) whose session is resumed
-/// becomes that session's id. A session id, `last`, or a name that is no run stays as
-/// given. Returns the run's id.
-fn resume_of_run(runs: &RunsDir, config: &mut Config) -> Result<Option<String>, SpawnError> {
-    let Some(crate::config::Resume::Id(arg)) = &config.resume else {
-        return Ok(None);
-    };
-    if codex_session_id::Uuid::parse(arg.as_bytes()).is_some() {
-        return Ok(None);
-    }
-    let meta_path = match runs.resolve_run(arg) {
-        Ok(p) => p,
-        Err(
-            codex_meta::MetaError::UnknownRun { .. } | codex_meta::MetaError::InvalidRunId { .. },
-        ) if !std::path::Path::new(arg).exists() => {
-            return Ok(None); // not a run: codex is given it as is
-        }
-        Err(e) => return Err(SpawnError::usage(format!("--resume {arg}: {e}"))),
-    };
-    let meta = codex_meta::read_meta(&meta_path)
-        .map_err(|e| SpawnError::usage(format!("--resume {arg}: {e}")))?;
-    let Some(sid) = meta.session_id.clone().filter(|s| !s.is_empty()) else {
-        return Err(SpawnError::usage(format!(
-            "--resume {arg}: run {} has no codex session id (yet): nothing to resume",
-            meta.run_id
-        )));
-    };
-    config.resume = Some(crate::config::Resume::Id(sid));
-    Ok(Some(meta.run_id))
-}
-
-/// `--model/-m` from the pass-through options, for the meta.
-fn model_of(args: &[OsString]) -> Option<String> {
-    let mut it = args.iter().map(|a| a.to_string_lossy());
-    while let Some(a) = it.next() {
-        if a == "-m" || a == "--model" {
-            return it.next().map(|m| m.into_owned());
-        }
-        if let Some(m) = a.strip_prefix("--model=") {
-            return Some(m.to_owned());
-        }
-    }
-    None
 }
 
 fn round3(x: f64) -> f64 {

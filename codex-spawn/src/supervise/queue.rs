@@ -25,8 +25,11 @@ use nix::fcntl::{Flock, FlockArg};
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
 
+use super::Warnings;
+use super::files::Log;
 use crate::config::Queue;
 use crate::sys::signals::Signals;
+use serde_json::json;
 
 /// How often a queued run looks at its dependencies and at the slots.
 pub const POLL: Duration = Duration::from_millis(100);
@@ -266,4 +269,82 @@ fn queue_dir(runs_dir: &Path, name: &str) -> Result<PathBuf, String> {
         codex_meta::files::check_dir(&d).map_err(|e| e.to_string())?;
     }
     Ok(dir)
+}
+
+impl super::Run {
+    /// Wait as `queued` ([`wait`]); `Err` is how the run ends without codex.
+    pub(super) fn wait_queued(
+        &self,
+        log: &mut Log,
+        sigs: &Signals,
+        warnings: &mut Warnings,
+    ) -> Result<Option<Slot>, super::attempts::Final> {
+        let since = Instant::now();
+        let mut note = |text: &str| {
+            log.write(format!("codex-spawn: queued: {text}\n").as_bytes());
+        };
+        let waited = wait(
+            &self.runs_dir,
+            &self.id,
+            &self.after,
+            self.config.queue.as_ref(),
+            sigs,
+            &mut note,
+        );
+        let ended = |status, exit_code, signal, reason: String| super::attempts::Final {
+            status,
+            exit_code,
+            signal,
+            reason: Some(reason),
+            ended_at: codex_meta::now_rfc3339(),
+            attempts: 0,
+        };
+        match waited {
+            Waited::Go(slot) => {
+                let queued_seconds = super::round3(since.elapsed().as_secs_f64());
+                let text = match &slot {
+                    Some(s) => format!(
+                        "codex starts after {queued_seconds} s queued (slot {} of queue {})",
+                        s.index,
+                        self.config.queue.as_ref().map_or("", |q| q.name.as_str())
+                    ),
+                    None => format!("codex starts after {queued_seconds} s queued"),
+                };
+                log.write(format!("codex-spawn: {text}\n").as_bytes());
+                let index = slot.as_ref().map(|s| s.index);
+                if let Err(e) = codex_meta::update_meta(&self.meta_path, |m| {
+                    m.status = Some(Status::Running);
+                    m.extra
+                        .insert("queued_seconds".into(), json!(queued_seconds));
+                    if let Some(k) = index {
+                        m.extra.insert("queue_slot".into(), json!(k));
+                    }
+                }) {
+                    warnings.push(format!("cannot record the end of the queue wait: {e}"));
+                }
+                Ok(slot)
+            }
+            Waited::Signal(sig) => Err(ended(
+                Status::Killed,
+                128 + sig as i32 as u8,
+                Some(sig),
+                format!(
+                    "codex-spawn received {} while queued: codex never started",
+                    sig.as_str()
+                ),
+            )),
+            Waited::DependencyFailed(why) => Err(ended(
+                Status::DependencyFailed,
+                crate::cli::EXIT_DEPENDENCY_FAILED,
+                None,
+                format!("{why}: codex was not started"),
+            )),
+            Waited::Broken(why) => Err(ended(
+                Status::Failed,
+                super::finish::EXIT_OWN_FAILURE,
+                None,
+                format!("{why}: codex was not started"),
+            )),
+        }
+    }
 }

@@ -60,6 +60,51 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) {
     }
 }
 
+/// Every rollout of a Codex home by session id, from one walk of it: what a summary of
+/// many runs looks each run's rollout up in, instead of listing the day directories (and,
+/// for a run whose rollout is gone, walking the whole home) once per run.
+#[derive(Debug, Default)]
+pub struct RolloutIndex {
+    by_session: std::collections::HashMap<String, PathBuf>,
+}
+
+impl RolloutIndex {
+    /// Index `codex_home` (a rollout under `sessions/` is preferred to an archived copy;
+    /// among equals, the first path in order — as [`find_rollout`] chooses).
+    pub fn build(codex_home: &Path) -> RolloutIndex {
+        let sessions = codex_home.join("sessions");
+        let mut by_session: std::collections::HashMap<String, PathBuf> = Default::default();
+        for path in list_rollouts(codex_home) {
+            let Some(id) = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(session_id_from_name)
+                .map(str::to_ascii_lowercase)
+            else {
+                continue;
+            };
+            let better = |old: &PathBuf| {
+                let (a, b) = (path.starts_with(&sessions), old.starts_with(&sessions));
+                (a && !b) || (a == b && path < *old)
+            };
+            match by_session.get(&id) {
+                Some(old) if !better(old) => {}
+                _ => {
+                    by_session.insert(id, path);
+                }
+            }
+        }
+        RolloutIndex { by_session }
+    }
+
+    /// The rollout of `session_id`, if the home held it when indexed.
+    pub fn get(&self, session_id: &str) -> Option<&Path> {
+        self.by_session
+            .get(&session_id.to_ascii_lowercase())
+            .map(PathBuf::as_path)
+    }
+}
+
 /// Finds the rollout of `session_id`: first in `sessions/YYYY/MM/DD` (and
 /// `archived_sessions/…`) of each hinted day (epoch-day numbers), then the flat
 /// `archived_sessions/`, then by walking the whole home.

@@ -11,7 +11,7 @@
 //! below the session's earlier total is not the session's total), else the run's
 //! tokens are unknown, with the reason — never a guess.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use codex_meta::Meta;
 use codex_meta::codex_version::{self, Fact, Version};
@@ -186,6 +186,32 @@ impl PrevTotal {
     }
 }
 
+/// The runs of `dir` by session (see [`super::SessionRuns`]).
+fn index_sessions(dir: &Path) -> super::SessionRuns {
+    let mut out = super::SessionRuns::new();
+    let Ok(runs) = codex_meta::RunsDir::new(dir).and_then(|d| d.list()) else {
+        return out;
+    };
+    for r in runs {
+        let Ok(m) = r.meta else { continue };
+        let t = m.started_at.as_deref().and_then(parse_ts_ms).unwrap_or(0);
+        let mut ids: Vec<&str> = m.session_id.iter().map(String::as_str).collect();
+        if let Some(rs) = m
+            .resume_session
+            .as_deref()
+            .filter(|rs| Some(*rs) != m.session_id.as_deref())
+        {
+            ids.push(rs);
+        }
+        for id in ids {
+            out.entry(id.to_owned())
+                .or_default()
+                .push((t, r.meta_path.clone()));
+        }
+    }
+    out
+}
+
 /// Where the session stood when this run began: the session total at the end of
 /// the latest earlier run of the same session in the runs dir.
 fn previous_session_total(
@@ -199,11 +225,26 @@ fn previous_session_total(
         .runs_dir
         .clone()
         .or_else(|| meta_path.and_then(Path::parent).map(Path::to_path_buf))?;
-    let runs = codex_meta::RunsDir::new(&dir).ok()?.list().ok()?;
+    let candidates: Vec<PathBuf> = match &opts.session_runs {
+        Some(cell) => cell
+            .get_or_init(|| index_sessions(&dir))
+            .get(sid)
+            .map(|v| v.iter().map(|(_, p)| p.clone()).collect())
+            .unwrap_or_default(),
+        None => codex_meta::RunsDir::new(&dir)
+            .ok()?
+            .list()
+            .ok()?
+            .into_iter()
+            .map(|r| r.meta_path)
+            .collect(),
+    };
     let my_start = meta.started_at.as_deref().and_then(parse_ts_ms);
     let mut best: Option<(i64, PrevTotal)> = None;
-    for r in runs {
-        let Ok(m) = r.meta else { continue };
+    for meta_path in candidates {
+        let Ok(m) = codex_meta::read_meta(&meta_path) else {
+            continue;
+        };
         if m.run_id == meta.run_id {
             continue;
         }
@@ -217,7 +258,7 @@ fn previous_session_total(
         if best.as_ref().is_some_and(|(bt, _)| *bt >= t) {
             continue;
         }
-        let log = codex_meta::log_path_for(&m, Some(&r.meta_path))
+        let log = codex_meta::log_path_for(&m, Some(&meta_path))
             .and_then(|p| events::scan_run_log(&p).ok());
         let total = log.and_then(|l: LogScan| {
             l.last_turn_usage

@@ -42,7 +42,18 @@ pub struct Options {
     pub pricing: Pricing,
     /// A log to read instead of the meta's `log_file` (`--log`).
     pub log_override: Option<PathBuf>,
+    /// The Codex home's rollouts, indexed once (a summary of many runs); `None`: each
+    /// run looks its rollout up in the home's day directories.
+    pub rollout_index: Option<std::sync::Arc<rollout::RolloutIndex>>,
+    /// The runs dir's runs by session, made on first need and shared by the summaries of
+    /// many runs (a resumed run counted from its log looks for the session's earlier
+    /// runs: without it, each such run reads every meta of the dir).
+    pub session_runs: Option<std::sync::Arc<std::sync::OnceLock<SessionRuns>>>,
 }
+
+/// Runs by session id: (started_at in epoch ms, meta path), for the session's own runs
+/// and the runs that resumed it.
+pub type SessionRuns = std::collections::HashMap<String, Vec<(i64, PathBuf)>>;
 
 impl Options {
     /// The Codex home these options point at.
@@ -399,7 +410,11 @@ pub fn summarize_run<'a>(
                     }
                 }
             }
-            if let Some(path) = rollout::find_rollout(&home, &sid, &days) {
+            let found = match &opts.rollout_index {
+                Some(ix) => ix.get(&sid).map(Path::to_path_buf),
+                None => rollout::find_rollout(&home, &sid, &days),
+            };
+            if let Some(path) = found {
                 if let Ok(mut scan) = rollout::scan_file(&path) {
                     drop_fork_replay(&home, &mut scan);
                     rollout_scan = Some((path, scan));
