@@ -324,9 +324,10 @@ fn a_budget_stops_codex_once_its_usage_shows_the_budget_passed() {
     let t = tag();
     let usage = "[usage:1000,200,50,10]";
     // Each model call reports 1,050 tokens ($0.001525 at gpt-5 prices); the first call's
-    // tool sleeps 12 s. A CLI that writes its rollout as it goes is stopped during that
-    // sleep; one that writes it only at the end of a turn is stopped before the check's
-    // second attempt.
+    // tool sleeps 12 s. A CLI that writes a call's usage to its rollout as the call ends
+    // is stopped during that sleep, after 1 call. The others write it only after the tool
+    // ran (the sleep, or 0.150+'s 10 s exec yield) or at the end of the turn: the run is
+    // stopped as soon as the usage shows — after 1 call or 2, never during the tool.
     let live = s.real().has(Fact::UsageInRolloutPerCall);
     let verify = ["--verify", "false", "--max-attempts", "3"];
     let task = format!("[tool:sleep 12; echo budget-{t}] {usage}");
@@ -334,6 +335,15 @@ fn a_budget_stops_codex_once_its_usage_shows_the_budget_passed() {
     args.extend(verify);
     args.extend(["--", BYPASS]);
     let (_, tokens_run) = s.spawn_ok(&args);
+    // the calls a stop counted, by the tokens (1,050 each), and whether that fits the CLI
+    let calls_fit = |tokens: u64, took: Duration| {
+        let calls = tokens / 1050;
+        if live {
+            tokens == 1050 && took < Duration::from_secs(9)
+        } else {
+            tokens == 1050 * calls && (1..=2).contains(&calls) && took >= Duration::from_secs(9)
+        }
+    };
 
     let task = format!("[tool:sleep 12; echo cost-{t}] {usage}");
     let mut args = vec!["--json", "--max-cost", "0.001", "--task", &task];
@@ -341,20 +351,18 @@ fn a_budget_stops_codex_once_its_usage_shows_the_budget_passed() {
     args.extend(["--", BYPASS]);
     let start = Instant::now();
     let out = s.spawn(&args);
+    let took = start.elapsed();
     assert_eq!(out.code(), Some(4), "{out}\n{}", rollouts(&s));
-    if live {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "not stopped mid-turn: {out}"
-        );
-    }
     let result: Value = serde_json::from_str(out.stdout.lines().last().unwrap()).unwrap();
     assert_eq!(result["subtype"], "error_max_budget", "{out}");
     assert_eq!(result["is_error"], true);
     assert_eq!(result["status"], "over_budget");
     assert_eq!(result["num_attempts"], 1, "{out}");
-    let calls = if live { 1 } else { 2 };
-    assert_eq!(result["usage"]["input_tokens"], 1000 * calls, "{out}");
+    let tokens = result["usage"]["total_tokens"].as_u64().unwrap();
+    assert!(
+        calls_fit(tokens, took),
+        "live={live}: {tokens} tokens after {took:?}: {out}"
+    );
     assert!(result["total_cost_usd"].as_f64().unwrap() > 0.001, "{out}");
 
     let wait = s.tool(
@@ -364,23 +372,36 @@ fn a_budget_stops_codex_once_its_usage_shows_the_budget_passed() {
     assert_eq!(wait.code(), Some(4), "{wait}{}", s.context(&tokens_run));
     let m = s.meta(&tokens_run);
     assert_eq!(m["status"], "over_budget");
+    let used = m["budget_used"]["tokens"].as_u64().unwrap();
+    let attempt = &m["attempts"][0];
+    let ms = |v: &Value| {
+        chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap())
+            .unwrap()
+            .timestamp_millis()
+    };
+    let took =
+        Duration::from_millis((ms(&attempt["ended_at"]) - ms(&attempt["started_at"])) as u64);
+    assert!(
+        calls_fit(used, took),
+        "live={live}: {used} tokens after {took:?}{}",
+        s.context(&tokens_run)
+    );
     let reason = m["outcome_reason"].as_str().unwrap();
-    let want = format!("{} tokens used in {calls} model call", 1050 * calls);
+    let calls = used / 1050;
+    let want = format!("{used} tokens used in {calls} model call");
     assert!(
         reason.contains(&want) && reason.contains("--max-tokens 1000"),
         "{reason}{}\n{}",
         s.context(&tokens_run),
         rollouts(&s)
     );
-    assert_eq!(reason.contains("before attempt 2"), !live, "{reason}");
-    assert_eq!(m["budget_used"]["tokens"], 1050 * calls, "{m}");
+    if live {
+        assert!(!reason.contains("before attempt 2"), "{reason}");
+    }
     assert_eq!(m["attempts"].as_array().unwrap().len(), 1);
     let summary = s.summarize(&[&tokens_run.run_id]);
-    assert_eq!(
-        summary["token_usage"]["total_tokens"],
-        1050 * calls,
-        "{summary:#}"
-    );
+    let summed = summary["token_usage"]["total_tokens"].as_u64().unwrap();
+    assert!(summed >= used && summed <= 2100, "{summary:#}");
     for tool in [format!("budget-{t}"), format!("cost-{t}")] {
         assert!(
             until(Duration::from_secs(5), || processes_with(&tool).is_empty()),
