@@ -72,7 +72,8 @@ macro_rules! after_help {
         "\
 Before codex starts, stdout gets four lines (absolute paths, flushed):
   codex_run_id=<id>  log_file=<path>  meta_file=<path>  summary_file_pending=<path>
-(--detach=session adds codex_session_id=<uuid> once codex names its session.)
+(--detach=session adds codex_session_id=<uuid> once codex names its session; with --json
+the run lines' one object waits for it and carries session_id.)
 At the end (foreground): codex_run_id= status= exit_code= (codex-spawn's) codex_exit_code=
 (codex's own, last attempt; empty when it died by a signal or never ran) elapsed_seconds=
 codex_session_id= log_file= meta_file= summary_file= summary_json=<one-line JSON>.

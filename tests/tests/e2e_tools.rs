@@ -439,7 +439,20 @@ fn json_pass_through_mode_captures_the_session_and_summarizes() {
     let summary = s.summarize(&[run.meta_file.to_str().unwrap()]);
     assert_eq!(tokens(&summary["token_usage"]), want, "{summary:#}");
     assert_eq!(summary["token_usage"]["source"], "rollout", "{summary:#}");
-    assert_eq!(lines[1]["summary"]["token_usage"], summary["token_usage"]);
+    // the result object's usage is the summary's
+    for k in [
+        "input_tokens",
+        "cached_input_tokens",
+        "output_tokens",
+        "reasoning_output_tokens",
+        "total_tokens",
+    ] {
+        assert_eq!(
+            lines[1]["usage"][k], summary["token_usage"][k],
+            "{k}: {out}"
+        );
+    }
+    assert_eq!(lines[1]["total_cost_usd"], summary["cost"]["usd"], "{out}");
     let mut cmd = s.cmd("codex-summarize");
     cmd.env("CODEX_HOME", s.dir.path().join("empty-home"))
         .arg(&run.meta_file);
@@ -470,7 +483,15 @@ fn failing_endpoint_exits_1_and_the_summary_says_failed() {
     assert_eq!(out.code(), Some(1), "{}", ctx());
     assert!(out.elapsed < Duration::from_secs(20), "{}", ctx());
     assert_eq!(s.server.requests().len(), 1, "no retries{}", ctx());
-    assert_eq!(last_value(&out.stdout, "codex_exit_code"), Some("1"));
+    // codex's own exit code (before 0.44 a failed turn exits 0), and codex-spawn's verdict
+    let codex_code = if s.real().has(Fact::FailedTurnExitsNonZero) {
+        "1"
+    } else {
+        "0"
+    };
+    assert_eq!(last_value(&out.stdout, "codex_exit_code"), Some(codex_code));
+    assert_eq!(last_value(&out.stdout, "exit_code"), Some("1"));
+    assert_eq!(last_value(&out.stdout, "status"), Some("failed"));
 
     let meta = s.meta(&run);
     assert_eq!(meta["status"], "failed", "{}", ctx());
