@@ -31,15 +31,11 @@ pub struct Launch {
 /// launch file).
 pub fn read_launch(path: &Path) -> Result<Option<Launch>, MetaError> {
     let file = crate::files::open_regular(path).map_err(|e| MetaError::io(path, "read", e))?;
-    let bytes = crate::files::read_to_cap(file, MAX_LAUNCH_FILE)
+    let Some(bytes) = crate::files::read_to_cap(file, MAX_LAUNCH_FILE)
         .map_err(|e| MetaError::io(path, "read", e))?
-        .ok_or_else(|| {
-            MetaError::io(
-                path,
-                "read",
-                std::io::Error::other("larger than 1 MiB: not a launch file"),
-            )
-        })?;
+    else {
+        return Ok(None); // larger than any launch file: not one
+    };
     let text = String::from_utf8_lossy(&bytes);
     let Some(launch) = parse(&text) else {
         return Ok(None);

@@ -285,15 +285,7 @@ impl RunsDir {
                 crate::files::check_dir(parent_or_dot(&meta))?;
                 return Ok(meta);
             }
-            if arg.contains('/') {
-                return Err(MetaError::io(
-                    as_path,
-                    "read",
-                    io::Error::other(
-                        "neither a meta file nor a launch file (no codex_run_id= and meta_file= lines)",
-                    ),
-                ));
-            }
+            // not a launch file: a path is a meta path, as it always was
         }
         if arg.contains('/') || arg.ends_with(META_SUFFIX) {
             let path = PathBuf::from(arg);

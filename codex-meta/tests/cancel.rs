@@ -230,9 +230,7 @@ fn wait_any_returns_with_the_first_run_to_end_and_launch_files_name_runs() {
         .args(["status", junk.to_str().unwrap()])
         .assert()
         .code(2)
-        .stderr(predicate::str::contains(
-            "neither a meta file nor a launch file",
-        ));
+        .stderr(predicate::str::contains("junk.txt: corrupt meta"));
     // a launch file whose meta_file is another run's
     fs::write(
         &launch,

@@ -96,10 +96,17 @@ pub enum Reported {
     Gone,
     /// Nothing within the timeout.
     TimedOut,
+    /// The caller was interrupted (SIGINT/SIGTERM/SIGHUP) while it waited: the run goes on.
+    Interrupted(nix::sys::signal::Signal),
 }
 
-/// Wait up to `timeout` for the supervisor's report on `fd`.
-pub fn await_session(fd: &OwnedFd, timeout: std::time::Duration) -> Reported {
+/// Wait up to `timeout` for the supervisor's report on `fd`; a signal from `sigs` (the
+/// caller's Ctrl-C) ends the wait.
+pub fn await_session(
+    fd: &OwnedFd,
+    timeout: std::time::Duration,
+    sigs: Option<&crate::sys::signals::Signals>,
+) -> Reported {
     use nix::poll::{PollFd, PollFlags, PollTimeout};
     let deadline = std::time::Instant::now() + timeout;
     let mut line = Vec::new();
@@ -109,13 +116,26 @@ pub fn await_session(fd: &OwnedFd, timeout: std::time::Duration) -> Reported {
             return Reported::TimedOut;
         }
         let ms = u32::try_from(left.as_millis().min(60_000) + 1).unwrap_or(60_000);
-        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
-        match nix::poll::poll(
+        let mut fds = vec![PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+        if let Some(s) = sigs {
+            fds.push(PollFd::new(s.fd(), PollFlags::POLLIN));
+        }
+        let polled = nix::poll::poll(
             &mut fds,
             PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
-        ) {
-            Ok(0) | Err(nix::errno::Errno::EINTR) => continue,
-            Ok(_) => {}
+        );
+        let report_ready = fds[0].revents().is_some_and(|r| !r.is_empty());
+        drop(fds);
+        if let Some(s) = sigs {
+            while let Some(sig) = s.next() {
+                if sig != nix::sys::signal::Signal::SIGCHLD {
+                    return Reported::Interrupted(sig);
+                }
+            }
+        }
+        match polled {
+            Ok(_) if report_ready => {}
+            Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
             Err(_) => return Reported::Gone,
         }
         let mut buf = [0u8; 256];
@@ -156,24 +176,24 @@ mod tests {
         rep.session("0199b2c4-5d6e-7f80-9a1b-2c3d4e5f6a7b");
         rep.ended("failed", 1); // after the first line: nothing more
         assert_eq!(
-            await_session(&r, std::time::Duration::from_secs(5)),
+            await_session(&r, std::time::Duration::from_secs(5), None),
             Reported::Session("0199b2c4-5d6e-7f80-9a1b-2c3d4e5f6a7b".into())
         );
         let (r, w) = crate::sys::cloexec_pipe().unwrap();
         SessionReport::new(Some(w)).ended("failed", 1);
         assert_eq!(
-            await_session(&r, std::time::Duration::from_secs(5)),
+            await_session(&r, std::time::Duration::from_secs(5), None),
             Reported::Ended("failed".into(), 1)
         );
         let (r, w) = crate::sys::cloexec_pipe().unwrap();
         drop(w);
         assert_eq!(
-            await_session(&r, std::time::Duration::from_secs(5)),
+            await_session(&r, std::time::Duration::from_secs(5), None),
             Reported::Gone
         );
         let (r, _w) = crate::sys::cloexec_pipe().unwrap();
         assert_eq!(
-            await_session(&r, std::time::Duration::from_millis(50)),
+            await_session(&r, std::time::Duration::from_millis(50), None),
             Reported::TimedOut
         );
     }

@@ -307,6 +307,27 @@ fn detach_session_returns_once_the_session_is_known() {
     assert!(v["meta_file"].is_string());
     wait_end(Path::new(v["meta_file"].as_str().unwrap()));
 
+    // the caller interrupted while it waits (Ctrl-C): 130 at once, the run goes on
+    let child = env
+        .cmd()
+        .args(["--detach=session", "--task", "hang"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    kill(i64::from(child.id()), "INT");
+    let start = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    assert!(start.elapsed() < Duration::from_secs(5));
+    assert_eq!(out.status.code(), Some(130), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("got SIGINT while waiting"), "{err}");
+    let m = PathBuf::from(kv(&String::from_utf8_lossy(&out.stdout), "meta_file").unwrap());
+    assert_eq!(status(&m), "running");
+    kill(meta(&m)["pid"].as_i64().unwrap(), "TERM");
+    assert_eq!(wait_end(&m).status, codex_meta::Status::Killed);
+
     // a run that ends before naming a session says how it ended
     let out = env
         .cmd()

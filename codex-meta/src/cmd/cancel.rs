@@ -8,9 +8,10 @@
 //!
 //! The process signalled is the one the meta's witness names (pid, start time, boot id,
 //! on this host), and on Linux the signal goes through a pidfd opened before the witness
-//! is checked: a pid reused by another process is never hit. Before the signal the meta
-//! gets a `cancel_request` {requested_at, signal, by {user, uid, host, pid}}, which the
-//! supervisor turns into the run's `outcome_reason`.
+//! is checked: a pid reused by another process is never hit (a kernel without pidfds,
+//! before 5.3, falls back to check-then-kill, as on macOS: a race of microseconds).
+//! Before the signal the meta gets a `cancel_request` {requested_at, signal, by {user,
+//! uid, host, pid}}, which the supervisor turns into the run's `outcome_reason`.
 //!
 //! A run that already ended (or is lost) is reported and left alone. A run on another
 //! host cannot be signalled from here: one line says where it runs (exit 2).

@@ -94,8 +94,17 @@ fn wait_any(
     drop(tx);
     let mut timed_out = Vec::new();
     // every thread answers by the deadline at the latest (its own wait is bounded by it)
+    let mut unreadable = false;
     while let Ok((path, got)) = rx.recv() {
-        let outcome = got?;
+        // one run that cannot be read is named; the others are still waited for
+        let outcome = match got {
+            Ok(o) => o,
+            Err(e) => {
+                report(err, &e.to_string());
+                unreadable = true;
+                continue;
+            }
+        };
         let id = display_id(&outcome.meta, &path);
         if outcome.timed_out {
             timed_out.push(id);
@@ -110,6 +119,9 @@ fn wait_any(
             writeln!(out, "{}", status_line(&id, &v))?;
         }
         return Ok(outcome.exit_code());
+    }
+    if timed_out.is_empty() && unreadable {
+        return Ok(2); // every run was unreadable: each is named above
     }
     let waited = args.timeout.unwrap_or(Duration::ZERO);
     report(

@@ -433,26 +433,26 @@ impl Run {
                     found(&id, &mut mine, run_sid, report);
                 }
             }
-            if let Some(b) = budget.as_mut() {
-                if let Some(why) = b.poll(run_sid.as_deref()) {
-                    over_budget.get_or_insert(why);
-                    return Some(Stop::Budget);
+            // the bytes first: a stop never costs the log (or the detectors) a chunk
+            if !bytes.is_empty() {
+                log.write(bytes);
+                if mine.is_none() {
+                    if let Some(id) = scanner.feed(bytes).next() {
+                        found(id.uuid.as_str(), &mut mine, run_sid, report);
+                    }
+                }
+                detector.feed(bytes);
+                if echo {
+                    out.write(bytes);
                 }
             }
-            if bytes.is_empty() {
-                return None; // a tick
-            }
-            log.write(bytes);
-            if mine.is_none() {
-                if let Some(id) = scanner.feed(bytes).next() {
-                    found(id.uuid.as_str(), &mut mine, run_sid, report);
+            // the budget: looked at until it is passed, then the stop holds
+            if over_budget.is_none() {
+                if let Some(why) = budget.as_mut().and_then(|b| b.poll(run_sid.as_deref())) {
+                    over_budget = Some(why);
                 }
             }
-            detector.feed(bytes);
-            if echo {
-                out.write(bytes);
-            }
-            None
+            over_budget.is_some().then_some(Stop::Budget)
         });
         if let Some(id) = scanner.finish() {
             if mine.is_none() {

@@ -16,12 +16,13 @@ impl Run {
         out: &mut Stdout,
         report: &std::os::fd::OwnedFd,
         timeout: std::time::Duration,
+        sigs: &crate::sys::signals::Signals,
     ) -> u8 {
         use crate::detach::Reported;
         if !self.config.json {
             out.write(self.run_lines().as_bytes());
         }
-        let got = crate::detach::await_session(report, timeout);
+        let got = crate::detach::await_session(report, timeout, Some(sigs));
         let session = match &got {
             Reported::Session(id) => Some(id.clone()),
             _ => None,
@@ -61,6 +62,18 @@ impl Run {
                     ),
                 );
                 1
+            }
+            Reported::Interrupted(sig) => {
+                said(
+                    &mut err,
+                    format!(
+                        "got {} while waiting for run {}'s session id; the run goes on ({})",
+                        sig.as_str(),
+                        self.id,
+                        self.meta_path.display()
+                    ),
+                );
+                128 + sig as i32 as u8
             }
             Reported::TimedOut => {
                 said(

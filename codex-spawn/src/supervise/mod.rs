@@ -189,7 +189,7 @@ pub fn run(config: Config) -> Result<u8, SpawnError> {
                 let code = match (report, run.config.detach_session) {
                     (Some((r, w)), Some(timeout)) => {
                         drop(w);
-                        run.await_session(&mut out, &r, timeout)
+                        run.await_session(&mut out, &r, timeout, &sigs)
                     }
                     _ => {
                         out.write(run.run_lines().as_bytes());
@@ -473,6 +473,9 @@ impl Run {
         if let Some(b) = ctx.budget.as_mut() {
             b.refresh(ctx.session_id.as_deref());
             if let Some(w) = b.unpriced.clone() {
+                ctx.warnings.push(w);
+            }
+            if let Some(w) = b.unfollowed(ctx.session_id.as_deref()) {
                 ctx.warnings.push(w);
             }
             if let (Some(why), false) = (b.over(), end.status == Status::OverBudget) {

@@ -76,8 +76,19 @@ pub fn wait(
     }
     let mut ticket: Option<Ticket> = None;
     loop {
-        pending.retain(|d| !ended(d));
-        if let Some(why) = after.iter().find_map(failed) {
+        // a dependency is judged once, when it has ended (one that succeeded is not read
+        // again while the run waits for a slot)
+        let mut why_failed = None;
+        pending.retain(|d| {
+            if !ended(d) {
+                return true;
+            }
+            if why_failed.is_none() {
+                why_failed = failed(d);
+            }
+            false
+        });
+        if let Some(why) = why_failed {
             return Waited::DependencyFailed(why);
         }
         if pending.is_empty() {
@@ -101,7 +112,10 @@ pub fn wait(
                         return Waited::Go(Some(slot));
                     }
                     Ok(None) => {}
-                    Err(e) => return Waited::Broken(e),
+                    Err(e) => {
+                        t.remove();
+                        return Waited::Broken(e);
+                    }
                 }
             }
         }
@@ -254,12 +268,14 @@ impl Ticket {
 /// `<runs>/.queue/<name>`, made (mode 0700) when missing, and checked like a runs dir.
 fn queue_dir(runs_dir: &Path, name: &str) -> Result<PathBuf, String> {
     let dir = runs_dir.join(".queue").join(name);
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&dir)
-        .map_err(|e| format!("cannot make queue dir {}: {e}", dir.display()))?;
+    // one level at a time, each looked at before it is used: never made through (or
+    // followed into) a planted symlink
     for d in [runs_dir.join(".queue"), dir.clone()] {
+        match std::fs::DirBuilder::new().mode(0o700).create(&d) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(format!("cannot make queue dir {}: {e}", d.display())),
+        }
         if std::fs::symlink_metadata(&d).is_ok_and(|m| m.file_type().is_symlink()) {
             return Err(format!(
                 "queue dir {} is a symbolic link (refused)",

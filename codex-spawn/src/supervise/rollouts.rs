@@ -75,6 +75,13 @@ pub(super) struct BudgetWatch {
     rollout: Option<PathBuf>,
     seen_len: u64,
     last: Option<Instant>,
+    /// When the rollout was last looked for (a lookup beyond the days around now walks
+    /// the home: at most every [`Self::FIND_EVERY`]).
+    last_find: Option<Instant>,
+    /// How long the last scan of the rollout took: scans are spaced by 20 times that, so
+    /// a long session's rollout (re-read whole as it grows) costs at most ~5% of a core.
+    scan_cost: Duration,
+    last_scan: Option<Instant>,
     pub used: Used,
     /// Said once: a model without a price (so `--max-cost` cannot be judged).
     pub unpriced: Option<String>,
@@ -83,6 +90,8 @@ pub(super) struct BudgetWatch {
 impl BudgetWatch {
     /// How often the rollout is looked at.
     pub const EVERY: Duration = Duration::from_millis(250);
+    /// How often a rollout not found yet is looked for again.
+    const FIND_EVERY: Duration = Duration::from_secs(2);
 
     /// A watch of the run that began at `since_ms` (epoch ms); `None` without a budget.
     pub fn new(budget: Budget, since_ms: i64, model_hint: Option<String>) -> Option<BudgetWatch> {
@@ -95,6 +104,9 @@ impl BudgetWatch {
             rollout: None,
             seen_len: 0,
             last: None,
+            last_find: None,
+            scan_cost: Duration::ZERO,
+            last_scan: None,
             used: Used::default(),
             unpriced: None,
         })
@@ -108,23 +120,45 @@ impl BudgetWatch {
         }
         self.last = Some(now);
         let sid = session?;
-        if self.rollout.is_none() {
+        if self.rollout.is_none() && self.last_find.is_none_or(|t| now - t >= Self::FIND_EVERY) {
+            self.last_find = Some(now);
             self.rollout = self.find(sid);
         }
         let path = self.rollout.clone()?;
         let len = std::fs::metadata(&path).map_or(0, |m| m.len());
-        if len != self.seen_len {
+        let spaced = self
+            .last_scan
+            .is_none_or(|t| now - t >= self.scan_cost * 20);
+        if len != self.seen_len && spaced {
             self.seen_len = len;
+            let start = Instant::now();
             if let Ok(scan) = codex_summarize::rollout::scan_file(&path) {
                 self.count(&scan);
             }
+            self.scan_cost = start.elapsed();
+            self.last_scan = Some(Instant::now());
         }
         self.over()
+    }
+
+    /// Why the budget could not be followed, if it could not (no rollout found).
+    pub fn unfollowed(&self, session: Option<&str>) -> Option<String> {
+        if self.rollout.is_some() {
+            return None;
+        }
+        Some(match session {
+            Some(sid) => format!(
+                "the budget could not be followed: no rollout of session {sid} under CODEX_HOME"
+            ),
+            None => "the budget could not be followed: codex's session id is unknown".to_owned(),
+        })
     }
 
     /// Look now (between attempts, at the end), whatever the time of the last look.
     pub fn refresh(&mut self, session: Option<&str>) -> Option<String> {
         self.last = None;
+        self.last_find = None;
+        self.last_scan = None;
         self.poll(session)
     }
 
@@ -184,12 +218,16 @@ impl BudgetWatch {
         self.used = used;
     }
 
-    /// The session's rollout in `sessions/` of the days around now (codex names the
-    /// directory by its local date), never a walk of the whole home.
+    /// The session's rollout: in `sessions/` of the days around now (codex names the
+    /// directory by its local date), else where codex-summarize finds it (the session's
+    /// own day, by its id's time: a resumed session appends to its first rollout).
     fn find(&self, sid: &str) -> Option<PathBuf> {
         let home = self.home.as_deref()?;
         let today = chrono::Local::now().date_naive();
-        for day in [today, today.pred_opt()?, today.succ_opt()?] {
+        for day in [Some(today), today.pred_opt(), today.succ_opt()]
+            .into_iter()
+            .flatten()
+        {
             let dir = home
                 .join("sessions")
                 .join(day.format("%Y/%m/%d").to_string());
@@ -197,7 +235,13 @@ impl BudgetWatch {
                 return Some(p);
             }
         }
-        None
+        let days: Vec<i64> = codex_summarize::rollout::uuid_v7_ms(sid)
+            .map(|t| {
+                let d = t.div_euclid(86_400_000);
+                vec![d - 1, d, d + 1]
+            })
+            .unwrap_or_default();
+        codex_summarize::rollout::find_rollout(home, sid, &days)
     }
 }
 

@@ -226,10 +226,15 @@ fn previous_session_total(
         .clone()
         .or_else(|| meta_path.and_then(Path::parent).map(Path::to_path_buf))?;
     let candidates: Vec<PathBuf> = match &opts.session_runs {
+        // newest first: the latest earlier run with a total ends the search
         Some(cell) => cell
             .get_or_init(|| index_sessions(&dir))
             .get(sid)
-            .map(|v| v.iter().map(|(_, p)| p.clone()).collect())
+            .map(|v| {
+                let mut v = v.clone();
+                v.sort_by_key(|e| std::cmp::Reverse(e.0));
+                v.into_iter().map(|(_, p)| p).collect()
+            })
             .unwrap_or_default(),
         None => codex_meta::RunsDir::new(&dir)
             .ok()?
@@ -272,6 +277,9 @@ fn previous_session_total(
         });
         if let Some(total) = total {
             best = Some((t, total));
+            if opts.session_runs.is_some() {
+                break; // newest first (above): no older run can be later
+            }
         }
     }
     best.map(|(_, t)| t)
