@@ -46,10 +46,10 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use codex_meta::codex_version::{Fact, MIN_SUPPORTED, Version, has};
+use codex_meta::codex_version::{MIN_SUPPORTED, Version};
 use codex_meta::{RunsDir, Status, Witness};
 use nix::sys::signal::Signal;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::argv::{self, Unrunnable};
 use crate::config::Config;
@@ -425,80 +425,41 @@ impl Run {
                 Err(end) => waited = Some(end),
             }
         }
-        if let Some(end) = waited {
-            reserve.release();
-            let code = self.finish(finish::Ending {
-                end,
-                log: &mut log,
-                out: &mut out,
-                warnings: &mut warnings,
-                notifies,
-                attempts,
-                session_id,
-                output_bytes: 0,
-                report: &mut report,
-            });
-            drop(lock);
-            return code;
-        }
-        self.emit(
-            "run_started",
-            &self.event_fields(Status::Running, None),
-            &mut notifies,
-            &mut warnings,
-        );
-
         let mut output_bytes = 0u64;
-        // --timeout counts from codex's start, not from the time spent queued
-        let run_deadline = self.config.timeout.map(|t| Instant::now() + t);
-        let mut ctx = Ctx {
-            log: &mut log,
-            out: &mut out,
-            echo,
-            sigs,
-            run_deadline,
-            warnings: &mut warnings,
-            notifies: &mut notifies,
-            attempts: &mut attempts,
-            session_id: &mut session_id,
-            late_signal: None,
-            report: &mut report,
-            budget: rollouts::BudgetWatch::new(
-                self.config.budget,
-                chrono::Utc::now().timestamp_millis(),
-                record::model_of(&self.config.codex_args),
-            ),
+        let end = match waited {
+            Some(end) => end,
+            None => {
+                self.emit(
+                    "run_started",
+                    &self.event_fields(Status::Running, None),
+                    &mut notifies,
+                    &mut warnings,
+                );
+                // --timeout counts from codex's start, not from the time spent queued
+                let run_deadline = self.config.timeout.map(|t| Instant::now() + t);
+                let mut ctx = Ctx {
+                    log: &mut log,
+                    out: &mut out,
+                    echo,
+                    sigs,
+                    run_deadline,
+                    warnings: &mut warnings,
+                    notifies: &mut notifies,
+                    attempts: &mut attempts,
+                    session_id: &mut session_id,
+                    late_signal: None,
+                    report: &mut report,
+                    budget: rollouts::BudgetWatch::new(
+                        self.config.budget,
+                        chrono::Utc::now().timestamp_millis(),
+                        record::model_of(&self.config.codex_args),
+                    ),
+                };
+                let end = self.attempts(&mut ctx, &mut output_bytes);
+                self.settle_budget(&mut ctx, &end);
+                end
+            }
         };
-        let end = self.attempts(&mut ctx, &mut output_bytes);
-        if let Some(b) = ctx.budget.as_mut() {
-            b.refresh(ctx.session_id.as_deref());
-            if let Some(w) = b.unpriced.clone() {
-                ctx.warnings.push(w);
-            }
-            if let Some(w) = b.unfollowed(ctx.session_id.as_deref()) {
-                ctx.warnings.push(w);
-            }
-            if let (Some(why), false) = (b.over(), end.status == Status::OverBudget) {
-                // the budget was passed, but only the end of codex's turn showed it
-                let late = self
-                    .codex_version
-                    .filter(|&v| !has(v, Fact::UsageInRolloutPerCall))
-                    .map(|v| {
-                        format!(" (codex-cli {v} writes a call's usage only after its tools ran)")
-                    })
-                    .unwrap_or_default();
-                ctx.warnings
-                    .push(format!("the run passed its budget: {why}{late}"));
-            }
-            let u = b.used;
-            let used = json!({"tokens": u.tokens, "cost_usd": u.cost_usd, "model_calls": u.calls});
-            if let Err(e) = codex_meta::update_meta(&self.meta_path, |m| {
-                m.extra.insert("budget_used".into(), used);
-            }) {
-                ctx.warnings
-                    .push(format!("cannot record the budget used: {e}"));
-            }
-        }
         reserve.release();
         let code = self.finish(finish::Ending {
             end,

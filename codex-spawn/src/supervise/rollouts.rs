@@ -13,7 +13,10 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use codex_meta::Status;
+use codex_meta::codex_version::{Fact, has};
 use codex_summarize::{Pricing, Usage};
+use serde_json::json;
 
 use crate::config::Budget;
 
@@ -262,4 +265,40 @@ fn rollout_in(dir: &Path, sid: &str) -> Option<PathBuf> {
         let id = codex_summarize::rollout::session_id_from_name(name.to_str()?)?;
         id.eq_ignore_ascii_case(sid).then(|| e.path())
     })
+}
+
+impl super::Run {
+    /// After the attempts: the budget's last look, and what the run must say of it (a
+    /// model without a price, a budget that could not be followed, one passed that only
+    /// the end of codex's turn showed), and `budget_used` in the meta.
+    pub(super) fn settle_budget(&self, ctx: &mut super::Ctx<'_>, end: &super::attempts::Final) {
+        let Some(b) = ctx.budget.as_mut() else {
+            return;
+        };
+        b.refresh(ctx.session_id.as_deref());
+        if let Some(w) = b.unpriced.clone() {
+            ctx.warnings.push(w);
+        }
+        if let Some(w) = b.unfollowed(ctx.session_id.as_deref()) {
+            ctx.warnings.push(w);
+        }
+        if let (Some(why), false) = (b.over(), end.status == Status::OverBudget) {
+            // the budget was passed, but only the end of codex's turn showed it
+            let late = self
+                .codex_version
+                .filter(|&v| !has(v, Fact::UsageInRolloutPerCall))
+                .map(|v| format!(" (codex-cli {v} writes a call's usage only after its tools ran)"))
+                .unwrap_or_default();
+            ctx.warnings
+                .push(format!("the run passed its budget: {why}{late}"));
+        }
+        let u = b.used;
+        let used = json!({"tokens": u.tokens, "cost_usd": u.cost_usd, "model_calls": u.calls});
+        if let Err(e) = codex_meta::update_meta(&self.meta_path, |m| {
+            m.extra.insert("budget_used".into(), used);
+        }) {
+            ctx.warnings
+                .push(format!("cannot record the budget used: {e}"));
+        }
+    }
 }
