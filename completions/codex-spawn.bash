@@ -23,7 +23,7 @@ _codex__spawn() {
 
     case "${cmd}" in
         codex__spawn)
-            opts="-q -v -h -V --repo --task --task-file --resume --codex-bin --log-dir --runs-dir --json-out --notify-cmd --notify-timeout --event-stream --detach --detach-timeout --max-running --queue --after --max-tokens --max-cost --json --quiet --timeout --stall-timeout --verify --max-attempts --verify-timeout --kill-grace --verbose --verbosity --help --version"
+            opts="-q -v -h -V --repo --task --task-file --resume --codex-bin --log-dir --runs-dir --json-out --notify-cmd --notify-timeout --event-stream --detach --detach-timeout --max-running --queue --after --max-tokens --max-cost --worktree --base --branch --keep-worktree --json --quiet --timeout --stall-timeout --verify --max-attempts --verify-timeout --kill-grace --verbose --verbosity --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -98,6 +98,14 @@ _codex__spawn() {
                     return 0
                     ;;
                 --max-cost)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --base)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --branch)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -16,6 +16,8 @@ complete -c codex-spawn -l queue -d 'The queue --max-running counts in [default:
 complete -c codex-spawn -l after -d 'Start only after RUN ended, and only if it succeeded (else: dependency_failed, exit 5); repeatable' -r
 complete -c codex-spawn -l max-tokens -d 'Stop codex once the run (all attempts) used more than N tokens: over_budget, exit 4' -r
 complete -c codex-spawn -l max-cost -d 'Stop codex once the run (all attempts) cost more than USD: over_budget, exit 4' -r
+complete -c codex-spawn -l base -d 'With --worktree: the commit the branch starts from [default: HEAD]' -r
+complete -c codex-spawn -l branch -d 'With --worktree: the new branch\'s name [default: codex/<run id>]' -r
 complete -c codex-spawn -l timeout -d 'Stop the run after DUR (90s, 30m, 1h; all attempts and checks): SIGTERM to the group, SIGKILL after --kill-grace; exit 124' -r
 complete -c codex-spawn -l stall-timeout -d 'Stop codex when it prints nothing for DUR (like --timeout); status stalled, exit 124, no further attempt' -r
 complete -c codex-spawn -l verify -d 'After codex succeeds, run `sh -c CMD` in the repo; while it fails, resume the session with its output' -r
@@ -26,6 +28,8 @@ complete -c codex-spawn -l verbosity -d 'Log preamble size [default: $CODEX_LOG_
 normal\t'Adds repo, files, codex binary and command (the default)'
 high\t'Adds user, host, pid, cwd, versions, the supervisor\'s peak memory'
 extreme\t'Adds the names (never the values) of environment variables codex reads'"
+complete -c codex-spawn -l worktree -d 'Run in a git worktree of the repo of its own, on a new branch (codex/<run id>); at the end what codex left uncommitted is committed there and the worktree removed (the branch kept)'
+complete -c codex-spawn -l keep-worktree -d 'With --worktree: leave the worktree\'s directory at the end (the branch is kept anyway)'
 complete -c codex-spawn -l json -d 'Print the run lines and the closing lines as one JSON object line each (no echo)'
 complete -c codex-spawn -s q -l quiet -d 'Don\'t echo codex\'s output to stdout (the log still has it)'
 complete -c codex-spawn -s v -l verbose -d 'More log preamble: -v normal, -vv high, -vvv extreme'

@@ -23,6 +23,7 @@ pub fn refuse_protected(key: &str) -> Result<(), MetaError> {
     let why = match key {
         "pid" | "pid_start" | "boot_id" | "host" => "the liveness witness of its supervisor",
         "run_id" | "started_at" => "it names the run",
+        "worktree" => "it names the run's git worktree, which a prune removes",
         _ => "readers open only the run's own files",
     };
     Err(MetaError::Protected {

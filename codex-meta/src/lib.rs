@@ -43,7 +43,7 @@ pub use runs_dir::{
     DEFAULT_RUNS_DIR, ListedRun, META_SUFFIX, NewRun, RUN_FILE_PREFIX, RUNS_DIR_ENV, RunPaths,
     RunsDir,
 };
-pub use schema::{KNOWN_FIELDS, Meta, Mode, PROTECTED_FIELDS, ParseStatusError, Status};
+pub use schema::{KNOWN_FIELDS, Meta, Mode, PROTECTED_FIELDS, ParseStatusError, Status, Worktree};
 pub use store::{
     LOCK_FILE, read_meta, read_meta_object, update_meta, update_meta_object, write_bytes_atomic,
     write_json_atomic, write_meta, write_meta_object,

@@ -239,9 +239,62 @@ pub const PROTECTED_FIELDS: &[&str] = &[
     "boot_id",
     "host",
     "started_at",
+    "worktree",
 ];
 
+/// `worktree`: the git worktree a `codex-spawn --worktree` run works in, and what became
+/// of it. Kept among the meta's other fields (not a typed [`Meta`] field, so a meta
+/// without a worktree has no `"worktree": null`); [`Meta::worktree`] reads it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Worktree {
+    /// The worktree's directory (codex's `--cd`).
+    pub path: String,
+    /// The branch the run works on (`codex/<run id>` unless `--branch`).
+    pub branch: String,
+    /// The commit the run started from (`--base`, resolved; for a resumed branch, its head).
+    pub base: String,
+    /// What was asked for as the base (`HEAD`, a ref, or the resumed run's branch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_ref: Option<String>,
+    /// The run whose branch this run continues (`--resume` of a worktree run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resumed_from: Option<String>,
+    /// The branch head at the end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// Whether the branch moved during the run (codex's commits or the leftovers').
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed: Option<bool>,
+    /// The commit codex-spawn made of what codex left uncommitted, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leftovers_commit: Option<String>,
+    /// `git diff --numstat base commit`, summed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files_changed: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insertions: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletions: Option<u64>,
+    /// `active` (the run goes on, or its supervisor died), `removed` (the directory is
+    /// gone, the branch kept), `kept` (`--keep-worktree`), `left` (a killed run, or one
+    /// whose end could not be committed: left for inspection).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+}
+
 impl Meta {
+    /// The run's [`Worktree`], if it has one (and it is well formed).
+    pub fn worktree(&self) -> Option<Worktree> {
+        serde_json::from_value(self.extra.get("worktree")?.clone()).ok()
+    }
+
+    /// Record the run's [`Worktree`].
+    pub fn set_worktree(&mut self, w: &Worktree) {
+        if let Ok(v) = serde_json::to_value(w) {
+            self.extra.insert("worktree".to_owned(), v);
+        }
+    }
+
     /// A meta for a new run id with everything else unset.
     pub fn new(run_id: impl Into<String>) -> Meta {
         Meta {

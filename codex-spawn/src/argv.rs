@@ -17,8 +17,7 @@ use crate::config::{Config, Resume};
 /// `exec --cd REPO [--output-last-message LASTMSG] [CODEX_ARGS…]`: every option goes before `resume`, which
 /// is the only place codex accepts `-C`, `-s`, `--add-dir`, `-p` and `--output-schema`.
 fn exec_options(config: &Config, last_message: Option<&Path>) -> Vec<OsString> {
-    let mut argv: Vec<OsString> =
-        vec!["exec".into(), "--cd".into(), config.repo_abs.clone().into()];
+    let mut argv: Vec<OsString> = vec!["exec".into(), "--cd".into(), config.workdir.clone().into()];
     if let Some(lm) = last_message {
         // the long form: every CLI since 0.22 has it; the short `-o` came with 0.45
         argv.push("--output-last-message".into());

@@ -117,6 +117,15 @@ What each status means:
                  rollout under CODEX_HOME after each model call): codex was stopped (4).
   dependency_failed  a run named by --after ended other than succeeded (5).
 
+Worktrees (--worktree): the run works in `git worktree add` of --base (default HEAD) on a
+new branch (--branch, default codex/<run id>) in <git dir>/codex-worktrees/<run id>; codex
+(--cd) and --verify run there, the main checkout is never touched. At the end what codex
+left uncommitted is committed to the branch (no hooks, no empty commit), the directory is
+removed (the branch kept) unless --keep-worktree; the meta's and summary's `worktree` says
+what changed. A killed run's worktree is left as it is. --resume of a session that ran in
+a worktree goes on on its branch in a fresh worktree. Not a git work tree, no commit, a
+bad --base, an existing --branch: exit 2 before anything exists.
+
 Queue and dependencies: with --after RUN the run waits as `queued` until every RUN ended;
 with --max-running N it then waits, in FIFO order, until fewer than N runs of its queue
 (--queue NAME, default one per runs dir) are running. Slots are file locks in the runs
@@ -235,6 +244,32 @@ pub struct Args {
     /// Stop codex once the run (all attempts) cost more than USD: over_budget, exit 4
     #[arg(long, value_name = "USD", allow_negative_numbers = true)]
     pub max_cost: Option<f64>,
+
+    /// Run in a git worktree of the repo of its own, on a new branch (codex/<run id>); at the end what codex left uncommitted is committed there and the worktree removed (the branch kept)
+    #[arg(long)]
+    pub worktree: bool,
+
+    /// With --worktree: the commit the branch starts from [default: HEAD]
+    #[arg(
+        long,
+        value_name = "REF",
+        requires = "worktree",
+        allow_hyphen_values = true
+    )]
+    pub base: Option<String>,
+
+    /// With --worktree: the new branch's name [default: codex/<run id>]
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "worktree",
+        allow_hyphen_values = true
+    )]
+    pub branch: Option<String>,
+
+    /// With --worktree: leave the worktree's directory at the end (the branch is kept anyway)
+    #[arg(long, requires = "worktree")]
+    pub keep_worktree: bool,
 
     /// Print the run lines and the closing lines as one JSON object line each (no echo)
     #[arg(long)]

@@ -194,6 +194,10 @@ pub struct Config {
     pub after: Vec<String>,
     /// `--max-tokens`, `--max-cost`.
     pub budget: Budget,
+    /// `--worktree [--base] [--branch] [--keep-worktree]`.
+    pub worktree: Option<crate::worktree::Request>,
+    /// Where codex (`--cd`) and the check run: `repo_abs`, or the run's worktree.
+    pub workdir: PathBuf,
 }
 
 /// `--max-running N [--queue NAME]`.
@@ -426,6 +430,22 @@ impl Config {
             max_cost_usd: args.max_cost,
         };
 
+        let worktree = args.worktree.then(|| crate::worktree::Request {
+            base: args.base.clone(),
+            branch: args.branch.clone(),
+            keep: args.keep_worktree,
+        });
+        if worktree.is_some() && resume == Some(Resume::Last) {
+            return Err(SpawnError::usage(
+                "--worktree with --resume last: name the session or run to resume (its branch is found from it)",
+            ));
+        }
+        for (value, option) in [(&args.base, "--base"), (&args.branch, "--branch")] {
+            if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+                return Err(SpawnError::usage(format!("{option} is empty")));
+            }
+        }
+
         let codex_bin = args.codex_bin.unwrap_or_else(|| OsString::from("codex"));
         if codex_bin.is_empty() {
             return Err(SpawnError::usage("--codex-bin is empty"));
@@ -433,6 +453,7 @@ impl Config {
 
         Ok(Config {
             repo,
+            workdir: repo_abs.clone(),
             repo_abs,
             task,
             resume,
@@ -457,6 +478,7 @@ impl Config {
             queue,
             after: args.after,
             budget,
+            worktree,
         })
     }
 

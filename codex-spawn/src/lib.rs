@@ -27,6 +27,7 @@
 //! - [`outcome`]: the streaming detector of a completed / failed turn in codex's output.
 //! - [`verify`]: `--verify`: the check's bounded output tail and the follow-up prompt.
 //! - [`detach`]: `--detach` (fork + setsid, no daemon).
+//! - [`worktree`]: `--worktree`: the run's own git worktree and branch.
 
 pub mod argv;
 pub mod cli;
@@ -42,6 +43,7 @@ pub mod summary;
 pub mod supervise;
 pub mod sys;
 pub mod verify;
+pub mod worktree;
 
 pub use config::{Config, Resume, TaskSource, Verbosity};
 pub use error::SpawnError;

@@ -47,6 +47,8 @@ pub struct PreambleInput<'a> {
     pub codex_argv: &'a [OsString],
     pub host: &'a str,
     pub supervisor_pid: u32,
+    /// `--worktree`: the run's worktree.
+    pub worktree: Option<&'a crate::worktree::Active>,
 }
 
 /// The preamble text (each line `key=value\n`, a last line `--- codex output ---`).
@@ -66,6 +68,20 @@ pub fn render(p: &PreambleInput<'_>) -> String {
     kv("run_id", &p.run_id);
     kv("started_at", &p.started_at);
     kv("started_at_local", &p.started_at_local);
+    if let Some(w) = p.worktree {
+        kv("worktree", &w.record.path);
+        kv("worktree_branch", &w.record.branch);
+        kv("worktree_base", &w.record.base);
+        if w.dirty > 0 {
+            kv(
+                "worktree_warning",
+                &format!(
+                    "the main checkout has {} uncommitted path(s); they are not in the worktree",
+                    w.dirty
+                ),
+            );
+        }
+    }
     if v >= Verbosity::Normal {
         kv("repo", &c.repo.display());
         kv("repo_abs", &c.repo_abs.display());

@@ -1,6 +1,7 @@
 //! `codex-meta list [--json] [--limit N] [--status S]`: the runs, newest first.
 //!
-//! For people, an aligned table (run id, status, exit, elapsed, session, task preview);
+//! For people, an aligned table (run id, status, exit, elapsed, session, the branch of a
+//! `--worktree` run when one is shown, task preview);
 //! for programs, `--json`: one compact object per line, the meta with the effective
 //! status. Metas that cannot be read are reported on stderr (exit 2) and skipped. With
 //! no run to show, the table is its header, and stderr says why (an empty or missing
@@ -67,11 +68,22 @@ pub(crate) fn run(
 }
 
 fn write_table(out: &mut dyn Write, rows: &[(String, View)]) -> std::io::Result<()> {
-    let header = ["RUN_ID", "STATUS", "EXIT", "ELAPSED", "SESSION", "TASK"];
-    let cells: Vec<[String; 6]> = rows
+    // the BRANCH column only when a run shown has a worktree (`codex-spawn --worktree`)
+    let branches: Vec<Option<String>> = rows
         .iter()
-        .map(|(id, v)| {
-            [
+        .map(|(_, v)| v.meta.worktree().map(|w| w.branch))
+        .collect();
+    let with_branch = branches.iter().any(Option::is_some);
+    let mut header = vec!["RUN_ID", "STATUS", "EXIT", "ELAPSED", "SESSION"];
+    if with_branch {
+        header.push("BRANCH");
+    }
+    header.push("TASK");
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .zip(&branches)
+        .map(|((id, v), branch)| {
+            let mut row = vec![
                 id.clone(),
                 v.status.to_string(),
                 v.meta
@@ -83,32 +95,35 @@ fn write_table(out: &mut dyn Write, rows: &[(String, View)]) -> std::io::Result<
                     .clone()
                     .filter(|s| !s.is_empty())
                     .unwrap_or_else(|| "-".to_owned()),
-                preview(v.meta.task.as_deref().unwrap_or("-"), TASK_WIDTH),
-            ]
+            ];
+            if with_branch {
+                row.push(branch.clone().unwrap_or_else(|| "-".to_owned()));
+            }
+            row.push(preview(v.meta.task.as_deref().unwrap_or("-"), TASK_WIDTH));
+            row
         })
         .collect();
-    let mut widths = header.map(str::len);
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in &cells {
         for (w, c) in widths.iter_mut().zip(row) {
             *w = (*w).max(c.chars().count());
         }
     }
-    let line = |out: &mut dyn Write, row: [&str; 6]| -> std::io::Result<()> {
+    let line = |out: &mut dyn Write, row: &[&str]| -> std::io::Result<()> {
         let mut s = String::new();
         for (i, c) in row.iter().enumerate() {
-            if i + 1 == row.len() {
-                s.push_str(c);
-            } else {
-                s.push_str(c);
+            s.push_str(c);
+            if i + 1 < row.len() {
                 let pad = widths[i] - c.chars().count() + 2;
                 s.extend(std::iter::repeat_n(' ', pad));
             }
         }
         writeln!(out, "{}", s.trim_end())
     };
-    line(out, header)?;
+    line(out, &header)?;
     for row in &cells {
-        line(out, row.each_ref().map(String::as_str))?;
+        let row: Vec<&str> = row.iter().map(String::as_str).collect();
+        line(out, &row)?;
     }
     Ok(())
 }

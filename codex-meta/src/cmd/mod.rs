@@ -114,10 +114,15 @@ pub(crate) struct View {
 impl View {
     /// The view without the stored object (the table needs only the typed meta).
     pub(crate) fn slim(self) -> View {
+        // of the extra fields, only what the table shows (a worktree run's branch)
+        let mut extra = Map::new();
+        if let Some(w) = self.meta.extra.get("worktree") {
+            extra.insert("worktree".to_owned(), w.clone());
+        }
         View {
             object: Map::new(),
             meta: Meta {
-                extra: Map::new(),
+                extra,
                 attempts: None,
                 codex_command: None,
                 warnings: None,

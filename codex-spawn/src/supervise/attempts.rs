@@ -268,7 +268,7 @@ impl Run {
         }
         Some(RolloutLookup {
             home: codex_summarize::Options::default().resolved_codex_home()?,
-            cwd: c.repo_abs.clone(),
+            cwd: c.workdir.clone(),
             since_ms: chrono::DateTime::parse_from_rfc3339(started_at)
                 .map_or(0, |t| t.timestamp_millis()),
             task: c.task.text_lossy(),
@@ -291,7 +291,7 @@ impl Run {
                 home.and_then(|h| {
                     codex_summarize::rollout::find_run_session(
                         &h,
-                        &c.repo_abs,
+                        &c.workdir,
                         since,
                         &c.task.text_lossy(),
                     )

@@ -64,7 +64,7 @@ impl Run {
             program: std::path::Path::new("/bin/sh"),
             argv0: std::ffi::OsStr::new("sh"),
             args: &args,
-            cwd: Some(&self.config.repo_abs),
+            cwd: Some(&self.config.workdir),
             stdin: None,
             output: Output::Pipe,
         };

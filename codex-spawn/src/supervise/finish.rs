@@ -33,6 +33,8 @@ pub(super) struct Ending<'a> {
     pub output_bytes: u64,
     /// `--detach=session`: how the run ended, if no session id was reported.
     pub report: &'a mut crate::detach::SessionReport,
+    /// `--worktree`: what became of it.
+    pub worktree: Option<codex_meta::Worktree>,
 }
 
 /// codex-spawn's exit status when it could not write its files.
@@ -147,6 +149,7 @@ impl Run {
             session_id,
             output_bytes,
             report,
+            worktree,
         } = e;
         let verifying = self.config.verify.is_some();
         let elapsed = round3(self.started.elapsed().as_secs_f64());
@@ -205,6 +208,9 @@ impl Run {
             }
             if truncation.is_some() {
                 m.log_truncated = Some(true);
+            }
+            if let Some(w) = &worktree {
+                m.set_worktree(w);
             }
             if !warn_now.is_empty() {
                 m.warnings = Some(warn_now.clone());

@@ -92,6 +92,8 @@ struct Run {
     after: Vec<queue::Dependency>,
     /// `--resume RUN`: the run whose session is resumed.
     resume_run: Option<String>,
+    /// `--worktree`: the run's worktree, made.
+    worktree: Option<crate::worktree::Active>,
 }
 
 /// Run codex as configured; returns codex-spawn's exit status.
@@ -115,13 +117,38 @@ pub fn run(config: Config) -> Result<u8, SpawnError> {
     let runs = RunsDir::resolve(config.runs_dir.as_deref())?;
     let after = resolve::resolve_after(&runs, &config.after)?;
     let resume_run = resolve::resume_of_run(&runs, &mut config)?;
+    let plan = match &config.worktree {
+        Some(req) => {
+            let prior = resolve::prior_worktree(&runs, &config)?;
+            Some(crate::worktree::plan(&config.repo_abs, req, prior)?)
+        }
+        None => None,
+    };
     let files = RunFiles::create(&runs, &config)?;
+    let worktree = match plan.map(|p| p.create(&files.id)) {
+        None => None,
+        Some(Ok(w)) => {
+            config.workdir = w.workdir.clone();
+            Some(w)
+        }
+        Some(Err(e)) => {
+            files.discard();
+            return Err(e);
+        }
+    };
+    // What exists of the run when it cannot start after all: its files and worktree go.
+    let abandon = |files: RunFiles, worktree: &Option<crate::worktree::Active>| {
+        files.discard();
+        if let Some(w) = worktree {
+            w.discard();
+        }
+    };
     // Signals are ours before the meta says running: a SIGTERM from then on ends the run
     // as `killed` with a final record, never by the default action.
     let sigs = match Signals::install(&HANDLED) {
         Ok(s) => s,
         Err(e) => {
-            files.discard();
+            abandon(files, &worktree);
             return Err(SpawnError::Sys {
                 action: "receive signals",
                 source: e,
@@ -144,6 +171,7 @@ pub fn run(config: Config) -> Result<u8, SpawnError> {
         started,
         after,
         resume_run,
+        worktree,
         config,
     };
     let mut meta = run.initial_meta();
@@ -155,7 +183,7 @@ pub fn run(config: Config) -> Result<u8, SpawnError> {
             Some(_) => match crate::sys::cloexec_pipe() {
                 Ok(p) => Some(p),
                 Err(e) => {
-                    files.discard();
+                    abandon(files, &run.worktree);
                     return Err(SpawnError::Sys {
                         action: "create the session report pipe",
                         source: e,
@@ -166,7 +194,7 @@ pub fn run(config: Config) -> Result<u8, SpawnError> {
         let side = match crate::detach::fork() {
             Ok(side) => side,
             Err(e) => {
-                files.discard();
+                abandon(files, &run.worktree);
                 return Err(e);
             }
         };
@@ -181,7 +209,7 @@ pub fn run(config: Config) -> Result<u8, SpawnError> {
                     // no run without its record: the supervisor never starts codex
                     let _ = nix::sys::signal::kill(child, Signal::SIGKILL);
                     let _ = nix::sys::wait::waitpid(child, None);
-                    files.discard();
+                    abandon(files, &run.worktree);
                     return Err(e.into());
                 }
                 drop(sync);
@@ -237,7 +265,7 @@ pub fn run(config: Config) -> Result<u8, SpawnError> {
         None => meta.pid = Some(std::process::id()),
     }
     if let Err(e) = codex_meta::write_meta(&run.meta_path, &meta) {
-        files.discard();
+        abandon(files, &run.worktree);
         return Err(e.into());
     }
     let mut out = Stdout::new(true);
@@ -377,7 +405,7 @@ impl Run {
 
     /// Steps 3–7 of the module docs; returns the exit status.
     fn supervise(
-        self,
+        mut self,
         files: RunFiles,
         mut out: Stdout,
         sigs: &Signals,
@@ -414,6 +442,7 @@ impl Run {
             codex_argv: &self.codex_argv,
             host: &self.host,
             supervisor_pid: std::process::id(),
+            worktree: self.worktree.as_ref(),
         });
         log.write(pre.as_bytes());
         // Queued: wait for --after and a slot (the slot is held to the end of the run).
@@ -460,6 +489,8 @@ impl Run {
                 end
             }
         };
+        // the worktree's end before the reserve goes: a full disk fails git, not the record
+        let worktree = self.end_worktree(&end, &attempts, &mut log, &mut warnings);
         reserve.release();
         let code = self.finish(finish::Ending {
             end,
@@ -471,10 +502,39 @@ impl Run {
             session_id,
             output_bytes,
             report: &mut report,
+            worktree,
         });
         drop(slot);
         drop(lock);
         code
+    }
+}
+
+impl Run {
+    /// `--worktree`: commit what codex left, count, remove ([`crate::worktree`]); the
+    /// record for the final meta.
+    fn end_worktree(
+        &mut self,
+        end: &attempts::Final,
+        attempts: &[Value],
+        log: &mut Log,
+        warnings: &mut Warnings,
+    ) -> Option<codex_meta::Worktree> {
+        let w = self.worktree.as_mut()?;
+        let task = self.config.task.text_lossy();
+        let (lines, warning) = w.finish(&self.id, &task, end.status, !attempts.is_empty());
+        let mut text = String::new();
+        if log.last != b'\n' {
+            text.push('\n');
+        }
+        for l in lines {
+            text.push_str(&format!("codex-spawn: {l}\n"));
+        }
+        log.write(text.as_bytes());
+        if let Some(warning) = warning {
+            warnings.undelivered(warning);
+        }
+        Some(w.record.clone())
     }
 }
 

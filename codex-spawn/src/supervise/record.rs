@@ -37,6 +37,9 @@ impl Run {
             attempts: Some(Vec::new()),
             ..Meta::default()
         };
+        if let Some(w) = &self.worktree {
+            m.set_worktree(&w.record);
+        }
         let x = &mut m.extra;
         x.insert(
             "codex_bin_resolved".into(),

@@ -64,3 +64,31 @@ pub(super) fn resume_of_run(
     config.resume = Some(crate::config::Resume::Id(sid));
     Ok(Some(meta.run_id))
 }
+
+/// `--worktree --resume`: the newest run of the resumed session that worked in a
+/// worktree — its branch is where this run goes on. `None` when the session never ran
+/// in one (the run then starts a branch of its own).
+pub(super) fn prior_worktree(
+    runs: &RunsDir,
+    config: &Config,
+) -> Result<Option<crate::worktree::Prior>, SpawnError> {
+    let Some(crate::config::Resume::Id(sid)) = &config.resume else {
+        return Ok(None);
+    };
+    // newest first from the names; only the runs' metas are read, one at a time
+    for (_, meta_path) in runs.list_paths()? {
+        let Ok(m) = codex_meta::read_meta(&meta_path) else {
+            continue;
+        };
+        if m.session_id.as_deref() != Some(sid.as_str()) {
+            continue;
+        }
+        if let Some(worktree) = m.worktree() {
+            return Ok(Some(crate::worktree::Prior {
+                run_id: m.run_id,
+                worktree,
+            }));
+        }
+    }
+    Ok(None)
+}

@@ -257,6 +257,9 @@ pub struct RunSummary {
     /// Per-attempt tokens (runs with a verify loop).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attempts: Option<Attempts>,
+    /// `codex-spawn --worktree`: the run's branch and what changed on it (the meta's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub worktree: Option<codex_meta::Worktree>,
 }
 
 /// A run to summarise.
@@ -356,6 +359,7 @@ pub fn summarize_run<'a>(
             .or_else(|| log.as_ref().and_then(|l| l.model.clone())),
         status: None,
         outcome_reason: meta.outcome_reason.clone(),
+        worktree: meta.worktree(),
         last_message: None,
         last_message_truncated: false,
         attempts: None,

@@ -1,0 +1,399 @@
+//! `--worktree` with a fake codex that edits files where codex works (fast; the real
+//! CLI's runs, writing through its own tool calls, are in tests/tests/e2e_worktree.rs):
+//! the run's own branch and worktree, the leftovers committed, the main checkout left
+//! as it was, parallel runs apart, resume on the same branch, a killed run's worktree
+//! left, and the faults refused before anything exists.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{Env, fixtures, kv, wait_until};
+use serde_json::Value;
+
+/// A fake codex that works in its `--cd` directory: records it in `cwds`, writes
+/// `out.txt` (the prompt) and appends to the tracked `tracked.txt`, unless the prompt
+/// says `nothing`; `commit` in the prompt: commits `tracked.txt` itself; `hang`: then
+/// waits for a signal. Replays the captured 0.169.0 `new-human` transcript.
+fn editing_fake(env: &Env) {
+    let d = env.path().display();
+    let fx = fixtures();
+    let script = format!(
+        "#!/bin/sh\n\
+         if [ \"$1\" = --version ]; then echo 'codex-cli 0.169.0'; exit 0; fi\n\
+         eval \"last=\\${{$#}}\"\n\
+         cd \"$3\" || exit 9\n\
+         pwd >> '{d}/cwds'\n\
+         case \"$last\" in *nothing*) ;; *)\n\
+           printf '%s\\n' \"$last\" > out.txt\n\
+           echo \"edit by $last\" >> tracked.txt ;;\n\
+         esac\n\
+         case \"$last\" in *commit*) git add tracked.txt && git -c user.name=codex -c user.email=codex@example.com commit -q -m 'codex commit' ;; esac\n\
+         case \"$last\" in *hang*) sleep 60 ;; esac\n\
+         cat '{fx}/new-human.stderr' >&2\n\
+         cat '{fx}/new-human.stdout'\n\
+         exit 0\n",
+        fx = fx.display(),
+    );
+    let p = env.fake_path();
+    std::fs::write(&p, script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("HOME", dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// A repo with one commit (`tracked.txt`), a change to it and an untracked file in
+/// the main checkout.
+fn repo(env: &Env) -> PathBuf {
+    let r = env.repo();
+    git(&r, &["init", "-q", "-b", "main"]);
+    std::fs::write(r.join("tracked.txt"), "one\n").unwrap();
+    git(&r, &["add", "tracked.txt"]);
+    git(
+        &r,
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.com",
+            "commit",
+            "-q",
+            "-m",
+            "init",
+        ],
+    );
+    std::fs::write(r.join("tracked.txt"), "one\nuncommitted in main\n").unwrap();
+    std::fs::write(r.join("scratch.txt"), "untracked in main\n").unwrap();
+    r
+}
+
+/// What the main checkout looks like: status and the two files.
+fn main_state(r: &Path) -> (String, String, String) {
+    (
+        git(r, &["status", "--porcelain"]),
+        std::fs::read_to_string(r.join("tracked.txt")).unwrap(),
+        std::fs::read_to_string(r.join("scratch.txt")).unwrap(),
+    )
+}
+
+fn meta(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+fn run(env: &Env, args: &[&str]) -> (std::process::Output, PathBuf) {
+    let out = env
+        .cmd()
+        .args(["--quiet", "--worktree"])
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let meta = kv(&stdout, "meta_file")
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    (out, meta)
+}
+
+#[test]
+fn a_run_works_on_its_own_branch_and_its_leftovers_are_committed() {
+    let env = Env::new();
+    editing_fake(&env);
+    let r = repo(&env);
+    let before = main_state(&r);
+    let base = git(&r, &["rev-parse", "HEAD"]);
+    let (out, m) = run(&env, &["--task", "add out\nsecond line"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let m = meta(&m);
+    let id = m["run_id"].as_str().unwrap();
+    let w = &m["worktree"];
+    let branch = format!("codex/{id}");
+    assert_eq!(w["branch"], branch.as_str());
+    assert_eq!(w["base"], base.as_str());
+    assert_eq!(w["changed"], true);
+    assert_eq!(w["state"], "removed");
+    assert_eq!(
+        (w["files_changed"].as_u64(), w["insertions"].as_u64()),
+        (Some(2), Some(4))
+    );
+    // codex worked in the worktree, which is gone; the branch holds its work
+    let path = w["path"].as_str().unwrap();
+    let cwds = std::fs::read_to_string(env.path().join("cwds")).unwrap();
+    assert_eq!(cwds.trim(), path);
+    assert!(!Path::new(path).exists(), "{path} still there");
+    assert_eq!(w["commit"], git(&r, &["rev-parse", &branch]).as_str());
+    assert_eq!(w["leftovers_commit"], w["commit"]);
+    let subject = git(&r, &["log", "-1", "--format=%s", &branch]);
+    assert_eq!(subject, format!("codex-spawn run {id}: add out"));
+    assert_eq!(
+        git(&r, &["show", &format!("{branch}:out.txt")]),
+        "add out\nsecond line"
+    );
+    // the main checkout's uncommitted change was not carried over, and is untouched
+    assert_eq!(
+        git(&r, &["show", &format!("{branch}:tracked.txt")]),
+        "one\nedit by add out\nsecond line"
+    );
+    assert_eq!(main_state(&r), before);
+    assert_eq!(git(&r, &["rev-parse", "HEAD"]), base);
+    // the log's preamble warns of the main checkout's changes; the summary has it all
+    let log = String::from_utf8_lossy(&env.log()).into_owned();
+    assert!(
+        log.contains("worktree_warning=the main checkout has 2 uncommitted"),
+        "{log}"
+    );
+    let summary: Value =
+        serde_json::from_str(&kv(&String::from_utf8_lossy(&out.stdout), "summary_json").unwrap())
+            .unwrap();
+    assert_eq!(summary["worktree"], *w);
+}
+
+#[test]
+fn codex_commits_are_kept_and_a_run_that_changed_nothing_says_so() {
+    let env = Env::new();
+    editing_fake(&env);
+    let r = repo(&env);
+    let base = git(&r, &["rev-parse", "HEAD"]);
+    let (out, m) = run(&env, &["--task", "commit it"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let w = meta(&m)["worktree"].clone();
+    let branch = w["branch"].as_str().unwrap();
+    // codex's own commit, then ours for out.txt
+    let log = git(&r, &["log", "--format=%s", &format!("{base}..{branch}")]);
+    assert_eq!(log.lines().count(), 2, "{log}");
+    assert!(log.ends_with("codex commit"), "{log}");
+
+    let (out, m) = run(&env, &["--task", "nothing to do"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let w = meta(&m)["worktree"].clone();
+    assert_eq!(w["changed"], false);
+    assert_eq!(w["commit"], base.as_str());
+    assert_eq!(w["files_changed"], 0);
+    assert!(w.get("leftovers_commit").is_none(), "{w}");
+    let log = std::fs::read_to_string(meta(&m)["log_file"].as_str().unwrap()).unwrap();
+    assert!(log.contains("worktree: no changes"), "{log}");
+}
+
+#[test]
+fn faults_are_refused_before_anything_exists() {
+    let env = Env::new();
+    editing_fake(&env);
+    // not a git repo
+    let (out, _) = run(&env, &["--task", "x"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is not in a git work tree"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    // a repo with no commit yet
+    git(&env.repo(), &["init", "-q"]);
+    let (out, _) = run(&env, &["--task", "x"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no commit to start from"));
+    std::fs::remove_dir_all(env.repo().join(".git")).unwrap();
+    let r = repo(&env);
+    git(&r, &["branch", "taken"]);
+    let branches = git(&r, &["branch", "--list"]);
+    for (args, needle) in [
+        (
+            &["--branch", "taken"][..],
+            "--branch taken: a branch of that name exists",
+        ),
+        (&["--branch", "bad..name"][..], "not a valid branch name"),
+        (
+            &["--base", "no-such-ref"][..],
+            "--base no-such-ref: not a commit",
+        ),
+        (&["--base", "--all"][..], "not a commit"),
+    ] {
+        let (out, _) = run(&env, &[&["--task", "x"][..], args].concat());
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+    // a planted symlink where the worktrees go is never followed
+    let elsewhere = env.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, r.join(".git/codex-worktrees")).unwrap();
+    let (out, _) = run(&env, &["--task", "x"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("refused"),
+        "{out:?}"
+    );
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+    // nothing was left: no run files, no branch, no worktree, codex never ran
+    let runs: Vec<_> = std::fs::read_dir(env.runs())
+        .map(|d| d.flatten().collect())
+        .unwrap_or_default();
+    assert!(runs.is_empty(), "{runs:?}");
+    assert_eq!(git(&r, &["branch", "--list"]), branches);
+    assert_eq!(git(&r, &["worktree", "list"]).lines().count(), 1);
+    assert!(!env.path().join("cwds").exists());
+}
+
+#[test]
+fn parallel_runs_never_touch_each_other_or_the_main_checkout() {
+    let env = Env::new();
+    editing_fake(&env);
+    let r = repo(&env);
+    let before = main_state(&r);
+    let children: Vec<_> = (0..5)
+        .map(|i| {
+            env.cmd()
+                .args(["--quiet", "--worktree", "--task", &format!("task {i}")])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut branches = Vec::new();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        let m = meta(Path::new(
+            &kv(&String::from_utf8_lossy(&out.stdout), "meta_file").unwrap(),
+        ));
+        let task = m["task"].as_str().unwrap().to_owned();
+        let branch = m["worktree"]["branch"].as_str().unwrap().to_owned();
+        assert_eq!(git(&r, &["show", &format!("{branch}:out.txt")]), task);
+        assert_eq!(
+            git(&r, &["show", &format!("{branch}:tracked.txt")]),
+            format!("one\nedit by {task}")
+        );
+        branches.push(branch);
+    }
+    branches.sort();
+    branches.dedup();
+    assert_eq!(branches.len(), 5);
+    assert_eq!(main_state(&r), before);
+    assert_eq!(git(&r, &["worktree", "list"]).lines().count(), 1);
+}
+
+#[test]
+fn resume_goes_on_on_the_branch_in_a_fresh_worktree() {
+    let env = Env::new();
+    editing_fake(&env);
+    let r = repo(&env);
+    let (out, first) = run(&env, &["--task", "first"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let first = meta(&first);
+    let (out, second) = run(
+        &env,
+        &[
+            "--resume",
+            first["run_id"].as_str().unwrap(),
+            "--task",
+            "second",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let second = meta(&second);
+    let (w1, w2) = (&first["worktree"], &second["worktree"]);
+    assert_eq!(w2["branch"], w1["branch"]);
+    assert_eq!(w2["base"], w1["commit"]);
+    assert_eq!(w2["resumed_from"], first["run_id"]);
+    assert_ne!(w2["path"], w1["path"]);
+    let branch = w1["branch"].as_str().unwrap();
+    // the second worked on top of the first
+    assert_eq!(
+        git(&r, &["show", &format!("{branch}:tracked.txt")]),
+        "one\nedit by first\nedit by second"
+    );
+    assert_eq!(w2["files_changed"], 2);
+    // --branch makes no sense there
+    let (out, _) = run(
+        &env,
+        &[
+            "--resume",
+            first["run_id"].as_str().unwrap(),
+            "--branch",
+            "other",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("continues on its branch"));
+    // --resume last cannot tell which branch
+    let (out, _) = run(&env, &["--resume", "last"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}
+
+#[test]
+fn a_killed_run_leaves_its_worktree_for_inspection_and_keep_keeps_it() {
+    let env = Env::new();
+    editing_fake(&env);
+    let r = repo(&env);
+    let mut child = env
+        .cmd()
+        .args(["--quiet", "--worktree", "--task", "hang here"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(wait_until(Duration::from_secs(10), || env
+        .path()
+        .join("cwds")
+        .exists()));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(128 + 15));
+    let m = meta(&env.meta_path());
+    assert_eq!(m["status"], "killed");
+    let w = &m["worktree"];
+    assert_eq!(w["state"], "left");
+    let path = PathBuf::from(w["path"].as_str().unwrap());
+    assert_eq!(
+        std::fs::read_to_string(path.join("out.txt")).unwrap(),
+        "hang here\n"
+    );
+    // uncommitted, as codex left it
+    assert_eq!(w["changed"], false);
+    assert!(!git(&path, &["status", "--porcelain"]).is_empty());
+    // listed with its branch
+    let cli = <codex_meta::cli::Cli as clap::Parser>::parse_from([
+        "codex-meta",
+        "--runs-dir",
+        env.runs().to_str().unwrap(),
+        "list",
+    ]);
+    let (mut list, mut err) = (Vec::new(), Vec::new());
+    assert_eq!(codex_meta::cli::run(cli, &mut list, &mut err), 0);
+    let list = String::from_utf8_lossy(&list);
+    assert!(
+        list.contains("BRANCH") && list.contains(w["branch"].as_str().unwrap()),
+        "{list}"
+    );
+    // the documented prune
+    git(
+        &r,
+        &["worktree", "remove", "--force", path.to_str().unwrap()],
+    );
+    git(&r, &["branch", "-D", w["branch"].as_str().unwrap()]);
+
+    let (out, m) = run(&env, &["--keep-worktree", "--task", "keep"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let w = meta(&m)["worktree"].clone();
+    assert_eq!(w["state"], "kept");
+    let path = PathBuf::from(w["path"].as_str().unwrap());
+    assert!(path.join("out.txt").exists());
+    // and it is clean: its changes are on the branch
+    assert_eq!(git(&path, &["status", "--porcelain"]), "");
+}
