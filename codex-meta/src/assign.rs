@@ -24,6 +24,7 @@ pub fn refuse_protected(key: &str) -> Result<(), MetaError> {
         "pid" | "pid_start" | "boot_id" | "host" => "the liveness witness of its supervisor",
         "run_id" | "started_at" => "it names the run",
         "worktree" => "it names the run's git worktree, which a prune removes",
+        "scheduler" => "it names the job that cancel stops and liveness asks of",
         _ => "readers open only the run's own files",
     };
     Err(MetaError::Protected {

@@ -54,12 +54,14 @@ with the first failed run's own exit code: its exit_code when that is 1 to 255, 
 when it names signal N, else 1 (a succeeded run is 0 whatever its exit_code says).
 
 show, get and list report the effective status: a meta that says running is shown as lost \
-when nobody holds the lock on its log and its supervisor (pid, start time, boot id) is gone \
-— or, for a run written on another host, when the lock alone is free — and the stored value \
-is then given as stored_status.
+when nobody holds the lock on its log and its supervisor (pid, start time, boot id) is gone, \
+and the stored value is then given as stored_status. A run written on another host (a shared \
+runs dir) is judged by its scheduler when its meta names one (Slurm: squeue, else scontrol): \
+lost when its job ended without a final meta; without a scheduler (or its tools here) it is \
+not guessed: it stays running, and status says host=HOST.
 
 set and write refuse the fields only the run's owner writes: run_id, meta_file, log_file, \
-summary_file, last_message_file, pid, pid_start, boot_id, host, started_at. A runs dir must \
+summary_file, last_message_file, pid, pid_start, boot_id, host, started_at, worktree, scheduler. A runs dir must \
 be yours (or root's) and not writable by others unless it has the sticky bit.";
 
 /// Read and update codex-spawn's run records.

@@ -9,6 +9,8 @@
 //! - [`read_meta`], [`write_meta`], [`update_meta`], [`write_json_atomic`]: atomic files;
 //! - [`RunLock`], [`is_held`], [`effective_status`], [`wait_for`]: liveness (`lost`) and
 //!   waiting without polling; [`witness`]: the second witness (pid, start time, boot id);
+//! - [`scheduler`]: a run under Slurm (or in a Kubernetes pod): its job, and what the
+//!   scheduler says of it to a reader on another host; cancel through it;
 //! - [`launch`]: a launch file (codex-spawn's run lines) as a handle to its run;
 //! - [`files`]: run files created O_EXCL|O_NOFOLLOW, read only from regular files, capped;
 //!   runs dirs checked like ssh's StrictModes;
@@ -27,6 +29,7 @@ mod lock;
 mod random;
 mod run_id;
 mod runs_dir;
+pub mod scheduler;
 pub mod schema;
 mod store;
 pub mod witness;
@@ -36,7 +39,7 @@ pub use duration::parse_duration;
 pub use error::MetaError;
 pub use lock::{
     EXIT_LOST, EXIT_WAIT_TIMEOUT, RunLock, WaitOutcome, effective_status, effective_status_at,
-    is_held, is_held_file, log_path_for, run_exit_code, wait_for,
+    is_held, is_held_file, log_path_for, remote_liveness, run_exit_code, wait_for,
 };
 pub use run_id::{MAX_RUN_ID_LEN, RunId};
 pub use runs_dir::{

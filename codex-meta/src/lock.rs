@@ -178,6 +178,10 @@ pub fn effective_status_at(meta: &Meta, meta_path: Option<&Path>) -> Status {
             if locked || liveness(meta) == Liveness::Alive {
                 return stored.unwrap_or(Status::Running);
             }
+            // another host's run: its scheduler tells, else it is not guessed
+            if crate::witness::is_remote(meta) && remote_liveness(meta) != Liveness::Gone {
+                return stored.unwrap_or(Status::Running);
+            }
             match meta_path.map(read_meta) {
                 Some(Ok(again)) => match again.status {
                     Some(s) if !s.is_live() => s,
@@ -188,6 +192,21 @@ pub fn effective_status_at(meta: &Meta, meta_path: Option<&Path>) -> Status {
         }
     }
 }
+
+/// What the scheduler of a run on another host says of it ([`crate::scheduler`]):
+/// [`Liveness::Unknown`] without a scheduler, or without its tools here.
+pub fn remote_liveness(meta: &Meta) -> Liveness {
+    match meta.scheduler().map(|s| crate::scheduler::job_state(&s)) {
+        Some(crate::scheduler::JobState::Active(_)) => Liveness::Alive,
+        Some(crate::scheduler::JobState::Ended(_)) => Liveness::Gone,
+        _ => Liveness::Unknown,
+    }
+}
+
+/// How often [`wait_for`] looks at a run on another host (its meta, in a shared runs
+/// dir), and how often it asks that run's scheduler.
+const REMOTE_LOOK: Duration = Duration::from_secs(1);
+const REMOTE_ASK: Duration = Duration::from_secs(10);
 
 /// What [`wait_for`] found.
 #[derive(Debug, Clone, PartialEq)]
@@ -247,8 +266,40 @@ pub fn run_exit_code(meta: &Meta, status: Status) -> u8 {
 pub fn wait_for(meta_path: &Path, timeout: Option<Duration>) -> Result<WaitOutcome, MetaError> {
     // A timeout too large to add to now is no timeout.
     let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+    let mut asked: Option<Instant> = None;
     loop {
         let mut meta = read_meta(meta_path)?;
+        if crate::witness::is_remote(&meta) && !is_held_for(&meta, meta_path) {
+            // another host's run: no lock or process to wait on here; its meta is looked
+            // at every second, its scheduler asked every ten
+            let ask = asked.is_none_or(|t| t.elapsed() >= REMOTE_ASK);
+            let status = match meta.status {
+                Some(s) if !s.is_live() => s,
+                _ if ask => {
+                    asked = Some(Instant::now());
+                    effective_status_at(&meta, Some(meta_path))
+                }
+                stored => stored.unwrap_or(Status::Running),
+            };
+            if status.is_terminal() {
+                return Ok(WaitOutcome {
+                    meta,
+                    status,
+                    timed_out: false,
+                });
+            }
+            let now = Instant::now();
+            if deadline.is_some_and(|d| now >= d) {
+                return Ok(WaitOutcome {
+                    meta,
+                    status,
+                    timed_out: true,
+                });
+            }
+            let nap = deadline.map_or(REMOTE_LOOK, |d| (d - now).min(REMOTE_LOOK));
+            std::thread::sleep(nap);
+            continue;
+        }
         let status = effective_status_at(&meta, Some(meta_path));
         if status.is_terminal() {
             if status != Status::Lost && meta.status != Some(status) {
@@ -281,6 +332,10 @@ pub fn wait_for(meta_path: &Path, timeout: Option<Duration>) -> Result<WaitOutco
             });
         }
     }
+}
+
+fn is_held_for(meta: &Meta, meta_path: &Path) -> bool {
+    log_path_for(meta, Some(meta_path)).is_some_and(|l| is_held(&l))
 }
 
 /// Wait (in a thread) for a shared lock on `log`; false when `deadline` passed first.

@@ -240,6 +240,7 @@ pub const PROTECTED_FIELDS: &[&str] = &[
     "host",
     "started_at",
     "worktree",
+    "scheduler",
 ];
 
 /// `worktree`: the git worktree a `codex-spawn --worktree` run works in, and what became

@@ -114,6 +114,13 @@ fn signal_after_check(w: &Witness, signal: nix::sys::signal::Signal) -> std::io:
     }
 }
 
+/// Whether the run's meta was written on another host than this one.
+pub fn is_remote(meta: &Meta) -> bool {
+    meta.host
+        .as_deref()
+        .is_some_and(|h| h != crate::hostname().as_str())
+}
+
 /// What the meta's witness says of its supervisor: [`Liveness::Unknown`] when it has none
 /// or was written on another host (then only the lock on the log can tell).
 pub fn liveness(meta: &Meta) -> Liveness {

@@ -49,6 +49,8 @@ pub struct PreambleInput<'a> {
     pub supervisor_pid: u32,
     /// `--worktree`: the run's worktree.
     pub worktree: Option<&'a crate::worktree::Active>,
+    /// The batch scheduler the run is under.
+    pub scheduler: Option<&'a codex_meta::scheduler::Scheduler>,
 }
 
 /// The preamble text (each line `key=value\n`, a last line `--- codex output ---`).
@@ -81,6 +83,9 @@ pub fn render(p: &PreambleInput<'_>) -> String {
                 ),
             );
         }
+    }
+    if let Some(s) = p.scheduler {
+        kv("scheduler", &s.describe());
     }
     if v >= Verbosity::Normal {
         kv("repo", &c.repo.display());

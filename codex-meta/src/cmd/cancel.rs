@@ -14,7 +14,10 @@
 //! uid, host, pid}}, which the supervisor turns into the run's `outcome_reason`.
 //!
 //! A run that already ended (or is lost) is reported and left alone. A run on another
-//! host cannot be signalled from here: one line says where it runs (exit 2).
+//! host under Slurm (its meta's `scheduler`) is cancelled through `scancel` of its job:
+//! Slurm sends the supervisor SIGTERM on its node, which forwards it and records
+//! `killed`. Any other run of another host cannot be signalled from here: one line says
+//! where it runs (exit 2).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -51,12 +54,45 @@ pub(crate) fn run(
         }
         let here = crate::hostname();
         if let Some(host) = v.meta.host.as_deref().filter(|h| *h != here) {
-            out.flush()?;
-            report(
-                err,
-                &format!("run {id} runs on host {host}, not on this one ({here}): cancel it there"),
-            );
-            code = 2;
+            // another host's run under Slurm: Slurm signals its supervisor there
+            let request = json!({
+                "requested_at": crate::now_rfc3339(),
+                "signal": "SIGTERM",
+                "via": "scancel",
+                "by": requester(),
+            });
+            match v.meta.scheduler().filter(|s| s.slurm_job().is_some()) {
+                Some(sched) => {
+                    let _ = update_meta(&path, |m| {
+                        m.extra.insert("cancel_request".into(), request.clone());
+                    });
+                    match crate::scheduler::cancel(&sched) {
+                        Ok(asked) => {
+                            writeln!(
+                                out,
+                                "{id} cancelling: {asked} ({} on host {host})",
+                                sched.describe()
+                            )?;
+                            signalled.push(path);
+                        }
+                        Err(e) => {
+                            out.flush()?;
+                            report(err, &format!("run {id} ({}): {e}", sched.describe()));
+                            code = 2;
+                        }
+                    }
+                }
+                None => {
+                    out.flush()?;
+                    report(
+                        err,
+                        &format!(
+                            "run {id} runs on host {host}, not on this one ({here}), under no scheduler this host can ask: cancel it there"
+                        ),
+                    );
+                    code = 2;
+                }
+            }
             continue;
         }
         let Some(witness) = Witness::from_meta(&v.meta) else {

@@ -45,5 +45,16 @@ pub(crate) fn status_line(id: &str, v: &super::View) -> String {
         .as_deref()
         .filter(|s| !s.is_empty())
         .unwrap_or("-");
-    format!("{id} {} exit={exit} session={session}", v.status)
+    let mut line = format!("{id} {} exit={exit} session={session}", v.status);
+    // a live run of another host: where it is, and the job that holds it
+    if v.status.is_live() && crate::witness::is_remote(&v.meta) {
+        if let Some(h) = &v.meta.host {
+            line.push_str(&format!(" host={h}"));
+        }
+        match v.meta.scheduler().and_then(|s| s.slurm_job()) {
+            Some(job) => line.push_str(&format!(" slurm_job={job}")),
+            None => line.push_str(" (another host: not checked from here)"),
+        }
+    }
+    line
 }

@@ -94,6 +94,8 @@ struct Run {
     resume_run: Option<String>,
     /// `--worktree`: the run's worktree, made.
     worktree: Option<crate::worktree::Active>,
+    /// The batch scheduler the run is under (its environment says so).
+    scheduler: Option<codex_meta::scheduler::Scheduler>,
 }
 
 /// Run codex as configured; returns codex-spawn's exit status.
@@ -172,6 +174,7 @@ pub fn run(config: Config) -> Result<u8, SpawnError> {
         after,
         resume_run,
         worktree,
+        scheduler: codex_meta::scheduler::Scheduler::from_env(),
         config,
     };
     let mut meta = run.initial_meta();
@@ -443,6 +446,7 @@ impl Run {
             host: &self.host,
             supervisor_pid: std::process::id(),
             worktree: self.worktree.as_ref(),
+            scheduler: self.scheduler.as_ref(),
         });
         log.write(pre.as_bytes());
         // Queued: wait for --after and a slot (the slot is held to the end of the run).

@@ -40,6 +40,10 @@ impl Run {
         if let Some(w) = &self.worktree {
             m.set_worktree(&w.record);
         }
+        // under Slurm (or in a Kubernetes pod): readers elsewhere ask the scheduler
+        if let Some(s) = &self.scheduler {
+            m.set_scheduler(s);
+        }
         let x = &mut m.extra;
         x.insert(
             "codex_bin_resolved".into(),

@@ -1,0 +1,339 @@
+//! Runs under a batch scheduler: which job a run is (recorded by codex-spawn from the
+//! scheduler's environment), and what the scheduler says of it to a reader on another
+//! host — where the run's own witnesses (the lock on its log, its supervisor's pid) cannot
+//! be seen.
+//!
+//! - [`Scheduler::from_env`]: Slurm (`SLURM_JOB_ID`, …) or a Kubernetes pod
+//!   (`KUBERNETES_SERVICE_HOST`), for the meta's `scheduler` object.
+//! - [`job_state`]: Slurm's view of the job — `squeue -h -t all -j ID -o %T`, else `scontrol
+//!   show job -o ID` — bounded in time; a job Slurm no longer knows has ended.
+//! - [`cancel`]: `scancel` of the run's job (an array task: `JOB_TASK`), so Slurm signals
+//!   the supervisor wherever it runs.
+//!
+//! Nothing here schedules, queues or talks to nodes: Slurm does that. A job id is digits
+//! (and `_` for an array task) before it reaches a command line; commands get an argv,
+//! never a shell.
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::Meta;
+
+/// How long a scheduler command may take (a slurmctld that does not answer).
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `scheduler` in the meta: the job a run is part of.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Scheduler {
+    /// `slurm` or `kubernetes`.
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub array_job_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub array_task_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// The node (Slurm) the run is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// The pod and its namespace (Kubernetes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+/// Where a Kubernetes pod's namespace is, when the downward API gives no `POD_NAMESPACE`.
+const K8S_NAMESPACE_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+
+fn digits(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+impl Scheduler {
+    /// The scheduler this process runs under, from its environment.
+    pub fn from_env() -> Option<Scheduler> {
+        let get = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        let mut s = Scheduler::from_vars(get)?;
+        if s.kind == "kubernetes" && s.namespace.is_none() {
+            s.namespace = std::fs::read_to_string(K8S_NAMESPACE_FILE)
+                .ok()
+                .map(|n| n.trim().to_owned())
+                .filter(|n| !n.is_empty());
+        }
+        Some(s)
+    }
+
+    /// [`Scheduler::from_env`] over any variables (`get` returns a set, non-empty value).
+    pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Option<Scheduler> {
+        if let Some(job) = get("SLURM_JOB_ID").or_else(|| get("SLURM_JOBID")) {
+            let (array_job_id, array_task_id) =
+                match (get("SLURM_ARRAY_JOB_ID"), get("SLURM_ARRAY_TASK_ID")) {
+                    (Some(j), Some(t)) => (Some(j), Some(t)),
+                    _ => (None, None),
+                };
+            return Some(Scheduler {
+                kind: "slurm".to_owned(),
+                job_id: Some(job),
+                step_id: get("SLURM_STEP_ID").or_else(|| get("SLURM_STEPID")),
+                array_job_id,
+                array_task_id,
+                cluster: get("SLURM_CLUSTER_NAME"),
+                node: get("SLURMD_NODENAME").or_else(|| get("SLURM_NODENAME")),
+                ..Scheduler::default()
+            });
+        }
+        if get("KUBERNETES_SERVICE_HOST").is_some() {
+            return Some(Scheduler {
+                kind: "kubernetes".to_owned(),
+                pod: get("POD_NAME").or_else(|| get("HOSTNAME")),
+                namespace: get("POD_NAMESPACE"),
+                ..Scheduler::default()
+            });
+        }
+        None
+    }
+
+    /// The id Slurm's commands take for this job: `ARRAYJOB_TASK` for an array task, else
+    /// the job id. `None` when it is not a Slurm job or the ids are not plain numbers.
+    pub fn slurm_job(&self) -> Option<String> {
+        if self.kind != "slurm" {
+            return None;
+        }
+        if let (Some(j), Some(t)) = (&self.array_job_id, &self.array_task_id) {
+            if digits(j) && digits(t) {
+                return Some(format!("{j}_{t}"));
+            }
+        }
+        self.job_id.clone().filter(|j| digits(j))
+    }
+
+    /// `slurm job 123 on node1`, for messages.
+    pub fn describe(&self) -> String {
+        match (self.kind.as_str(), self.slurm_job()) {
+            ("slurm", Some(j)) => match &self.node {
+                Some(n) => format!("slurm job {j} on {n}"),
+                None => format!("slurm job {j}"),
+            },
+            ("kubernetes", _) => match (&self.namespace, &self.pod) {
+                (Some(ns), Some(p)) => format!("kubernetes pod {ns}/{p}"),
+                (_, Some(p)) => format!("kubernetes pod {p}"),
+                _ => "a kubernetes pod".to_owned(),
+            },
+            (k, _) => k.to_owned(),
+        }
+    }
+}
+
+impl Meta {
+    /// The run's [`Scheduler`], if it ran under one.
+    pub fn scheduler(&self) -> Option<Scheduler> {
+        serde_json::from_value(self.extra.get("scheduler")?.clone()).ok()
+    }
+
+    /// Record the run's [`Scheduler`].
+    pub fn set_scheduler(&mut self, s: &Scheduler) {
+        if let Ok(v) = serde_json::to_value(s) {
+            self.extra.insert("scheduler".to_owned(), v);
+        }
+    }
+}
+
+/// What the scheduler says of a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobState {
+    /// Pending, running, completing, suspended…: the run may go on. Slurm's state name.
+    Active(String),
+    /// Ended (its state name), or no longer known to the scheduler.
+    Ended(String),
+    /// Cannot be told from here (no scheduler tools, no answer): why.
+    Unknown(String),
+}
+
+/// Slurm job states in which the job's processes may still run (squeue's `%T`).
+const ACTIVE_STATES: &[&str] = &[
+    "PENDING",
+    "RUNNING",
+    "CONFIGURING",
+    "COMPLETING",
+    "SUSPENDED",
+    "RESIZING",
+    "REQUEUED",
+    "REQUEUE_HOLD",
+    "REQUEUE_FED",
+    "SIGNALING",
+    "STAGE_OUT",
+    "STOPPED",
+    "RESV_DEL_HOLD",
+];
+
+/// Run `program args…`, at most [`COMMAND_TIMEOUT`]: (exit code, stdout, stderr), or why not.
+fn bounded(program: &str, args: &[&str]) -> Result<(Option<i32>, String, String), String> {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => format!("{program} is not installed here"),
+            _ => format!("cannot run {program}: {e}"),
+        })?;
+    let start = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break s,
+            Ok(None) if start.elapsed() < COMMAND_TIMEOUT => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "{program} did not answer within {} s",
+                    COMMAND_TIMEOUT.as_secs()
+                ));
+            }
+            Err(e) => return Err(format!("{program}: {e}")),
+        }
+    };
+    // the outputs are small (one job's line); read what is there, at most 64 KiB each
+    let read = |r: Option<&mut dyn Read>| {
+        let mut s = String::new();
+        if let Some(r) = r {
+            let _ = r.take(64 << 10).read_to_string(&mut s);
+        }
+        s
+    };
+    let out = read(child.stdout.as_mut().map(|r| r as &mut dyn Read));
+    let err = read(child.stderr.as_mut().map(|r| r as &mut dyn Read));
+    Ok((status.code(), out, err))
+}
+
+/// What Slurm says of the run's job (see the module docs).
+pub fn job_state(s: &Scheduler) -> JobState {
+    let Some(job) = s.slurm_job() else {
+        return JobState::Unknown(format!("{} cannot be asked from here", s.describe()));
+    };
+    match bounded("squeue", &["-h", "-t", "all", "-j", &job, "-o", "%T"]) {
+        Ok((Some(0), out, _)) => {
+            // an array job's line per task: the task asked for is the only one
+            match out.lines().map(str::trim).find(|l| !l.is_empty()) {
+                Some(state) => classify(state),
+                // known no longer (or never): ended
+                None => JobState::Ended("not known to squeue".to_owned()),
+            }
+        }
+        Ok((_, _, err)) if err.contains("Invalid job id") => {
+            JobState::Ended("not known to slurm (ended long ago)".to_owned())
+        }
+        Ok((_, _, err)) => scontrol_state(&job)
+            .unwrap_or_else(|| JobState::Unknown(format!("squeue: {}", first_line(&err)))),
+        Err(e) => scontrol_state(&job).unwrap_or(JobState::Unknown(e)),
+    }
+}
+
+fn scontrol_state(job: &str) -> Option<JobState> {
+    let (code, out, err) = bounded("scontrol", &["show", "job", "-o", job]).ok()?;
+    if code != Some(0) {
+        return err
+            .contains("Invalid job id")
+            .then(|| JobState::Ended("not known to slurm (ended long ago)".to_owned()));
+    }
+    let state = out
+        .split_whitespace()
+        .find_map(|kv| kv.strip_prefix("JobState="))?;
+    Some(classify(state))
+}
+
+fn classify(state: &str) -> JobState {
+    let state = state.trim().to_ascii_uppercase();
+    if ACTIVE_STATES.contains(&state.as_str()) {
+        JobState::Active(state)
+    } else {
+        JobState::Ended(state)
+    }
+}
+
+fn first_line(s: &str) -> String {
+    s.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("no answer")
+        .to_owned()
+}
+
+/// Ask the scheduler to stop the run's job: Slurm sends its processes (the supervisor
+/// among them) SIGTERM, then SIGKILL after its KillWait. `Ok` names what was asked.
+pub fn cancel(s: &Scheduler) -> Result<String, String> {
+    let Some(job) = s.slurm_job() else {
+        return Err(format!("{} cannot be cancelled from here", s.describe()));
+    };
+    match bounded("scancel", &[&job])? {
+        (Some(0), _, err) if err.trim().is_empty() => Ok(format!("scancel {job}")),
+        (Some(0), _, err) => Err(format!("scancel {job}: {}", first_line(&err))),
+        (_, _, err) => Err(format!("scancel {job}: {}", first_line(&err))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |k| m.get(k).cloned()
+    }
+
+    #[test]
+    fn slurm_jobs_and_array_tasks_from_the_environment() {
+        let s = Scheduler::from_vars(vars(&[
+            ("SLURM_JOB_ID", "42"),
+            ("SLURMD_NODENAME", "node1"),
+            ("SLURM_CLUSTER_NAME", "c"),
+        ]))
+        .unwrap();
+        assert_eq!(s.kind, "slurm");
+        assert_eq!(s.slurm_job().as_deref(), Some("42"));
+        assert_eq!(s.describe(), "slurm job 42 on node1");
+        let a = Scheduler::from_vars(vars(&[
+            ("SLURM_JOB_ID", "45"),
+            ("SLURM_ARRAY_JOB_ID", "43"),
+            ("SLURM_ARRAY_TASK_ID", "2"),
+        ]))
+        .unwrap();
+        assert_eq!(a.slurm_job().as_deref(), Some("43_2"));
+        assert!(Scheduler::from_vars(vars(&[])).is_none());
+        // ids that are no numbers never reach a command line
+        let bad = Scheduler::from_vars(vars(&[("SLURM_JOB_ID", "1;rm -rf /")])).unwrap();
+        assert_eq!(bad.slurm_job(), None);
+        let k = Scheduler::from_vars(vars(&[
+            ("KUBERNETES_SERVICE_HOST", "10.0.0.1"),
+            ("HOSTNAME", "job-abc"),
+            ("POD_NAMESPACE", "ci"),
+        ]))
+        .unwrap();
+        assert_eq!(k.describe(), "kubernetes pod ci/job-abc");
+        assert_eq!(k.slurm_job(), None);
+    }
+
+    #[test]
+    fn slurm_states_are_active_or_ended() {
+        assert_eq!(classify("RUNNING"), JobState::Active("RUNNING".into()));
+        assert_eq!(classify("pending"), JobState::Active("PENDING".into()));
+        assert_eq!(classify("COMPLETED"), JobState::Ended("COMPLETED".into()));
+        assert_eq!(classify("CANCELLED"), JobState::Ended("CANCELLED".into()));
+        assert_eq!(classify("NODE_FAIL"), JobState::Ended("NODE_FAIL".into()));
+    }
+}
