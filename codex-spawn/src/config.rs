@@ -392,6 +392,17 @@ impl Config {
             }
             _ => None,
         };
+        if args.detach.is_some() {
+            if let Some(s) =
+                codex_meta::scheduler::Scheduler::from_env().filter(|s| s.kind == "slurm")
+            {
+                // the job ends with its script, and Slurm stops what is left of it
+                return Err(SpawnError::usage(format!(
+                    "--detach inside {}: the job ends when its script does, and Slurm stops the run with it; run codex-spawn in the job's foreground (sbatch itself returns at once)",
+                    s.describe()
+                )));
+            }
+        }
         let queue = match args.max_running {
             None => None,
             Some(0) => return Err(SpawnError::usage("--max-running 0: must be at least 1")),
