@@ -174,8 +174,25 @@ const ACTIVE_STATES: &[&str] = &[
     "RESV_DEL_HOLD",
 ];
 
+/// Why a command gave no answer.
+enum NoAnswer {
+    /// Not installed here.
+    Missing(String),
+    /// It could not run, or did not answer in time.
+    Failed(String),
+}
+use NoAnswer::{Failed, Missing};
+
+impl NoAnswer {
+    fn text(self) -> String {
+        match self {
+            Missing(s) | Failed(s) => s,
+        }
+    }
+}
+
 /// Run `program args…`, at most [`COMMAND_TIMEOUT`]: (exit code, stdout, stderr), or why not.
-fn bounded(program: &str, args: &[&str]) -> Result<(Option<i32>, String, String), String> {
+fn bounded(program: &str, args: &[&str]) -> Result<(Option<i32>, String, String), NoAnswer> {
     let mut child = Command::new(program)
         .args(args)
         .stdin(Stdio::null())
@@ -183,8 +200,8 @@ fn bounded(program: &str, args: &[&str]) -> Result<(Option<i32>, String, String)
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => format!("{program} is not installed here"),
-            _ => format!("cannot run {program}: {e}"),
+            std::io::ErrorKind::NotFound => Missing(format!("{program} is not installed here")),
+            _ => Failed(format!("cannot run {program}: {e}")),
         })?;
     let start = Instant::now();
     let status = loop {
@@ -196,12 +213,12 @@ fn bounded(program: &str, args: &[&str]) -> Result<(Option<i32>, String, String)
             Ok(None) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!(
+                return Err(Failed(format!(
                     "{program} did not answer within {} s",
                     COMMAND_TIMEOUT.as_secs()
-                ));
+                )));
             }
-            Err(e) => return Err(format!("{program}: {e}")),
+            Err(e) => return Err(Failed(format!("{program}: {e}"))),
         }
     };
     // the outputs are small (one job's line); read what is there, at most 64 KiB each
@@ -234,9 +251,12 @@ pub fn job_state(s: &Scheduler) -> JobState {
         Ok((_, _, err)) if err.contains("Invalid job id") => {
             JobState::Ended("not known to slurm (ended long ago)".to_owned())
         }
-        Ok((_, _, err)) => scontrol_state(&job)
-            .unwrap_or_else(|| JobState::Unknown(format!("squeue: {}", first_line(&err)))),
-        Err(e) => scontrol_state(&job).unwrap_or(JobState::Unknown(e)),
+        // squeue answered but could not tell (no controller): nor would scontrol
+        Ok((_, _, err)) => JobState::Unknown(format!("squeue: {}", first_line(&err))),
+        Err(Missing(_)) => scontrol_state(&job).unwrap_or_else(|| {
+            JobState::Unknown("neither squeue nor scontrol answers here".into())
+        }),
+        Err(Failed(e)) => JobState::Unknown(e),
     }
 }
 
@@ -276,7 +296,7 @@ pub fn cancel(s: &Scheduler) -> Result<String, String> {
     let Some(job) = s.slurm_job() else {
         return Err(format!("{} cannot be cancelled from here", s.describe()));
     };
-    match bounded("scancel", &[&job])? {
+    match bounded("scancel", &[&job]).map_err(NoAnswer::text)? {
         (Some(0), _, err) if err.trim().is_empty() => Ok(format!("scancel {job}")),
         (Some(0), _, err) => Err(format!("scancel {job}: {}", first_line(&err))),
         (_, _, err) => Err(format!("scancel {job}: {}", first_line(&err))),

@@ -126,12 +126,19 @@ fn another_hosts_run_is_judged_by_its_slurm_job() {
         .assert()
         .success()
         .stdout(predicate::str::starts_with("r1 lost"));
-    // squeue cannot answer: scontrol is asked
+    // squeue cannot reach the controller: not guessed
     env.tool(
         "squeue",
         1,
         "slurm_load_jobs error: Unable to contact slurm controller",
     );
+    env.cmd()
+        .args(["status", "r1"])
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("r1 running"));
+    // no squeue here: scontrol is asked
+    std::fs::remove_file(env.tmp.path().join("bin/squeue")).unwrap();
     env.tool("scontrol", 0, "");
     env.says(
         "scontrol",
