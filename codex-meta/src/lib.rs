@@ -9,12 +9,14 @@
 //! - [`read_meta`], [`write_meta`], [`update_meta`], [`write_json_atomic`]: atomic files;
 //! - [`RunLock`], [`is_held`], [`effective_status`], [`wait_for`]: liveness (`lost`) and
 //!   waiting without polling; [`witness`]: the second witness (pid, start time, boot id);
+//! - [`cancel`]: stopping a run through its supervisor (`codex-meta cancel`, codex-mcp);
 //! - [`launch`]: a launch file (codex-spawn's run lines) as a handle to its run;
 //! - [`files`]: run files created O_EXCL|O_NOFOLLOW, read only from regular files, capped;
 //!   runs dirs checked like ssh's StrictModes;
 //! - [`cli`]: the `codex-meta` command.
 
 pub mod assign;
+pub mod cancel;
 pub mod cli;
 mod cmd;
 pub mod codex_version;
@@ -36,12 +38,12 @@ pub use duration::parse_duration;
 pub use error::MetaError;
 pub use lock::{
     EXIT_LOST, EXIT_WAIT_TIMEOUT, RunLock, WaitOutcome, effective_status, effective_status_at,
-    is_held, is_held_file, log_path_for, run_exit_code, wait_for,
+    is_held, is_held_file, log_path_for, read_status, run_exit_code, wait_for,
 };
 pub use run_id::{MAX_RUN_ID_LEN, RunId};
 pub use runs_dir::{
     DEFAULT_RUNS_DIR, ListedRun, META_SUFFIX, NewRun, RUN_FILE_PREFIX, RUNS_DIR_ENV, RunPaths,
-    RunsDir,
+    RunsDir, display_id, id_from_path,
 };
 pub use schema::{KNOWN_FIELDS, Meta, Mode, PROTECTED_FIELDS, ParseStatusError, Status};
 pub use store::{
