@@ -37,7 +37,8 @@ max_bytes asks for more, given as structured content and as text):
   list    {limit?, status?}   -> {runs: [{run_id, status, exit_code, task}]}
   wait    {run, timeout_seconds?} -> {status, exit_code, timed_out}; progress notifications
   result  {run}               -> {status, session_id, usage, total_cost_usd, result, ...}
-  cancel  {run, signal?, wait_seconds?}
+  cancel  {run, signal?, wait_seconds?} -> {run_id, status: cancelling | how it ended}
+
 A run is a run id (or a unique prefix), a meta file or a launch file. A bad request is a
 tool error (isError) of one line; the server goes on.
 
@@ -48,7 +49,10 @@ Claude Code:  claude mcp add codex-tools -- codex-mcp
 Other hosts:  {\"mcpServers\": {\"codex-tools\": {\"command\": \"codex-mcp\", \"args\": []}}}
 
 Environment: CODEX_RUNS_DIR, CODEX_SPAWN_BIN; codex-spawn's own (CODEX_BIN, CODEX_HOME, ...)
-reach it unchanged.";
+reach it unchanged.
+
+Exit status: 0 the client ended the session (runs go on), 1 the MCP session failed, 2 usage
+error.";
 
 /// An MCP server on stdio: the codex-tools run lifecycle (spawn, status, list, wait,
 /// result, cancel) for agents.
