@@ -72,6 +72,18 @@ pub fn fit(mut v: Map<String, Value>, max: usize) -> Map<String, Value> {
 
 const ELLIPSIS: &str = "…";
 
+/// An error line of at most `max` bytes (cut on a character boundary, with `…`).
+pub fn line(text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max.saturating_sub(ELLIPSIS.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{ELLIPSIS}", &text[..end])
+}
+
 fn json_len(v: &Value) -> usize {
     serde_json::to_string(v).map_or(usize::MAX, |s| s.len())
 }
@@ -168,6 +180,13 @@ mod tests {
         assert!(kept > 5 && kept < 50, "{kept}");
         assert_eq!(v["omitted"], 50 - kept as u64);
         assert_eq!(v["runs"][0]["run_id"], "run-0");
+    }
+
+    #[test]
+    fn error_lines_are_capped_too() {
+        assert_eq!(line("short".into(), 1024), "short");
+        let long = line("é".repeat(1000), 1024);
+        assert!(long.len() <= 1024 && long.ends_with('…'), "{}", long.len());
     }
 
     #[test]

@@ -123,7 +123,11 @@ impl CodexMcp {
         let runs_dir = self.settings.runs_dir.path().to_path_buf();
         let launch = crate::spawn::launch(&p, &runs_dir)?;
         let bin = self.settings.codex_spawn.clone();
-        let what = "waiting for codex's session id";
+        let what = if launch.wait_for_session {
+            "waiting for codex's session id"
+        } else {
+            "launching the run"
+        };
         let run = crate::spawn::run(&bin, launch, &runs_dir);
         Ok((self.progress(ctx, what, None, run).await??, max))
     }
@@ -273,11 +277,14 @@ fn short_id(path: &std::path::Path) -> String {
 }
 
 /// The tool result: the object (cut to `max`) as structured content and as text; or the
-/// error's one line.
+/// error's one line (at most 1 KiB too).
 pub fn answer(out: Answer) -> CallToolResult {
     match out {
         Ok((v, max)) => CallToolResult::structured(Value::Object(compact::fit(v, max))),
-        Err(e) => CallToolResult::error(vec![ContentBlock::text(e.one_line())]),
+        Err(e) => {
+            let line = compact::line(e.one_line(), compact::DEFAULT_MAX_BYTES);
+            CallToolResult::error(vec![ContentBlock::text(line)])
+        }
     }
 }
 
