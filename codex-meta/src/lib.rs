@@ -11,12 +11,14 @@
 //!   waiting without polling; [`witness`]: the second witness (pid, start time, boot id);
 //! - [`scheduler`]: a run under Slurm (or in a Kubernetes pod): its job, and what the
 //!   scheduler says of it to a reader on another host; cancel through it;
+//! - [`cancel`]: stopping a run through its supervisor (`codex-meta cancel`, codex-mcp);
 //! - [`launch`]: a launch file (codex-spawn's run lines) as a handle to its run;
 //! - [`files`]: run files created O_EXCL|O_NOFOLLOW, read only from regular files, capped;
 //!   runs dirs checked like ssh's StrictModes;
 //! - [`cli`]: the `codex-meta` command.
 
 pub mod assign;
+pub mod cancel;
 pub mod cli;
 mod cmd;
 pub mod codex_version;
@@ -39,12 +41,12 @@ pub use duration::parse_duration;
 pub use error::MetaError;
 pub use lock::{
     EXIT_LOST, EXIT_WAIT_TIMEOUT, RunLock, WaitOutcome, effective_status, effective_status_at,
-    is_held, is_held_file, log_path_for, remote_liveness, run_exit_code, wait_for,
+    is_held, is_held_file, log_path_for, read_status, remote_liveness, run_exit_code, wait_for,
 };
 pub use run_id::{MAX_RUN_ID_LEN, RunId};
 pub use runs_dir::{
     DEFAULT_RUNS_DIR, ListedRun, META_SUFFIX, NewRun, RUN_FILE_PREFIX, RUNS_DIR_ENV, RunPaths,
-    RunsDir,
+    RunsDir, display_id, id_from_path,
 };
 pub use schema::{KNOWN_FIELDS, Meta, Mode, PROTECTED_FIELDS, ParseStatusError, Status, Worktree};
 pub use store::{

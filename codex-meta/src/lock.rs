@@ -208,6 +208,17 @@ pub fn remote_liveness(meta: &Meta) -> Liveness {
 const REMOTE_LOOK: Duration = Duration::from_secs(1);
 const REMOTE_ASK: Duration = Duration::from_secs(10);
 
+/// Read the meta at `meta_path` and its effective status ([`effective_status_at`]); a run
+/// that ended while it was looked at is read again, so the meta is the final one.
+pub fn read_status(meta_path: &Path) -> Result<(Meta, Status), MetaError> {
+    let meta = read_meta(meta_path)?;
+    let status = effective_status_at(&meta, Some(meta_path));
+    if status != Status::Lost && meta.status.is_some_and(|s| s != status) {
+        return Ok((read_meta(meta_path)?, status));
+    }
+    Ok((meta, status))
+}
+
 /// What [`wait_for`] found.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WaitOutcome {

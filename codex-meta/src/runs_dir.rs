@@ -415,6 +415,20 @@ fn meta_id(name: &OsStr) -> Option<&str> {
     RunId::parse(id).ok().map(|_| id)
 }
 
+/// The run id to show for a meta: its `run_id`, else the id in its file name, else the
+/// path itself.
+pub fn display_id(meta: &Meta, meta_path: &Path) -> String {
+    if !meta.run_id.is_empty() {
+        return meta.run_id.clone();
+    }
+    id_from_path(meta_path).unwrap_or_else(|| meta_path.display().to_string())
+}
+
+/// `<id>` of a path ending in `codex-run-<id>.meta.json`.
+pub fn id_from_path(meta_path: &Path) -> Option<String> {
+    meta_id(meta_path.file_name()?).map(str::to_owned)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

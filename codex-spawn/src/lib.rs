@@ -25,6 +25,7 @@
 //!   stdin, subreaper and parent-death signal, the process table, the disk reserve), the
 //!   Linux and the portable implementation side by side.
 //! - [`outcome`]: the streaming detector of a completed / failed turn in codex's output.
+//! - [`result`]: the result object (`--json`'s closing line, codex-mcp's `result`).
 //! - [`verify`]: `--verify`: the check's bounded output tail and the follow-up prompt.
 //! - [`detach`]: `--detach` (fork + setsid, no daemon).
 //! - [`worktree`]: `--worktree`: the run's own git worktree and branch.
@@ -39,6 +40,7 @@ pub mod events;
 pub mod outcome;
 pub mod preamble;
 pub mod process;
+pub mod result;
 pub mod summary;
 pub mod supervise;
 pub mod sys;

@@ -11,7 +11,7 @@
 //! - [`tools`]: finds the workspace's built tools for the end-to-end suite (`tests/e2e_tools.rs`);
 //! - [`e2e`]: one end-to-end test's world (temp dir, CODEX_HOME, repo, runs dir, mock).
 //!
-//! It also renders the man pages of the four tools from their clap definitions ([`man`]).
+//! It also renders the man pages of the five tools from their clap definitions ([`man`]).
 
 pub mod e2e;
 pub mod fake_codex;

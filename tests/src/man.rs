@@ -1,4 +1,4 @@
-//! Man pages and shell completions for the four tools, generated from their clap
+//! Man pages and shell completions for the five tools, generated from their clap
 //! definitions.
 //!
 //! Each tool's `cli` module exposes `command()` and `EXIT_STATUS`; a page is clap_mangen's
@@ -38,6 +38,11 @@ pub fn pages() -> Vec<Page> {
             name: "codex-summarize",
             command: codex_summarize::cli::command(),
             exit_status: codex_summarize::cli::EXIT_STATUS,
+        },
+        Page {
+            name: "codex-mcp",
+            command: codex_mcp::cli::command(),
+            exit_status: codex_mcp::cli::EXIT_STATUS,
         },
     ]
 }

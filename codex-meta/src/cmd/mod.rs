@@ -8,7 +8,6 @@ use std::path::Path;
 use serde_json::{Map, Value};
 
 use crate::cli::{Cli, Command};
-use crate::runs_dir::{META_SUFFIX, RUN_FILE_PREFIX};
 use crate::{Meta, MetaError, RunsDir, Status, effective_status_at, read_meta_object};
 
 mod cancel;
@@ -20,7 +19,8 @@ mod status;
 mod wait;
 mod write;
 
-pub(crate) use cancel::parse_signal;
+pub(crate) use crate::cancel::parse_signal;
+pub(crate) use crate::runs_dir::{display_id, id_from_path};
 
 /// Why a command stopped early.
 #[derive(Debug)]
@@ -82,25 +82,6 @@ pub(crate) fn report(err: &mut dyn Write, message: &str) {
         .collect();
     let _ = writeln!(err, "codex-meta: {line}");
     let _ = err.flush();
-}
-
-/// The run id to show for a meta: its `run_id`, else the id in its file name.
-pub(crate) fn display_id(meta: &Meta, meta_path: &Path) -> String {
-    if !meta.run_id.is_empty() {
-        return meta.run_id.clone();
-    }
-    id_from_path(meta_path).unwrap_or_else(|| meta_path.display().to_string())
-}
-
-/// `<id>` of a path ending in `codex-run-<id>.meta.json`.
-pub(crate) fn id_from_path(meta_path: &Path) -> Option<String> {
-    let name = meta_path.file_name()?.to_str()?;
-    let id = name
-        .strip_prefix(RUN_FILE_PREFIX)?
-        .strip_suffix(META_SUFFIX)?;
-    crate::RunId::parse(id)
-        .ok()
-        .map(|id| id.as_str().to_owned())
 }
 
 /// A meta as readers should see it: the stored object with `status` replaced by the

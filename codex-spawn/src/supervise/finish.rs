@@ -14,7 +14,7 @@
 use std::io::Write;
 
 use codex_meta::Status;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::attempts::Final;
 use super::files::{Log, Stdout};
@@ -40,10 +40,7 @@ pub(super) struct Ending<'a> {
 /// codex-spawn's exit status when it could not write its files.
 pub const EXIT_OWN_FAILURE: u8 = 125;
 
-/// The most of the last agent message the `--json` result object carries.
-pub const RESULT_MAX_BYTES: usize = 4096;
-
-/// What the result object is made of.
+/// What the result object is made of, beside the run.
 struct ResultFacts<'a> {
     status: Status,
     code: u8,
@@ -72,68 +69,23 @@ fn describe_cancel(request: &Value) -> Option<String> {
     })
 }
 
-/// `subtype` of the result object, by status (the names `claude -p` uses where they exist).
-fn subtype(status: Status, code: u8) -> &'static str {
-    match status {
-        Status::Succeeded if code == 0 => "success",
-        Status::VerifyFailed => "error_verify_failed",
-        Status::OverBudget => "error_max_budget",
-        Status::TimedOut => "error_timeout",
-        Status::Stalled => "error_stalled",
-        Status::Killed => "error_killed",
-        Status::DependencyFailed => "error_dependency_failed",
-        _ => "error_during_execution",
-    }
-}
-
 impl Run {
     /// The `--json` closing line: one object shaped like `claude -p --output-format
-    /// json`'s result, with the run's files.
+    /// json`'s result, with the run's files ([`crate::result`]).
     fn result_object(&self, f: &ResultFacts<'_>) -> Value {
-        let s = f.summary;
-        let tokens = s.get("token_usage");
-        let token = |k: &str| {
-            tokens
-                .and_then(|t| t.get(k))
-                .cloned()
-                .unwrap_or(Value::Null)
-        };
-        let result = s.get("last_message").and_then(Value::as_str).map(|m| {
-            if m.len() <= RESULT_MAX_BYTES {
-                m.to_owned()
-            } else {
-                let mut end = RESULT_MAX_BYTES;
-                while !m.is_char_boundary(end) {
-                    end -= 1;
-                }
-                format!("{}…", &m[..end])
-            }
-        });
-        json!({
-            "type": "result",
-            "subtype": subtype(f.status, f.code),
-            "is_error": f.code != 0,
-            "result": result,
-            "session_id": f.session_id,
-            "run_id": self.id,
-            "duration_ms": (f.elapsed * 1000.0).round() as u64,
-            "num_attempts": f.attempts,
-            "total_cost_usd": s.get("cost").and_then(|c| c.get("usd")).cloned().unwrap_or(Value::Null),
-            "usage": {
-                "input_tokens": token("input_tokens"),
-                "cached_input_tokens": token("cached_input_tokens"),
-                "output_tokens": token("output_tokens"),
-                "reasoning_output_tokens": token("reasoning_output_tokens"),
-                "total_tokens": token("total_tokens"),
-                "total_is_blended": tokens.and_then(|t| t.get("total_is_blended")).cloned().unwrap_or(json!(false)),
-            },
-            "status": f.status.as_str(),
-            "exit_code": f.code,
-            "codex_exit_code": f.codex_exit,
-            "log_file": self.log_path.display().to_string(),
-            "meta_file": self.meta_path.display().to_string(),
-            "summary_file": f.summary_written.then(|| self.summary_path.display().to_string()),
-            "last_message_file": self.last_message.as_ref().map(|p| p.display().to_string()),
+        crate::result::result_object(&crate::result::ResultFacts {
+            run_id: &self.id,
+            status: f.status,
+            code: f.code,
+            codex_exit: f.codex_exit,
+            elapsed_seconds: f.elapsed,
+            attempts: f.attempts,
+            session_id: f.session_id,
+            summary: f.summary,
+            log_file: &self.log_path,
+            meta_file: &self.meta_path,
+            summary_file: f.summary_written.then_some(self.summary_path.as_path()),
+            last_message_file: self.last_message.as_deref(),
         })
     }
 

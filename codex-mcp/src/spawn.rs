@@ -1,0 +1,367 @@
+//! `spawn`: a run is started by the `codex-spawn` binary, never by a fork inside the
+//! async server (a fork of a multi-threaded process may only exec; codex-spawn's
+//! supervisor must be an ordinary process of its own).
+//!
+//! The tool's arguments become codex-spawn's argv — a vector, never a shell line — with
+//! `--detach` (`--detach=session` when the caller waits for the session id), `--json`
+//! and the server's `--runs-dir`; codex-spawn prints its run line as one JSON object
+//! before codex starts and exits, the run goes on in its own session. A task too large
+//! for argv (or `-`) goes on codex-spawn's stdin (`--task -`). When codex-spawn refuses
+//! the request (exit 2: no run is created), the tool error is its stderr line. When a
+//! run was created, its id is always returned, even when codex-spawn then said
+//! something went wrong (`note`): a bad request never loses a run.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use tokio::io::AsyncWriteExt;
+
+use crate::error::{ToolError, one_line};
+use crate::params::SpawnParams;
+
+/// The largest task passed in argv; a longer one goes on codex-spawn's stdin (Linux
+/// caps one argument at 128 KiB).
+const ARGV_TASK_MAX: usize = 32 * 1024;
+
+/// How long codex-spawn may take to print its run line and exit, beyond the time it
+/// waits for a session id (it probes codex's version once per binary).
+const LAUNCH_GRACE: Duration = Duration::from_secs(60);
+
+/// codex-spawn's default `--detach-timeout`.
+const SESSION_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What to run: codex-spawn's arguments, and what goes on its stdin.
+#[derive(Debug, PartialEq)]
+pub struct Launch {
+    pub args: Vec<OsString>,
+    pub stdin: Option<Vec<u8>>,
+    /// The longest codex-spawn may take (`--detach=session` waits for codex).
+    pub limit: Duration,
+    pub wait_for_session: bool,
+}
+
+/// Map the tool's arguments onto codex-spawn's flags (see the module docs).
+pub fn launch(p: &SpawnParams, runs_dir: &Path) -> Result<Launch, ToolError> {
+    let mut args: Vec<OsString> = Vec::new();
+    let mut flag = |name: &str, value: &str| {
+        args.push(format!("--{name}").into());
+        args.push(value.into());
+    };
+    let dur = |name: &str, d: &crate::params::Duration| {
+        d.to_arg()
+            .map_err(|e| ToolError::bad_args(format!("{name}: {e}")))
+    };
+    flag("repo", &p.repo);
+    let mut stdin = None;
+    if let Some(task) = &p.task {
+        if task == "-" || task.len() > ARGV_TASK_MAX {
+            flag("task", "-");
+            stdin = Some(task.as_bytes().to_vec());
+        } else {
+            flag("task", task);
+        }
+    }
+    if let Some(f) = &p.task_file {
+        flag("task-file", f);
+    }
+    if let Some(r) = &p.resume {
+        flag("resume", r);
+    }
+    if let Some(v) = &p.verify {
+        flag("verify", v);
+    }
+    if let Some(n) = p.max_attempts {
+        flag("max-attempts", &n.to_string());
+    }
+    if let Some(d) = &p.verify_timeout {
+        flag("verify-timeout", &dur("verify_timeout", d)?);
+    }
+    if let Some(d) = &p.timeout {
+        flag("timeout", &dur("timeout", d)?);
+    }
+    if let Some(d) = &p.stall_timeout {
+        flag("stall-timeout", &dur("stall_timeout", d)?);
+    }
+    if let Some(c) = p.max_cost_usd {
+        flag("max-cost", &c.to_string());
+    }
+    if let Some(n) = p.max_tokens {
+        flag("max-tokens", &n.to_string());
+    }
+    if let Some(n) = p.max_running {
+        flag("max-running", &n.to_string());
+    }
+    if let Some(q) = &p.queue {
+        flag("queue", q);
+    }
+    for a in p.after.iter().flatten() {
+        flag("after", a);
+    }
+    if let Some(b) = &p.base {
+        flag("base", b);
+    }
+    if let Some(b) = &p.branch {
+        flag("branch", b);
+    }
+    let wait_for_session = p.wait_for_session.unwrap_or(false);
+    let mut session_wait = Duration::ZERO;
+    if let Some(d) = &p.session_timeout {
+        let text = dur("session_timeout", d)?;
+        session_wait = codex_meta::parse_duration(&text)
+            .map_err(|e| ToolError::bad_args(format!("session_timeout: {e}")))?;
+        flag("detach-timeout", &text);
+    } else if wait_for_session {
+        session_wait = SESSION_TIMEOUT;
+    }
+    flag("runs-dir", &runs_dir.display().to_string());
+    if p.worktree.unwrap_or(false) {
+        args.push("--worktree".into());
+    }
+    if p.keep_worktree.unwrap_or(false) {
+        args.push("--keep-worktree".into());
+    }
+    args.push(if wait_for_session {
+        "--detach=session".into()
+    } else {
+        "--detach".into()
+    });
+    args.push("--json".into());
+    if let Some(extra) = p.codex_args.as_ref().filter(|a| !a.is_empty()) {
+        args.push("--".into());
+        args.extend(extra.iter().map(OsString::from));
+    }
+    Ok(Launch {
+        args,
+        stdin,
+        limit: if wait_for_session {
+            session_wait + LAUNCH_GRACE
+        } else {
+            LAUNCH_GRACE
+        },
+        wait_for_session,
+    })
+}
+
+/// Run codex-spawn (`bin`) as `launch` says, with `CODEX_RUNS_DIR` set to `runs_dir`,
+/// and turn what it printed into the tool's result.
+pub async fn run(
+    bin: &Path,
+    launch: Launch,
+    runs_dir: &Path,
+) -> Result<Map<String, Value>, ToolError> {
+    let cannot = |e: std::io::Error| {
+        ToolError::Spawn(format!("cannot run codex-spawn ({}): {e}", bin.display()))
+    };
+    let mut child = tokio::process::Command::new(bin)
+        .args(&launch.args)
+        .env("CODEX_RUNS_DIR", runs_dir)
+        // the server's own stdin and stdout are the MCP channel: never inherited
+        .stdin(if launch.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(cannot)?;
+    if let (Some(bytes), Some(mut pipe)) = (launch.stdin, child.stdin.take()) {
+        // codex-spawn reads the whole task before it detaches; a write error shows as its
+        // own complaint about stdin
+        let _ = pipe.write_all(&bytes).await;
+        drop(pipe);
+    }
+    let output = tokio::time::timeout(launch.limit, child.wait_with_output())
+        .await
+        .map_err(|_| {
+            ToolError::Spawn(format!(
+                "codex-spawn printed no run line within {} s",
+                launch.limit.as_secs()
+            ))
+        })?
+        .map_err(cannot)?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let said = last_line(&stderr);
+    match run_line(&stdout) {
+        Some(line) => {
+            let mut v = Map::new();
+            for (from, to) in [
+                ("codex_run_id", "run_id"),
+                ("log_file", "log_file"),
+                ("meta_file", "meta_file"),
+            ] {
+                v.insert(to.into(), line.get(from).cloned().unwrap_or(Value::Null));
+            }
+            if launch.wait_for_session {
+                let sid = line.get("session_id").cloned().unwrap_or(Value::Null);
+                v.insert("session_id".into(), sid);
+            }
+            if !output.status.success() {
+                // the run exists: say what went wrong beside its id, never instead of it
+                let note = said.unwrap_or_else(|| {
+                    format!("codex-spawn exited with {}", describe(output.status))
+                });
+                v.insert("note".into(), Value::String(note));
+            }
+            Ok(v)
+        }
+        None => Err(ToolError::Spawn(said.unwrap_or_else(|| {
+            format!(
+                "codex-spawn exited with {} and printed no run line",
+                describe(output.status)
+            )
+        }))),
+    }
+}
+
+/// codex-spawn's run line: the first JSON object of stdout naming a run.
+fn run_line(stdout: &str) -> Option<Map<String, Value>> {
+    stdout
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find_map(|v| match v {
+            Value::Object(o) if o.get("codex_run_id").is_some_and(Value::is_string) => Some(o),
+            _ => None,
+        })
+}
+
+/// The last non-empty line of codex-spawn's stderr (its one-line error), on one line.
+fn last_line(stderr: &str) -> Option<String> {
+    stderr
+        .lines()
+        .map(str::trim)
+        .rfind(|l| !l.is_empty())
+        .map(one_line)
+}
+
+fn describe(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(c), _) => format!("status {c}"),
+        (None, Some(s)) => format!("signal {s}"),
+        _ => "an unknown status".to_owned(),
+    }
+}
+
+/// The codex-spawn to run: `explicit` (`--codex-spawn`), else the one beside this
+/// executable, else `codex-spawn` looked up in PATH.
+pub fn locate(explicit: Option<PathBuf>) -> PathBuf {
+    if let Some(p) = explicit {
+        return p;
+    }
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|d| d.join("codex-spawn")))
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from("codex-spawn"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::params::Duration as Dur;
+
+    fn strings(l: &Launch) -> Vec<String> {
+        l.args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn arguments_map_onto_flags() {
+        let p = SpawnParams {
+            repo: "/src/app".into(),
+            task: Some("fix it".into()),
+            codex_args: Some(vec!["-m".into(), "gpt-5".into()]),
+            verify: Some("make test".into()),
+            max_attempts: Some(2),
+            timeout: Some(Dur::Seconds(90.0)),
+            stall_timeout: Some(Dur::Text("5m".into())),
+            max_cost_usd: Some(1.5),
+            worktree: Some(true),
+            base: Some("main".into()),
+            branch: Some("codex/x".into()),
+            after: Some(vec!["a".into(), "b".into()]),
+            ..SpawnParams::default()
+        };
+        let l = launch(&p, Path::new("/runs")).unwrap();
+        assert_eq!(
+            strings(&l),
+            [
+                "--repo",
+                "/src/app",
+                "--task",
+                "fix it",
+                "--verify",
+                "make test",
+                "--max-attempts",
+                "2",
+                "--timeout",
+                "90000ms",
+                "--stall-timeout",
+                "5m",
+                "--max-cost",
+                "1.5",
+                "--after",
+                "a",
+                "--after",
+                "b",
+                "--base",
+                "main",
+                "--branch",
+                "codex/x",
+                "--runs-dir",
+                "/runs",
+                "--worktree",
+                "--detach",
+                "--json",
+                "--",
+                "-m",
+                "gpt-5",
+            ]
+        );
+        assert_eq!(l.stdin, None);
+        assert!(!l.wait_for_session);
+    }
+
+    #[test]
+    fn big_tasks_go_on_stdin_and_session_waits_are_bounded() {
+        let p = SpawnParams {
+            repo: ".".into(),
+            task: Some("x".repeat(ARGV_TASK_MAX + 1)),
+            wait_for_session: Some(true),
+            session_timeout: Some(Dur::Seconds(5.0)),
+            ..SpawnParams::default()
+        };
+        let l = launch(&p, Path::new("/runs")).unwrap();
+        let a = strings(&l);
+        assert_eq!(&a[..4], ["--repo", ".", "--task", "-"]);
+        assert!(a.contains(&"--detach=session".to_owned()), "{a:?}");
+        assert!(a.contains(&"5000ms".to_owned()), "{a:?}");
+        assert_eq!(l.stdin.as_ref().map(Vec::len), Some(ARGV_TASK_MAX + 1));
+        assert_eq!(l.limit, Duration::from_secs(5) + LAUNCH_GRACE);
+        let bad = SpawnParams {
+            timeout: Some(Dur::Seconds(-1.0)),
+            ..SpawnParams::default()
+        };
+        assert!(launch(&bad, Path::new("/r")).is_err());
+    }
+
+    #[test]
+    fn the_run_line_is_found_among_other_output() {
+        let out = "noise\n{\"other\":1}\n{\"codex_run_id\":\"r\",\"meta_file\":\"/m\"}\n";
+        assert_eq!(run_line(out).unwrap()["meta_file"], "/m");
+        assert!(run_line("codex_run_id=r\n").is_none());
+        assert_eq!(
+            last_line("a\ncodex-spawn: --repo x: not a directory\n\n").as_deref(),
+            Some("codex-spawn: --repo x: not a directory")
+        );
+    }
+}
