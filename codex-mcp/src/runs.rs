@@ -155,12 +155,30 @@ pub fn list(
 
 /// `wait {run, timeout_seconds}`: block until the run ends or the timeout passes (the run
 /// goes on: `timed_out: true`). No polling: codex-meta's [`wait_for`].
-pub fn wait(path: &Path, timeout: Duration) -> Result<Map<String, Value>, ToolError> {
-    let o = wait_for(path, Some(timeout))?;
+pub fn wait(
+    path: &Path,
+    timeout: Duration,
+    stop: &std::sync::atomic::AtomicBool,
+) -> Result<Map<String, Value>, ToolError> {
+    // in slices, so that a call the client cancelled (`stop`) lets its thread go soon
+    let deadline = std::time::Instant::now() + timeout;
+    let o = loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let o = wait_for(path, Some(left.min(WAIT_SLICE)))?;
+        if !o.timed_out || left <= WAIT_SLICE {
+            break o;
+        }
+        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(ToolError::Cancelled);
+        }
+    };
     let mut v = entry(&o.meta, o.status, path);
     v.insert("timed_out".into(), json!(o.timed_out));
     Ok(v)
 }
+
+/// How long one look of [`wait`] lasts before it checks whether its call was cancelled.
+const WAIT_SLICE: Duration = Duration::from_secs(5);
 
 /// `result {run}`: how the run ended — status, session id, usage, cost and the last
 /// agent message (`result`) — from codex-spawn's result object of its final meta and

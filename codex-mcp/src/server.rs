@@ -11,6 +11,7 @@
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use codex_meta::RunsDir;
@@ -173,11 +174,14 @@ impl CodexMcp {
         let run = p.run;
         let path = blocking(move || runs::resolve(&runs, &run)).await?;
         let what = format!("waiting for run {}", short_id(&path));
-        let waiting = blocking(move || runs::wait(&path, timeout));
-        Ok((
-            self.progress(ctx, &what, Some(timeout), waiting).await??,
-            max,
-        ))
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let waiting = blocking(move || runs::wait(&path, timeout, &flag));
+        let ended = self.progress(ctx, &what, Some(timeout), waiting).await;
+        if ended.is_err() {
+            stop.store(true, Ordering::Relaxed); // the blocking look ends at its next slice
+        }
+        Ok((ended??, max))
     }
 
     async fn result(&self, p: ResultParams) -> Answer {
@@ -197,8 +201,14 @@ impl CodexMcp {
             return Ok((v, max));
         };
         let what = format!("waiting for run {} to stop", short_id(&path));
-        let waiting = blocking(move || runs::wait(&path, wait));
-        let ended = self.progress(ctx, &what, Some(wait), waiting).await??;
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let waiting = blocking(move || runs::wait(&path, wait, &flag));
+        let ended = self.progress(ctx, &what, Some(wait), waiting).await;
+        if ended.is_err() {
+            stop.store(true, Ordering::Relaxed);
+        }
+        let ended = ended??;
         for k in ["status", "exit_code", "timed_out"] {
             if let Some(x) = ended.get(k) {
                 v.insert(k.into(), x.clone());

@@ -3,9 +3,11 @@
 //! supervisor must be an ordinary process of its own).
 //!
 //! The tool's arguments become codex-spawn's argv — a vector, never a shell line — with
-//! `--detach` (`--detach=session` when the caller waits for the session id), `--json`
-//! and the server's `--runs-dir`; codex-spawn prints its run line as one JSON object
-//! before codex starts and exits, the run goes on in its own session. A task too large
+//! `--detach --json` (or `--detach=session`, whose run lines come before the session
+//! line, when the caller waits for the session id) and the server's `--runs-dir`;
+//! codex-spawn prints its run line(s) before codex starts and exits, the run goes on in
+//! its own session. A call that ends early (cancelled, out of time) never kills
+//! codex-spawn: what it said of the run so far is returned. A task too large
 //! for argv (or `-`) goes on codex-spawn's stdin (`--task -`). When codex-spawn refuses
 //! the request (exit 2: no run is created), the tool error is its stderr line. When a
 //! run was created, its id is always returned, even when codex-spawn then said
@@ -17,7 +19,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 
 use crate::error::{ToolError, one_line};
 use crate::params::SpawnParams;
@@ -123,12 +125,15 @@ pub fn launch(p: &SpawnParams, runs_dir: &Path) -> Result<Launch, ToolError> {
     if p.keep_worktree.unwrap_or(false) {
         args.push("--keep-worktree".into());
     }
-    args.push(if wait_for_session {
-        "--detach=session".into()
+    // --detach=session without --json: the run lines come at once and the session line
+    // when codex names it (with --json the one object would wait for it, and a call cut
+    // short would know no run)
+    if wait_for_session {
+        args.push("--detach=session".into());
     } else {
-        "--detach".into()
-    });
-    args.push("--json".into());
+        args.push("--detach".into());
+        args.push("--json".into());
+    }
     if let Some(extra) = p.codex_args.as_ref().filter(|a| !a.is_empty()) {
         args.push("--".into());
         args.extend(extra.iter().map(OsString::from));
@@ -155,6 +160,8 @@ pub async fn run(
     let cannot = |e: std::io::Error| {
         ToolError::Spawn(format!("cannot run codex-spawn ({}): {e}", bin.display()))
     };
+    // Never killed when the call ends early (the client cancels it, the time is up):
+    // codex-spawn may be past the point where the run exists, and a run is never lost.
     let mut child = tokio::process::Command::new(bin)
         .args(&launch.args)
         .env("CODEX_RUNS_DIR", runs_dir)
@@ -166,7 +173,6 @@ pub async fn run(
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .map_err(cannot)?;
     if let (Some(bytes), Some(mut pipe)) = (launch.stdin, child.stdin.take()) {
@@ -175,60 +181,119 @@ pub async fn run(
         let _ = pipe.write_all(&bytes).await;
         drop(pipe);
     }
-    let output = tokio::time::timeout(launch.limit, child.wait_with_output())
-        .await
-        .map_err(|_| {
-            ToolError::Spawn(format!(
-                "codex-spawn printed no run line within {} s",
-                launch.limit.as_secs()
-            ))
-        })?
-        .map_err(cannot)?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let said = last_line(&stderr);
-    match run_line(&stdout) {
-        Some(line) => {
-            let mut v = Map::new();
-            for (from, to) in [
-                ("codex_run_id", "run_id"),
-                ("log_file", "log_file"),
-                ("meta_file", "meta_file"),
-            ] {
-                v.insert(to.into(), line.get(from).cloned().unwrap_or(Value::Null));
+    let errors = child.stderr.take().map(|e| {
+        tokio::spawn(async move {
+            let mut buf = Vec::new();
+            let _ = e.take(64 << 10).read_to_end(&mut buf).await;
+            String::from_utf8_lossy(&buf).into_owned()
+        })
+    });
+    // The run lines as they come: the run is known from the first ones, the session id
+    // (--detach=session) when codex names it.
+    let mut line = Map::new();
+    let mut ended = false;
+    if let Some(out) = child.stdout.take() {
+        let mut lines = tokio::io::BufReader::new(out.take(1 << 20)).lines();
+        let deadline = tokio::time::Instant::now() + launch.limit;
+        loop {
+            match tokio::time::timeout_at(deadline, lines.next_line()).await {
+                Ok(Ok(Some(l))) => absorb(&l, &mut line),
+                Ok(_) => {
+                    ended = true;
+                    break;
+                }
+                Err(_) => break, // the time is up: what is known is said
             }
-            if launch.wait_for_session {
-                let sid = line.get("session_id").cloned().unwrap_or(Value::Null);
-                v.insert("session_id".into(), sid);
-            }
-            if !output.status.success() {
-                // the run exists: say what went wrong beside its id, never instead of it
-                let note = said.unwrap_or_else(|| {
-                    format!("codex-spawn exited with {}", describe(output.status))
-                });
-                v.insert("note".into(), Value::String(note));
-            }
-            Ok(v)
         }
-        None => Err(ToolError::Spawn(said.unwrap_or_else(|| {
-            format!(
-                "codex-spawn exited with {} and printed no run line",
-                describe(output.status)
-            )
-        }))),
     }
+    let status = if ended {
+        tokio::time::timeout(Duration::from_secs(5), child.wait())
+            .await
+            .ok()
+            .and_then(Result::ok)
+    } else {
+        None
+    };
+    let stderr = match errors {
+        Some(task) if ended => tokio::time::timeout(Duration::from_secs(1), task)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default(),
+        _ => String::new(),
+    };
+    let said = last_line(&stderr);
+    if line.get("codex_run_id").is_none_or(|v| !v.is_string()) {
+        return Err(ToolError::Spawn(match (said, ended, status) {
+            (Some(s), _, _) => s,
+            (None, true, Some(st)) => {
+                format!(
+                    "codex-spawn exited with {} and printed no run line",
+                    describe(st)
+                )
+            }
+            _ => format!(
+                "codex-spawn printed no run line within {} s (it goes on, pid {}: its run, if any, shows in `list`)",
+                launch.limit.as_secs(),
+                child.id().map_or_else(|| "?".to_owned(), |p| p.to_string())
+            ),
+        }));
+    }
+    let mut v = Map::new();
+    for (from, to) in [
+        ("codex_run_id", "run_id"),
+        ("log_file", "log_file"),
+        ("meta_file", "meta_file"),
+    ] {
+        v.insert(to.into(), line.get(from).cloned().unwrap_or(Value::Null));
+    }
+    if launch.wait_for_session {
+        let sid = line
+            .get("session_id")
+            .or_else(|| line.get("codex_session_id"))
+            .cloned()
+            .unwrap_or(Value::Null);
+        if sid.is_null() && !ended {
+            v.insert(
+                "note".into(),
+                Value::String(format!(
+                    "codex named no session within {} s; the run goes on",
+                    launch.limit.as_secs()
+                )),
+            );
+        }
+        v.insert("session_id".into(), sid);
+    }
+    if let Some(st) = status.filter(|st| !st.success()) {
+        // the run exists: say what went wrong beside its id, never instead of it
+        let note = said.unwrap_or_else(|| format!("codex-spawn exited with {}", describe(st)));
+        v.insert("note".into(), Value::String(note));
+    }
+    Ok(v)
 }
 
-/// codex-spawn's run line: the first JSON object of stdout naming a run.
-fn run_line(stdout: &str) -> Option<Map<String, Value>> {
-    stdout
-        .lines()
-        .filter(|l| l.starts_with('{'))
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .find_map(|v| match v {
-            Value::Object(o) if o.get("codex_run_id").is_some_and(Value::is_string) => Some(o),
-            _ => None,
-        })
+/// One line of codex-spawn's stdout into what is known of the run: its `--json` run
+/// object, or a `key=value` run line (`codex_session_id=` comes as one of these).
+fn absorb(l: &str, line: &mut Map<String, Value>) {
+    if l.starts_with('{') {
+        if let Ok(Value::Object(o)) = serde_json::from_str::<Value>(l)
+            && o.get("codex_run_id").is_some_and(Value::is_string)
+            && line.get("codex_run_id").is_none()
+        {
+            line.extend(o);
+        }
+        return;
+    }
+    if let Some((k, val)) = l.split_once('=')
+        && matches!(
+            k,
+            "codex_run_id" | "log_file" | "meta_file" | "codex_session_id"
+        )
+        && !val.is_empty()
+    {
+        line.entry(k.to_owned())
+            .or_insert_with(|| Value::String(val.to_owned()));
+    }
 }
 
 /// The last non-empty line of codex-spawn's stderr (its one-line error), on one line.
@@ -355,10 +420,35 @@ mod tests {
     }
 
     #[test]
-    fn the_run_line_is_found_among_other_output() {
-        let out = "noise\n{\"other\":1}\n{\"codex_run_id\":\"r\",\"meta_file\":\"/m\"}\n";
-        assert_eq!(run_line(out).unwrap()["meta_file"], "/m");
-        assert!(run_line("codex_run_id=r\n").is_none());
+    fn the_run_lines_are_found_among_other_output() {
+        let mut line = Map::new();
+        for l in [
+            "noise",
+            "{\"other\":1}",
+            "{\"codex_run_id\":\"r\",\"meta_file\":\"/m\"}",
+        ] {
+            absorb(l, &mut line);
+        }
+        assert_eq!(line["meta_file"], "/m");
+        // --detach=session's key=value lines, the session line last
+        let mut line = Map::new();
+        for l in [
+            "codex_run_id=r2",
+            "log_file=/l",
+            "meta_file=/m2",
+            "summary_file_pending=/s",
+            "codex_session_id=0199",
+        ] {
+            absorb(l, &mut line);
+        }
+        assert_eq!(
+            (
+                line["codex_run_id"].as_str(),
+                line["codex_session_id"].as_str()
+            ),
+            (Some("r2"), Some("0199"))
+        );
+        assert!(line.get("summary_file_pending").is_none());
         assert_eq!(
             last_line("a\ncodex-spawn: --repo x: not a directory\n\n").as_deref(),
             Some("codex-spawn: --repo x: not a directory")

@@ -104,6 +104,23 @@ pub fn cancel(meta_path: &Path, signal: Signal) -> Result<Cancelled, MetaError> 
         .err()
         .map(|e| format!("run {id}: cannot record the cancel request: {e}"));
         let job = sched.describe();
+        // scancel stops the whole job: never when other live runs share it
+        let others = live_runs_of_job(meta_path, &sched);
+        if !others.is_empty() {
+            return Ok(Cancelled {
+                id,
+                outcome: CancelOutcome::SchedulerFailed {
+                    error: format!(
+                        "scancel would stop {} other run(s) of that job too ({}): cancel the runs on host {host}, or the whole job yourself (scancel {})",
+                        others.len(),
+                        others.join(", "),
+                        sched.slurm_job().unwrap_or_default()
+                    ),
+                    job,
+                },
+                warning: None,
+            });
+        }
         let outcome = match crate::scheduler::cancel(&sched) {
             Ok(asked) => CancelOutcome::Scheduled {
                 asked,
@@ -146,6 +163,26 @@ pub fn cancel(meta_path: &Path, signal: Signal) -> Result<Cancelled, MetaError> 
         outcome,
         warning,
     })
+}
+
+/// The other runs beside `meta_path` whose meta says they are live in the same Slurm
+/// job (a batch script that runs several).
+fn live_runs_of_job(meta_path: &Path, sched: &crate::scheduler::Scheduler) -> Vec<String> {
+    let (Some(dir), Some(job)) = (meta_path.parent(), sched.slurm_job()) else {
+        return Vec::new();
+    };
+    let Ok(runs) = crate::RunsDir::new(dir).and_then(|r| r.list_paths()) else {
+        return Vec::new();
+    };
+    runs.into_iter()
+        .filter(|(_, p)| p != meta_path)
+        .filter_map(|(_, p)| {
+            let m = crate::read_meta(&p).ok()?;
+            let live = m.status.is_none_or(|s| s.is_live());
+            let same = m.scheduler().and_then(|s| s.slurm_job()).as_deref() == Some(job.as_str());
+            (live && same).then(|| crate::display_id(&m, &p))
+        })
+        .collect()
 }
 
 /// Who asks: the user (name and uid), this host, this process — no environment values.

@@ -179,7 +179,7 @@ pub fn effective_status_at(meta: &Meta, meta_path: Option<&Path>) -> Status {
                 return stored.unwrap_or(Status::Running);
             }
             // another host's run: its scheduler tells, else it is not guessed
-            if crate::witness::is_remote(meta) && remote_liveness(meta) != Liveness::Gone {
+            if crate::witness::is_elsewhere(meta) && remote_liveness(meta) != Liveness::Gone {
                 return stored.unwrap_or(Status::Running);
             }
             match meta_path.map(read_meta) {
@@ -280,7 +280,7 @@ pub fn wait_for(meta_path: &Path, timeout: Option<Duration>) -> Result<WaitOutco
     let mut asked: Option<Instant> = None;
     loop {
         let mut meta = read_meta(meta_path)?;
-        if crate::witness::is_remote(&meta) && !is_held_for(&meta, meta_path) {
+        if crate::witness::is_elsewhere(&meta) && !is_held_for(&meta, meta_path) {
             // another host's run: no lock or process to wait on here; its meta is looked
             // at every second, its scheduler asked every ten
             let ask = asked.is_none_or(|t| t.elapsed() >= REMOTE_ASK);
@@ -360,10 +360,33 @@ fn wait_for_lock(
         .name("codex-meta-wait".into())
         .spawn(move || {
             // Ok: unlocked on drop at once; another error: stop waiting and re-read.
-            if let Ok(mut file) = crate::files::open_regular(&log) {
-                while let Err((f, Errno::EINTR)) = Flock::lock(file, FlockArg::LockShared) {
-                    file = f;
+            let Ok(mut file) = crate::files::open_regular(&log) else {
+                let _ = tx.send(());
+                return;
+            };
+            match deadline {
+                // no end: the kernel wakes us when the lock is let go (no CPU meanwhile)
+                None => {
+                    while let Err((f, Errno::EINTR)) = Flock::lock(file, FlockArg::LockShared) {
+                        file = f;
+                    }
                 }
+                // an end: a try every 100 ms, and the thread is gone at the deadline (a
+                // blocked flock could not be called off: a long-lived caller such as
+                // codex-mcp would keep a thread per wait that timed out, until the run
+                // ended)
+                Some(d) => loop {
+                    match Flock::lock(file, FlockArg::LockSharedNonblock) {
+                        Ok(_) => break,
+                        Err((f, Errno::EWOULDBLOCK | Errno::EINTR)) => file = f,
+                        Err(_) => break,
+                    }
+                    let now = Instant::now();
+                    if now >= d {
+                        return; // the receiver has timed out
+                    }
+                    std::thread::sleep((d - now).min(Duration::from_millis(100)));
+                },
             }
             let _ = tx.send(());
         })

@@ -193,7 +193,22 @@ impl NoAnswer {
 
 /// Run `program args…`, at most [`COMMAND_TIMEOUT`]: (exit code, stdout, stderr), or why not.
 fn bounded(program: &str, args: &[&str]) -> Result<(Option<i32>, String, String), NoAnswer> {
-    let mut child = Command::new(program)
+    let mut cmd = Command::new(program);
+    // the reader's own Slurm settings never filter what it is told (SQUEUE_USERS,
+    // SQUEUE_PARTITION, SLURM_CLUSTERS…, or a job's SLURM_* when it runs in one):
+    // only where the config is
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy();
+        if (k.starts_with("SLURM_")
+            || k.starts_with("SQUEUE_")
+            || k.starts_with("SCONTROL_")
+            || k.starts_with("SCANCEL_"))
+            && k != "SLURM_CONF"
+        {
+            cmd.env_remove(k.as_ref());
+        }
+    }
+    let mut child = cmd
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -244,8 +259,10 @@ pub fn job_state(s: &Scheduler) -> JobState {
             // an array job's line per task: the task asked for is the only one
             match out.lines().map(str::trim).find(|l| !l.is_empty()) {
                 Some(state) => classify(state),
-                // known no longer (or never): ended
-                None => JobState::Ended("not known to squeue".to_owned()),
+                // not shown (another user's job under PrivateData, an array task not
+                // yet split out): scontrol says whether Slurm knows it
+                None => scontrol_state(&job)
+                    .unwrap_or_else(|| JobState::Unknown("squeue shows no such job".into())),
             }
         }
         Ok((_, _, err)) if err.contains("Invalid job id") => {
@@ -263,8 +280,7 @@ pub fn job_state(s: &Scheduler) -> JobState {
 fn scontrol_state(job: &str) -> Option<JobState> {
     let (code, out, err) = bounded("scontrol", &["show", "job", "-o", job]).ok()?;
     if code != Some(0) {
-        return err
-            .contains("Invalid job id")
+        return (err.contains("Invalid job id") || err.contains("not found"))
             .then(|| JobState::Ended("not known to slurm (ended long ago)".to_owned()));
     }
     let state = out
@@ -297,8 +313,8 @@ pub fn cancel(s: &Scheduler) -> Result<String, String> {
         return Err(format!("{} cannot be cancelled from here", s.describe()));
     };
     match bounded("scancel", &[&job]).map_err(NoAnswer::text)? {
-        (Some(0), _, err) if err.trim().is_empty() => Ok(format!("scancel {job}")),
-        (Some(0), _, err) => Err(format!("scancel {job}: {}", first_line(&err))),
+        // exit 0 is done, whatever it adds ("already completing")
+        (Some(0), _, _) => Ok(format!("scancel {job}")),
         (_, _, err) => Err(format!("scancel {job}: {}", first_line(&err))),
     }
 }

@@ -121,6 +121,13 @@ pub fn is_remote(meta: &Meta) -> bool {
         .is_some_and(|h| h != crate::hostname().as_str())
 }
 
+/// Whether the run's supervisor is on another machine: another host name and not this
+/// boot of this kernel. (Containers on one kernel have host names of their own but see
+/// one another's locks: there the lock on the log judges, as on one host.)
+pub fn is_elsewhere(meta: &Meta) -> bool {
+    is_remote(meta) && (meta.boot_id.is_none() || meta.boot_id != imp::boot_id())
+}
+
 /// What the meta's witness says of its supervisor: [`Liveness::Unknown`] when it has none
 /// or was written on another host (then only the lock on the log can tell).
 pub fn liveness(meta: &Meta) -> Liveness {

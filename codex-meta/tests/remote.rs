@@ -191,7 +191,10 @@ fn wait_follows_another_hosts_run_by_its_meta_and_its_job() {
             let mut m = meta(&p);
             m["status"] = json!("succeeded");
             m["exit_code"] = json!(0);
-            fs::write(&p, serde_json::to_vec(&m).unwrap()).unwrap();
+            // as the supervisor writes it: whole, by a rename
+            let tmp = p.with_extension("partial");
+            fs::write(&tmp, serde_json::to_vec(&m).unwrap()).unwrap();
+            fs::rename(&tmp, &p).unwrap();
         })
     };
     let start = Instant::now();
@@ -204,12 +207,35 @@ fn wait_follows_another_hosts_run_by_its_meta_and_its_job() {
     writer.join().unwrap();
     // its job is gone and the meta never ended: lost, at once
     env.remote("r5", Some("80"));
-    env.says("squeue", "");
+    env.tool(
+        "squeue",
+        1,
+        "slurm_load_jobs error: Invalid job id specified",
+    );
     env.cmd()
         .args(["wait", "r5", "--timeout", "20s"])
         .assert()
         .code(125)
         .stdout(predicate::str::starts_with("r5 lost"));
+    // squeue shows nothing (another user's job, PrivateData): scontrol is asked, and
+    // without an answer nothing is guessed
+    env.tool("squeue", 0, "");
+    env.says("squeue", "");
+    env.remote("r5b", Some("85"));
+    env.cmd()
+        .args(["wait", "r5b", "--timeout", "1s"])
+        .assert()
+        .code(124);
+    env.tool("scontrol", 0, "");
+    env.says(
+        "scontrol",
+        "JobId=85 JobName=wrap JobState=COMPLETED Reason=None\n",
+    );
+    env.cmd()
+        .args(["wait", "r5b", "--timeout", "20s"])
+        .assert()
+        .code(125)
+        .stdout(predicate::str::starts_with("r5b lost"));
     // still running at the timeout: 124, and no busy loop meanwhile (a few looks only)
     env.remote("r6", Some("81"));
     env.says("squeue", "RUNNING\n");

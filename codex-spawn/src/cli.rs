@@ -122,9 +122,10 @@ new branch (--branch, default codex/<run id>) in <git dir>/codex-worktrees/<run 
 (--cd) and --verify run there, the main checkout is never touched. At the end what codex
 left uncommitted is committed to the branch (no hooks, no empty commit), the directory is
 removed (the branch kept) unless --keep-worktree; the meta's and summary's `worktree` says
-what changed. A killed run's worktree is left as it is. --resume of a session that ran in
-a worktree goes on on its branch in a fresh worktree. Not a git work tree, no commit, a
-bad --base, an existing --branch: exit 2 before anything exists.
+what changed. A killed run's worktree is left as it is (so is one where codex left HEAD off
+the branch). A queued run gets its worktree when it leaves the queue. --resume of a session
+that ran in a worktree goes on on its branch in a fresh worktree. Not a git work tree, no
+commit, a bad --base, an existing --branch: exit 2 before anything exists.
 
 Queue and dependencies: with --after RUN the run waits as `queued` until every RUN ended;
 with --max-running N it then waits, in FIFO order, until fewer than N runs of its queue

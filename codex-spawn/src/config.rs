@@ -198,6 +198,9 @@ pub struct Config {
     pub worktree: Option<crate::worktree::Request>,
     /// Where codex (`--cd`) and the check run: `repo_abs`, or the run's worktree.
     pub workdir: PathBuf,
+    /// What is worth a warning before the run starts (said on stderr at once, and kept in
+    /// the meta's `warnings`).
+    pub early_warnings: Vec<String>,
 }
 
 /// `--max-running N [--queue NAME]`.
@@ -392,15 +395,18 @@ impl Config {
             }
             _ => None,
         };
+        // --detach inside a Slurm job: the run ends when the job does (its script's end,
+        // or the allocation's). Said, not refused: an MCP host on a compute node
+        // (salloc, srun --pty) detaches every run and ends the job itself.
+        let mut early_warnings = Vec::new();
         if args.detach.is_some() {
             if let Some(s) =
                 codex_meta::scheduler::Scheduler::from_env().filter(|s| s.kind == "slurm")
             {
-                // the job ends with its script, and Slurm stops what is left of it
-                return Err(SpawnError::usage(format!(
-                    "--detach inside {}: the job ends when its script does, and Slurm stops the run with it; run codex-spawn in the job's foreground (sbatch itself returns at once)",
+                early_warnings.push(format!(
+                    "--detach inside {}: the run is stopped when the job ends (a batch job ends with its script: run codex-spawn in its foreground, `exec`ed)",
                     s.describe()
-                )));
+                ));
             }
         }
         let queue = match args.max_running {
@@ -490,6 +496,7 @@ impl Config {
             after: args.after,
             budget,
             worktree,
+            early_warnings,
         })
     }
 

@@ -73,7 +73,7 @@ pub fn result_object(f: &ResultFacts<'_>) -> Value {
         }
     });
     let path = |p: &Path| p.display().to_string();
-    json!({
+    let mut v = json!({
         "type": "result",
         "subtype": subtype(f.status, f.code),
         "is_error": f.code != 0,
@@ -98,7 +98,29 @@ pub fn result_object(f: &ResultFacts<'_>) -> Value {
         "meta_file": path(f.meta_file),
         "summary_file": f.summary_file.map(path),
         "last_message_file": f.last_message_file.map(path),
-    })
+    });
+    // a --worktree run: where its work is (the branch), and how much of it
+    if let (Some(w), Some(obj)) = (
+        s.get("worktree").filter(|w| w.is_object()),
+        v.as_object_mut(),
+    ) {
+        let mut slim = serde_json::Map::new();
+        for k in [
+            "branch",
+            "commit",
+            "changed",
+            "files_changed",
+            "insertions",
+            "deletions",
+            "state",
+        ] {
+            if let Some(x) = w.get(k) {
+                slim.insert(k.to_owned(), x.clone());
+            }
+        }
+        obj.insert("worktree".to_owned(), Value::Object(slim));
+    }
+    v
 }
 
 /// The result object of a run that ended, from its final meta (read from `meta_path`),

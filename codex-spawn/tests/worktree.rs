@@ -14,10 +14,10 @@ use std::time::Duration;
 use common::{Env, fixtures, kv, wait_until};
 use serde_json::Value;
 
-/// A fake codex that works in its `--cd` directory: records it in `cwds`, writes
-/// `out.txt` (the prompt) and appends to the tracked `tracked.txt`, unless the prompt
-/// says `nothing`; `commit` in the prompt: commits `tracked.txt` itself; `hang`: then
-/// waits for a signal. Replays the captured 0.169.0 `new-human` transcript.
+/// A fake codex that works in its `--cd` directory: writes `out.txt` (the prompt) and
+/// appends to the tracked `tracked.txt`, unless the prompt says `nothing`, then records
+/// the directory in `cwds`; `commit` in the prompt: commits `tracked.txt` itself;
+/// `detach`: leaves HEAD detached; `hang`: then waits for a signal; `slow`: takes 2 s. Replays the captured 0.169.0 `new-human` transcript.
 fn editing_fake(env: &Env) {
     let d = env.path().display();
     let fx = fixtures();
@@ -26,13 +26,14 @@ fn editing_fake(env: &Env) {
          if [ \"$1\" = --version ]; then echo 'codex-cli 0.169.0'; exit 0; fi\n\
          eval \"last=\\${{$#}}\"\n\
          cd \"$3\" || exit 9\n\
-         pwd >> '{d}/cwds'\n\
          case \"$last\" in *nothing*) ;; *)\n\
            printf '%s\\n' \"$last\" > out.txt\n\
            echo \"edit by $last\" >> tracked.txt ;;\n\
          esac\n\
          case \"$last\" in *commit*) git add tracked.txt && git -c user.name=codex -c user.email=codex@example.com commit -q -m 'codex commit' ;; esac\n\
-         case \"$last\" in *hang*) sleep 60 ;; esac\n\
+         pwd >> '{d}/cwds'\n\
+         case \"$last\" in *detach*) git checkout -q --detach ;; esac\n\
+         case \"$last\" in *hang*) sleep 60 ;; *slow*) sleep 2 ;; esac\n\
          cat '{fx}/new-human.stderr' >&2\n\
          cat '{fx}/new-human.stdout'\n\
          exit 0\n",
@@ -186,6 +187,26 @@ fn codex_commits_are_kept_and_a_run_that_changed_nothing_says_so() {
     assert!(w.get("leftovers_commit").is_none(), "{w}");
     let log = std::fs::read_to_string(meta(&m)["log_file"].as_str().unwrap()).unwrap();
     assert!(log.contains("worktree: no changes"), "{log}");
+
+    // --json: the result object says where the work is
+    let out = env
+        .cmd()
+        .args(["--json", "--worktree", "--task", "json run"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let result: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let w = &result["worktree"];
+    assert!(
+        w["branch"].as_str().unwrap().starts_with("codex/"),
+        "{result}"
+    );
+    assert_eq!(
+        (w["changed"].as_bool(), w["files_changed"].as_u64()),
+        (Some(true), Some(2))
+    );
+    assert_eq!(w["state"], "removed");
 }
 
 #[test]
@@ -396,4 +417,170 @@ fn a_killed_run_leaves_its_worktree_for_inspection_and_keep_keeps_it() {
     assert!(path.join("out.txt").exists());
     // and it is clean: its changes are on the branch
     assert_eq!(git(&path, &["status", "--porcelain"]), "");
+}
+
+#[test]
+fn a_queued_run_gets_its_worktree_when_it_leaves_the_queue() {
+    let env = Env::new();
+    editing_fake(&env);
+    let r = repo(&env);
+    let out = env
+        .cmd()
+        .args(["--detach", "--worktree", "--task", "slow first"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let a = PathBuf::from(kv(&String::from_utf8_lossy(&out.stdout), "meta_file").unwrap());
+    let a_meta = meta(&a);
+    let a_branch = a_meta["worktree"]["branch"].as_str().unwrap().to_owned();
+    // launched while A still works: B starts from A's branch as A leaves it
+    let b_out = env
+        .cmd()
+        .args([
+            "--detach",
+            "--worktree",
+            "--after",
+            a_meta["run_id"].as_str().unwrap(),
+        ])
+        .args(["--base", &a_branch, "--task", "second"])
+        .output()
+        .unwrap();
+    assert_eq!(b_out.status.code(), Some(0), "{b_out:?}");
+    let b = PathBuf::from(kv(&String::from_utf8_lossy(&b_out.stdout), "meta_file").unwrap());
+    let pending = meta(&b)["worktree"].clone();
+    assert_eq!(pending["state"], "pending", "{pending}");
+    assert!(!Path::new(pending["path"].as_str().unwrap()).exists());
+    let done = codex_meta::wait_for(&b, Some(Duration::from_secs(30))).unwrap();
+    assert_eq!(
+        done.status,
+        codex_meta::Status::Succeeded,
+        "{:?}",
+        done.meta
+    );
+    let a_meta = meta(&a);
+    let w = meta(&b)["worktree"].clone();
+    assert_eq!(w["base"], a_meta["worktree"]["commit"], "{w}");
+    assert_eq!(w["state"], "removed");
+    let branch = w["branch"].as_str().unwrap();
+    assert_eq!(
+        git(&r, &["show", &format!("{branch}:tracked.txt")]),
+        "one\nedit by slow first\nedit by second"
+    );
+}
+
+#[test]
+fn head_left_off_the_branch_is_not_committed_and_no_hook_runs() {
+    let env = Env::new();
+    editing_fake(&env);
+    let r = repo(&env);
+    // hooks that would say they ran (a post-checkout `npm install`, a post-commit push)
+    let marker = env.path().join("hook-ran");
+    for hook in [
+        "post-checkout",
+        "pre-commit",
+        "prepare-commit-msg",
+        "post-commit",
+    ] {
+        let h = r.join(".git/hooks").join(hook);
+        std::fs::write(
+            &h,
+            format!("#!/bin/sh\necho {hook} >> '{}'\n", marker.display()),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&h, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let (out, m) = run(&env, &["--task", "edit it"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(
+        !marker.exists(),
+        "a hook ran: {}",
+        std::fs::read_to_string(&marker).unwrap()
+    );
+    assert!(meta(&m)["worktree"]["leftovers_commit"].is_string());
+    // codex leaves HEAD detached: nothing is committed, the worktree stays, exit 125
+    let (out, m) = run(&env, &["--task", "detach here"]);
+    assert_eq!(out.status.code(), Some(125), "{out:?}");
+    let m = meta(&m);
+    let w = &m["worktree"];
+    assert_eq!(w["state"], "left", "{w}");
+    assert!(w.get("leftovers_commit").is_none());
+    let path = PathBuf::from(w["path"].as_str().unwrap());
+    assert_eq!(
+        std::fs::read_to_string(path.join("out.txt")).unwrap(),
+        "detach here\n"
+    );
+    let warned = m["warnings"].as_array().unwrap();
+    assert!(
+        warned
+            .iter()
+            .any(|x| x.as_str().unwrap().contains("codex left HEAD detached")),
+        "{warned:?}"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("codex left HEAD detached"));
+}
+
+#[test]
+fn a_subdirectory_repo_works_in_the_same_place_and_one_missing_at_the_base_is_refused() {
+    let env = Env::new();
+    editing_fake(&env);
+    let r = repo(&env);
+    std::fs::create_dir(r.join("pkg")).unwrap();
+    std::fs::write(r.join("pkg/lib.txt"), "lib\n").unwrap();
+    git(&r, &["add", "pkg"]);
+    git(
+        &r,
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.com",
+            "commit",
+            "-q",
+            "-m",
+            "pkg",
+        ],
+    );
+    let out = env
+        .cmd_norepo()
+        .args([
+            "--repo",
+            r.join("pkg").to_str().unwrap(),
+            "--quiet",
+            "--worktree",
+            "--task",
+            "in pkg",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let m = meta(Path::new(
+        &kv(&String::from_utf8_lossy(&out.stdout), "meta_file").unwrap(),
+    ));
+    let branch = m["worktree"]["branch"].as_str().unwrap();
+    assert_eq!(
+        git(&r, &["show", &format!("{branch}:pkg/out.txt")]),
+        "in pkg"
+    );
+    // an untracked directory is not at the base: refused, nothing left
+    std::fs::create_dir(r.join("scratch-dir")).unwrap();
+    let branches = git(&r, &["branch", "--list"]);
+    let out = env
+        .cmd_norepo()
+        .args([
+            "--repo",
+            r.join("scratch-dir").to_str().unwrap(),
+            "--worktree",
+            "--task",
+            "x",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("scratch-dir does not exist at HEAD"),
+        "{out:?}"
+    );
+    assert_eq!(git(&r, &["branch", "--list"]), branches);
+    assert_eq!(git(&r, &["worktree", "list"]).lines().count(), 1);
 }

@@ -3,8 +3,10 @@
 //! (plain jobs and an array of task files, the README's recipes) each record their job,
 //! `codex-meta wait` follows them from the submit side; `codex-meta cancel` of a running
 //! run ends its job; from "another host" (a reader in a UTS namespace of its own, so its
-//! host name differs from the run's) a run is judged through `squeue`, cancelled through
-//! `scancel`, and `lost` once its job ended without a final meta.
+//! host name differs from the run's) a run is cancelled through `scancel`; and from
+//! "another machine" (that reader, on a copy of the meta that names another boot: no
+//! lock or process of the run to see) it is judged through `squeue` — running while its
+//! job runs, `lost` once the job ended without a final meta.
 //!
 //! Ignored by plain `cargo test`, skipped by `scripts/e2e`; `scripts/e2e-slurm` brings
 //! Slurm up and runs them (as root).
@@ -127,6 +129,26 @@ fn from_elsewhere(s: &E2e, tool: &str, args: &[&str]) -> (Option<i32>, String, S
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// The run as a reader on another machine sees it: a copy of its meta (and log) in a
+/// runs dir of that reader's, the meta saying another boot (another kernel) — no lock
+/// and no process of the run can be seen from there, only its Slurm job. Returns the
+/// copy's meta path (taken anew at each call).
+fn mirror(s: &E2e, run: &RunLines) -> String {
+    use std::os::unix::fs::DirBuilderExt;
+    let dir = s.dir.path().join("mirror");
+    let _ = std::fs::DirBuilder::new().mode(0o700).create(&dir);
+    let mut m = meta(run);
+    m["boot_id"] = Value::String("another-machine".into());
+    let copy = dir.join(run.meta_file.file_name().unwrap());
+    let log = dir.join(run.log_file.file_name().unwrap());
+    let _ = std::fs::remove_file(&log);
+    std::fs::write(&log, "").unwrap();
+    m["log_file"] = Value::String(log.display().to_string());
+    m["meta_file"] = Value::String(copy.display().to_string());
+    std::fs::write(&copy, serde_json::to_vec(&m).unwrap()).unwrap();
+    copy.display().to_string()
 }
 
 fn node() -> String {
@@ -281,7 +303,7 @@ fn slurm_cancel_of_a_running_run_ends_its_job_here_and_from_another_host() {
     );
     let run = run_of(&s, &format!("slurm-{job}.out"));
     wait_running(&s, &run, &format!("far-{t}"));
-    let (code, out, err) = from_elsewhere(&s, "codex-meta", &["status", &run.run_id]);
+    let (code, out, err) = from_elsewhere(&s, "codex-meta", &["status", &mirror(&s, &run)]);
     assert_eq!(code, Some(0), "{out}{err}");
     assert!(
         out.starts_with(&format!("{} running", run.run_id))
@@ -331,8 +353,8 @@ fn slurm_a_run_whose_job_ended_without_its_final_meta_is_lost_from_another_host(
     );
     let run = run_of(&s, &format!("slurm-{job}.out"));
     wait_running(&s, &run, &format!("lost-{t}"));
-    // from elsewhere, while the job runs: running, by its job
-    let (_, out, _) = from_elsewhere(&s, "codex-meta", &["status", &run.run_id]);
+    // from another machine, while the job runs: running, by its job
+    let (_, out, _) = from_elsewhere(&s, "codex-meta", &["status", &mirror(&s, &run)]);
     assert!(out.starts_with(&format!("{} running", run.run_id)), "{out}");
     // the supervisor dies without a word (SIGKILL): its keeper takes codex along, the job ends
     let pid = meta(&run)["pid"].as_i64().unwrap() as i32;
@@ -351,14 +373,14 @@ fn slurm_a_run_whose_job_ended_without_its_final_meta_is_lost_from_another_host(
         "running",
         "the meta was written after all"
     );
-    let (code, out, err) = from_elsewhere(&s, "codex-meta", &["status", &run.run_id]);
+    let far = mirror(&s, &run);
+    let (code, out, err) = from_elsewhere(&s, "codex-meta", &["status", &far]);
     assert_eq!(code, Some(0), "{err}");
     assert!(
         out.starts_with(&format!("{} lost", run.run_id)),
         "{out}{err}"
     );
-    let (code, out, _) =
-        from_elsewhere(&s, "codex-meta", &["wait", &run.run_id, "--timeout", "20s"]);
+    let (code, out, _) = from_elsewhere(&s, "codex-meta", &["wait", &far, "--timeout", "20s"]);
     assert_eq!(code, Some(125), "{out}");
     // and here, by its witnesses, the same
     let here = s.tool("codex-meta", &["status", &run.run_id]);

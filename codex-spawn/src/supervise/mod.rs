@@ -43,6 +43,7 @@ mod rollouts;
 mod watch;
 
 use std::ffi::OsString;
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -94,6 +95,8 @@ struct Run {
     resume_run: Option<String>,
     /// `--worktree`: the run's worktree, made.
     worktree: Option<crate::worktree::Active>,
+    /// `--worktree` of a queued run: made when it leaves the queue.
+    worktree_plan: Option<crate::worktree::Plan>,
     /// The batch scheduler the run is under (its environment says so).
     scheduler: Option<codex_meta::scheduler::Scheduler>,
 }
@@ -121,22 +124,38 @@ pub fn run(config: Config) -> Result<u8, SpawnError> {
     let resume_run = resolve::resume_of_run(&runs, &mut config)?;
     let plan = match &config.worktree {
         Some(req) => {
+            // codex (and the check) work in the worktree: a GIT_DIR of the caller's (a
+            // git hook that runs codex-spawn) would send their git to the main repo
+            for var in crate::worktree::REPO_ENV {
+                // SAFETY: codex-spawn is single-threaded here (no thread has started).
+                unsafe { std::env::remove_var(var) };
+            }
             let prior = resolve::prior_worktree(&runs, &config)?;
             Some(crate::worktree::plan(&config.repo_abs, req, prior)?)
         }
         None => None,
     };
     let files = RunFiles::create(&runs, &config)?;
-    let worktree = match plan.map(|p| p.create(&files.id)) {
-        None => None,
-        Some(Ok(w)) => {
-            config.workdir = w.workdir.clone();
-            Some(w)
+    // A queued run's worktree is made when it leaves the queue (its base taken then: a
+    // run --after another may start from that one's result); the others' now, before
+    // the meta, so that a failure leaves nothing (exit 2).
+    let queued = !after.is_empty() || config.queue.is_some();
+    let (worktree, worktree_plan) = match plan {
+        None => (None, None),
+        Some(p) if queued => {
+            config.workdir = p.workdir(&files.id);
+            (None, Some(p))
         }
-        Some(Err(e)) => {
-            files.discard();
-            return Err(e);
-        }
+        Some(p) => match p.create(&files.id) {
+            Ok(w) => {
+                config.workdir = w.workdir.clone();
+                (Some(w), None)
+            }
+            Err(e) => {
+                files.discard();
+                return Err(e);
+            }
+        },
     };
     // What exists of the run when it cannot start after all: its files and worktree go.
     let abandon = |files: RunFiles, worktree: &Option<crate::worktree::Active>| {
@@ -174,10 +193,18 @@ pub fn run(config: Config) -> Result<u8, SpawnError> {
         after,
         resume_run,
         worktree,
+        worktree_plan,
         scheduler: codex_meta::scheduler::Scheduler::from_env(),
         config,
     };
     let mut meta = run.initial_meta();
+    if !run.config.early_warnings.is_empty() {
+        let mut err = std::io::stderr().lock();
+        for w in &run.config.early_warnings {
+            let _ = writeln!(err, "codex-spawn: warning: run {}: {w}", run.id);
+        }
+        meta.warnings = Some(run.config.early_warnings.clone());
+    }
 
     if run.config.detach {
         // --detach=session: the supervisor reports the session id on this pipe
@@ -246,9 +273,16 @@ pub fn run(config: Config) -> Result<u8, SpawnError> {
                     if let Some(w) = Witness::current() {
                         w.record(&mut meta);
                     }
-                    codex_meta::write_meta(&run.meta_path, &meta)?;
+                    if let Err(e) = codex_meta::write_meta(&run.meta_path, &meta) {
+                        abandon(files, &run.worktree);
+                        return Err(e.into());
+                    }
                 }
                 if let Err(e) = files.lock_here() {
+                    // the run ends before codex: its worktree (and a branch made for it) go
+                    if let Some(w) = &run.worktree {
+                        w.discard();
+                    }
                     let reason = format!("codex-spawn cannot take the run lock: {e}");
                     let _ = codex_meta::update_meta(&run.meta_path, |m| {
                         m.status = Some(Status::Failed);
@@ -424,6 +458,9 @@ impl Run {
         // held to the end: dropped after the final meta is written
         let echo = !(self.config.quiet || self.config.json || self.config.detach);
         let mut warnings = Warnings::default();
+        for w in &self.config.early_warnings {
+            warnings.push(w.clone());
+        }
         let mut notifies = Vec::new();
         let mut attempts = Vec::new();
         let mut session_id: Option<String> = None;
@@ -457,6 +494,9 @@ impl Run {
                 Ok(s) => slot = s,
                 Err(end) => waited = Some(end),
             }
+        }
+        if waited.is_none() {
+            waited = self.make_queued_worktree(&mut log).err();
         }
         let mut output_bytes = 0u64;
         let end = match waited {
@@ -515,6 +555,40 @@ impl Run {
 }
 
 impl Run {
+    /// A queued `--worktree` run leaves its queue: its worktree is made now, from the
+    /// base as it is now (the meta says so). A failure ends the run before codex (exit 2).
+    fn make_queued_worktree(&mut self, log: &mut Log) -> Result<(), attempts::Final> {
+        let Some(plan) = self.worktree_plan.take() else {
+            return Ok(());
+        };
+        match plan.create(&self.id) {
+            Ok(w) => {
+                log.write(
+                    format!(
+                        "codex-spawn: worktree {} on branch {} from {}\n",
+                        w.record.path, w.record.branch, w.record.base
+                    )
+                    .as_bytes(),
+                );
+                let record = w.record.clone();
+                let _ = codex_meta::update_meta(&self.meta_path, |m| m.set_worktree(&record));
+                self.worktree = Some(w);
+                Ok(())
+            }
+            Err(e) => {
+                log.write(format!("codex-spawn: {e}\n").as_bytes());
+                Err(attempts::Final {
+                    status: Status::Failed,
+                    exit_code: 2,
+                    signal: None,
+                    reason: Some(e.to_string()),
+                    ended_at: codex_meta::now_rfc3339(),
+                    attempts: 0,
+                })
+            }
+        }
+    }
+
     /// `--worktree`: commit what codex left, count, remove ([`crate::worktree`]); the
     /// record for the final meta.
     fn end_worktree(
@@ -524,7 +598,14 @@ impl Run {
         log: &mut Log,
         warnings: &mut Warnings,
     ) -> Option<codex_meta::Worktree> {
-        let w = self.worktree.as_mut()?;
+        let Some(w) = self.worktree.as_mut() else {
+            // queued and ended before its worktree was made
+            return self.worktree_plan.as_ref().map(|p| {
+                let mut r = p.pending(&self.id);
+                r.state = Some("not_made".to_owned());
+                r
+            });
+        };
         let task = self.config.task.text_lossy();
         let (lines, warning) = w.finish(&self.id, &task, end.status, !attempts.is_empty());
         let mut text = String::new();

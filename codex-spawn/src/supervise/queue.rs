@@ -39,6 +39,9 @@ pub const POLL: Duration = Duration::from_millis(100);
 pub struct Dependency {
     pub run_id: String,
     pub meta: PathBuf,
+    /// When the scheduler of a run on another machine was last asked (it is asked every
+    /// [`REMOTE_ASK`], not every [`POLL`]: a Slurm controller is not for polling).
+    pub asked: std::cell::Cell<Option<Instant>>,
 }
 
 /// A slot of the queue, held until dropped (or the supervisor exits).
@@ -128,10 +131,24 @@ pub fn wait(
     }
 }
 
+/// How often the scheduler of a dependency on another machine is asked.
+const REMOTE_ASK: Duration = Duration::from_secs(10);
+
 /// Whether a dependency has ended (any final status, lost included).
 fn ended(d: &Dependency) -> bool {
     match codex_meta::read_meta(&d.meta) {
-        Ok(m) => codex_meta::effective_status_at(&m, Some(&d.meta)).is_terminal(),
+        Ok(m) => {
+            if m.status.is_some_and(|s| s.is_terminal()) {
+                return true;
+            }
+            if codex_meta::witness::is_elsewhere(&m) {
+                if d.asked.get().is_some_and(|t| t.elapsed() < REMOTE_ASK) {
+                    return false;
+                }
+                d.asked.set(Some(Instant::now()));
+            }
+            codex_meta::effective_status_at(&m, Some(&d.meta)).is_terminal()
+        }
         Err(_) => true, // judged by `failed`
     }
 }

@@ -39,6 +39,8 @@ impl Run {
         };
         if let Some(w) = &self.worktree {
             m.set_worktree(&w.record);
+        } else if let Some(p) = &self.worktree_plan {
+            m.set_worktree(&p.pending(&self.id));
         }
         // under Slurm (or in a Kubernetes pod): readers elsewhere ask the scheduler
         if let Some(s) = &self.scheduler {

@@ -26,7 +26,11 @@ pub(super) fn resolve_after(
             } else {
                 m.run_id
             };
-            Ok(queue::Dependency { run_id, meta })
+            Ok(queue::Dependency {
+                run_id,
+                meta,
+                asked: Default::default(),
+            })
         })
         .collect()
 }

@@ -22,16 +22,17 @@
 //! from the directory it is given.
 
 use std::ffi::OsStr;
-use std::fs::File;
-use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::Duration;
 
 use codex_meta::{Status, Worktree};
-use nix::fcntl::{Flock, FlockArg};
 
 use crate::error::SpawnError;
+
+mod git;
+use git::{
+    branch_exists, checked_out_at, complaint, git, git_retrying, git_text, numstat, repo_lock,
+    worktrees_dir,
+};
 
 /// What `--worktree [--base REF] [--branch NAME] [--keep-worktree]` asked for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -47,6 +48,17 @@ pub struct Prior {
     pub run_id: String,
     pub worktree: Worktree,
 }
+
+/// The environment variables that point git at a repository other than the one of the
+/// directory it runs in: removed for our git commands, and for codex and the check.
+pub const REPO_ENV: [&str; 6] = [
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_COMMON_DIR",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_NAMESPACE",
+];
 
 /// The name of the directory (in the git common dir) that holds the runs' worktrees.
 pub const WORKTREES_DIR: &str = "codex-worktrees";
@@ -85,82 +97,6 @@ pub struct Active {
 
 fn usage(text: impl Into<String>) -> SpawnError {
     SpawnError::usage(text)
-}
-
-/// Run git in `dir` with `args`; the output, or one line saying why it could not run.
-fn git<I, S>(dir: &Path, args: I) -> Result<Output, String>
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<OsStr>,
-{
-    Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .env_remove("GIT_DIR")
-        .env_remove("GIT_WORK_TREE")
-        .env_remove("GIT_INDEX_FILE")
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("LC_ALL", "C")
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => "git was not found in PATH".to_owned(),
-            _ => format!("cannot run git: {e}"),
-        })
-}
-
-/// git's first line of complaint (its `fatal:`/`error:` line when there is one).
-fn complaint(o: &Output) -> String {
-    let err = String::from_utf8_lossy(&o.stderr);
-    let line = err
-        .lines()
-        .find(|l| l.starts_with("fatal:") || l.starts_with("error:"))
-        .or_else(|| err.lines().find(|l| !l.trim().is_empty()))
-        .unwrap_or("git failed without a message");
-    line.trim().to_owned()
-}
-
-/// git's stdout, trimmed, when it exited 0.
-fn git_text<I, S>(dir: &Path, args: I) -> Result<String, String>
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<OsStr>,
-{
-    let o = git(dir, args)?;
-    if o.status.success() {
-        Ok(String::from_utf8_lossy(&o.stdout).trim().to_owned())
-    } else {
-        Err(complaint(&o))
-    }
-}
-
-fn branch_exists(top: &Path, branch: &str) -> Result<bool, String> {
-    let o = git(
-        top,
-        [
-            "rev-parse",
-            "--verify",
-            "--quiet",
-            &format!("refs/heads/{branch}"),
-        ],
-    )?;
-    Ok(o.status.success())
-}
-
-/// Where `branch` is checked out, if anywhere (`git worktree list --porcelain`).
-fn checked_out_at(top: &Path, branch: &str) -> Result<Option<String>, String> {
-    let list = git_text(top, ["worktree", "list", "--porcelain"])?;
-    let want = format!("branch refs/heads/{branch}");
-    let mut path = None;
-    for line in list.lines() {
-        if let Some(p) = line.strip_prefix("worktree ") {
-            path = Some(p.to_owned());
-        } else if line == want {
-            return Ok(path);
-        }
-    }
-    Ok(None)
 }
 
 /// Step 1 of the module docs: everything that can be checked before a file exists.
@@ -251,15 +187,21 @@ pub fn plan(repo: &Path, req: &Request, prior: Option<Prior>) -> Result<Plan, Sp
             top.display()
         )),
     })?;
+    // --no-optional-locks: a look that never rewrites the main checkout's index under
+    // the user's own git
     let dirty = git(
         &top,
-        ["status", "--porcelain=v1", "-z", "--untracked-files=normal"],
+        [
+            "--no-optional-locks",
+            "status",
+            "--porcelain=v1",
+            "-z",
+            "--untracked-files=normal",
+        ],
     )
     .ok()
     .filter(|o| o.status.success())
-    .map_or(0, |o| {
-        o.stdout.split(|&b| b == 0).filter(|e| e.len() > 3).count()
-    });
+    .map_or(0, |o| git::status_entries(&o.stdout));
     Ok(Plan {
         top,
         sub,
@@ -273,82 +215,84 @@ pub fn plan(repo: &Path, req: &Request, prior: Option<Prior>) -> Result<Plan, Sp
     })
 }
 
-/// `<common>/codex-worktrees`, made (0700) when missing, never through a symlink.
-fn worktrees_dir(common: &Path) -> Result<PathBuf, String> {
-    let dir = common.join(WORKTREES_DIR);
-    match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(format!("cannot make {}: {e}", dir.display())),
-    }
-    match std::fs::symlink_metadata(&dir) {
-        Ok(m) if m.file_type().is_dir() => Ok(dir),
-        Ok(_) => Err(format!("{} is not a directory (refused)", dir.display())),
-        Err(e) => Err(format!("{}: {e}", dir.display())),
-    }
-}
-
-/// The lock that serialises our git operations on one repo's worktrees: parallel runs
-/// never meet on git's own lock files (`git worktree add` and `remove` take several).
-fn repo_lock(dir: &Path) -> Result<Flock<File>, String> {
-    let path = dir.join(".lock");
-    let file = match codex_meta::files::create_private(&path, false) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            codex_meta::files::open_regular_rw(&path)
-                .map_err(|e| format!("{}: {e}", path.display()))?
-        }
-        Err(e) => return Err(format!("{}: {e}", path.display())),
-    };
-    Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| format!("{}: {e}", path.display()))
-}
-
-/// Run a git command that may meet a lock file of another git (the user's own, at the
-/// same moment): a few tries, spaced.
-fn git_retrying(dir: &Path, args: &[&OsStr]) -> Result<Output, String> {
-    let mut last = None;
-    for pause in [50u64, 200, 500, 1000, 0] {
-        let o = git(dir, args)?;
-        if o.status.success() {
-            return Ok(o);
-        }
-        let why = complaint(&o);
-        let locked = why.contains(".lock") || why.contains("Unable to create");
-        last = Some(why);
-        if !locked || pause == 0 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(pause));
-    }
-    Err(last.unwrap_or_default())
-}
-
 impl Plan {
+    /// Where the run's worktree goes: `<git common dir>/codex-worktrees/<run id>`.
+    pub fn path(&self, run_id: &str) -> PathBuf {
+        self.common.join(WORKTREES_DIR).join(run_id)
+    }
+
+    /// Where codex and the check run: the worktree, or `--repo`'s place in it.
+    pub fn workdir(&self, run_id: &str) -> PathBuf {
+        let path = self.path(run_id);
+        if self.sub.as_os_str().is_empty() {
+            path
+        } else {
+            path.join(&self.sub)
+        }
+    }
+
+    fn branch_for(&self, run_id: &str) -> (String, bool) {
+        match &self.branch {
+            Some(b) if self.prior.is_some() => (b.clone(), false),
+            Some(b) => (b.clone(), true),
+            None => (format!("codex/{run_id}"), true),
+        }
+    }
+
+    /// The record of a worktree to be made when the run leaves its queue (the base is
+    /// taken then: a run `--after` another can start from that one's result).
+    pub fn pending(&self, run_id: &str) -> Worktree {
+        Worktree {
+            path: self.path(run_id).display().to_string(),
+            branch: self.branch_for(run_id).0,
+            base: self.base.clone(),
+            base_ref: Some(self.base_ref.clone()),
+            resumed_from: self.prior.clone(),
+            state: Some("pending".to_owned()),
+            ..Worktree::default()
+        }
+    }
+
     /// Step 2 of the module docs.
     pub fn create(self, run_id: &str) -> Result<Active, SpawnError> {
         let fail = |e: String| usage(format!("--worktree: {e}"));
         let dir = worktrees_dir(&self.common).map_err(fail)?;
-        let path = dir.join(run_id);
-        let (branch, new_branch) = match &self.branch {
-            Some(b) if self.prior.is_some() => (b.clone(), false),
-            Some(b) => (b.clone(), true),
-            None => (format!("codex/{run_id}"), true),
-        };
+        let path = self.path(run_id);
+        let workdir = self.workdir(run_id);
+        let (branch, new_branch) = self.branch_for(run_id);
         let lock = repo_lock(&dir).map_err(fail)?;
+        // looked at again under the lock, just before: the base may have moved since
+        // the plan (a queued run), and a branch of that name may have come
+        let base = git_text(
+            &self.top,
+            [
+                "rev-parse",
+                "--verify",
+                "--quiet",
+                &format!("{}^{{commit}}", self.base_ref),
+            ],
+        )
+        .map_err(|_| fail(format!("{} no longer names a commit", self.base_ref)))?;
+        if new_branch && branch_exists(&self.top, &branch).map_err(fail)? {
+            return Err(fail(format!(
+                "a branch {branch} exists in {} (made since the run was launched)",
+                self.top.display()
+            )));
+        }
         let mut args: Vec<&OsStr> = vec!["worktree".as_ref(), "add".as_ref(), "--quiet".as_ref()];
         if new_branch {
             args.extend([
                 "-b".as_ref(),
                 branch.as_ref(),
                 path.as_os_str(),
-                self.base.as_ref(),
+                base.as_ref(),
             ]);
         } else {
             // a resumed branch is checked out (its head is the base)
             args.extend([path.as_os_str(), branch.as_ref()]);
         }
-        if let Err(e) = git_retrying(&self.top, &args) {
-            // undo whatever git made before it failed
+        // undo whatever a failed add made (only a branch this run made is deleted)
+        let undo = || {
             let _ = git(
                 &self.top,
                 [
@@ -359,18 +303,26 @@ impl Plan {
                 ],
             );
             let _ = std::fs::remove_dir_all(&path);
+            let _ = git(&self.top, ["worktree", "prune"]);
             if new_branch && branch_exists(&self.top, &branch).unwrap_or(false) {
                 let _ = git(&self.top, ["branch", "-D", &branch]);
             }
+        };
+        if let Err(e) = git_retrying(&self.top, &args, &undo) {
+            undo();
             return Err(fail(format!("git worktree add {}: {e}", path.display())));
+        }
+        if !workdir.is_dir() {
+            undo();
+            return Err(fail(format!(
+                "{} does not exist at {} (--repo is a directory the base does not have)",
+                self.sub.display(),
+                self.base_ref
+            )));
         }
         drop(lock);
         Ok(Active {
-            workdir: if self.sub.as_os_str().is_empty() {
-                path.clone()
-            } else {
-                path.join(&self.sub)
-            },
+            workdir,
             top: self.top,
             new_branch,
             keep: self.keep,
@@ -378,7 +330,7 @@ impl Plan {
             record: Worktree {
                 path: path.display().to_string(),
                 branch,
-                base: self.base,
+                base,
                 base_ref: Some(self.base_ref),
                 resumed_from: self.prior,
                 state: Some("active".to_owned()),
@@ -457,6 +409,16 @@ impl Active {
             ));
             return (lines, None);
         }
+        if let Some(off) = self.off_branch() {
+            self.record.state = Some("left".to_owned());
+            self.count();
+            let w = format!(
+                "worktree: {off}: nothing was committed and {} is left as it is",
+                self.record.path
+            );
+            lines.push(w.clone());
+            return (lines, Some(w));
+        }
         if let Err(e) = self.commit_leftovers(run_id, task, &mut lines) {
             self.record.state = Some("left".to_owned());
             self.count();
@@ -494,6 +456,31 @@ impl Active {
         }
         let warning = self.remove(&mut lines);
         (lines, warning)
+    }
+
+    /// Why the worktree is no place to commit to its branch: codex left HEAD on
+    /// another branch or detached, or a rebase or merge under way (a commit there would
+    /// not be on the branch, and removing the worktree would lose it).
+    fn off_branch(&self) -> Option<String> {
+        let wt = self.path().to_path_buf();
+        let want = format!("refs/heads/{}", self.record.branch);
+        match git_text(&wt, ["symbolic-ref", "-q", "HEAD"]) {
+            Ok(head) if head == want => {}
+            Ok(head) => return Some(format!("codex left HEAD on {head}, not on {want}")),
+            Err(_) => return Some("codex left HEAD detached".to_owned()),
+        }
+        for (marker, what) in [
+            ("rebase-merge", "a rebase"),
+            ("rebase-apply", "a rebase"),
+            ("MERGE_HEAD", "a merge"),
+            ("CHERRY_PICK_HEAD", "a cherry-pick"),
+        ] {
+            let p = git_text(&wt, ["rev-parse", "--git-path", marker]).ok()?;
+            if wt.join(&p).exists() || Path::new(&p).exists() {
+                return Some(format!("codex left {what} under way"));
+            }
+        }
+        None
     }
 
     /// `git add -A` and a commit when anything is staged.
@@ -568,7 +555,15 @@ impl Active {
     /// The branch head and `git diff --numstat base head`, summed, into the record.
     fn count(&mut self) {
         let wt = self.path().to_path_buf();
-        let Ok(head) = git_text(&wt, ["rev-parse", "HEAD"]) else {
+        let Ok(head) = git_text(
+            &wt,
+            [
+                "rev-parse",
+                "--verify",
+                "--quiet",
+                &format!("refs/heads/{}", self.record.branch),
+            ],
+        ) else {
             return;
         };
         self.record.changed = Some(head != self.record.base);
@@ -593,7 +588,7 @@ impl Active {
             "--force".as_ref(),
             self.path().as_os_str(),
         ];
-        match git_retrying(&self.top, &args) {
+        match git_retrying(&self.top, &args, &|| {}) {
             Ok(_) => {
                 self.record.state = Some("removed".to_owned());
                 lines.push(format!(
@@ -616,41 +611,9 @@ fn short(sha: &str) -> &str {
     &sha[..sha.len().min(12)]
 }
 
-/// `git diff --numstat -z`: files, insertions, deletions (a binary file counts as a file).
-fn numstat(out: &[u8]) -> (u64, u64, u64) {
-    let (mut files, mut ins, mut del) = (0, 0, 0);
-    let mut fields = out.split(|&b| b == 0);
-    while let Some(entry) = fields.next() {
-        if entry.is_empty() {
-            continue;
-        }
-        // "<ins>\t<del>\t<path>" or, for a rename, "<ins>\t<del>\t" then two paths
-        let text = String::from_utf8_lossy(entry);
-        let mut parts = text.splitn(3, '\t');
-        let (Some(i), Some(d), rest) = (parts.next(), parts.next(), parts.next()) else {
-            continue;
-        };
-        files += 1;
-        ins += i.parse::<u64>().unwrap_or(0);
-        del += d.parse::<u64>().unwrap_or(0);
-        if rest.is_some_and(str::is_empty) {
-            fields.next();
-            fields.next();
-        }
-    }
-    (files, ins, del)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn numstat_sums_files_and_lines() {
-        let out = b"3\t1\ta.txt\x00-\t-\tbin.png\x000\t0\t\x00old.rs\x00new.rs\x00";
-        assert_eq!(numstat(out), (3, 3, 1));
-        assert_eq!(numstat(b""), (0, 0, 0));
-    }
 
     #[test]
     fn subject_is_the_first_line_short() {
