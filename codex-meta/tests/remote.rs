@@ -274,6 +274,19 @@ fn cancel_of_another_hosts_slurm_run_goes_through_scancel() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("Access/permission denied"));
+    // a job that holds two live runs: scancel would stop both, so it is not sent
+    env.tool("scancel", 0, "");
+    let before = env.calls("scancel").lines().count();
+    env.remote("r8", Some("90"));
+    env.remote("r9", Some("90"));
+    env.cmd()
+        .args(["cancel", "r8"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "scancel would stop 1 other run(s) of that job too (r9)",
+        ));
+    assert_eq!(env.calls("scancel").lines().count(), before);
     // a forged scheduler is refused by set
     env.cmd()
         .args([
