@@ -219,7 +219,7 @@ pub fn result(runs: &RunsDir, run: &str) -> Result<Map<String, Value>, ToolError
         v.insert("reason".into(), r);
     }
     if let Some(w) = meta.extra.get("worktree").and_then(Value::as_object) {
-        let keep = ["branch", "path", "files_changed"];
+        let keep = ["branch", "commit", "files_changed", "state"];
         let w: Map<String, Value> = w
             .iter()
             .filter(|(k, _)| keep.contains(&k.as_str()))

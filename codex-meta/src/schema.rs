@@ -276,9 +276,10 @@ pub struct Worktree {
     pub insertions: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deletions: Option<u64>,
-    /// `active` (the run goes on, or its supervisor died), `removed` (the directory is
-    /// gone, the branch kept), `kept` (`--keep-worktree`), `left` (a killed run, or one
-    /// whose end could not be committed: left for inspection).
+    /// `pending` (a queued run: made when it leaves the queue), `not_made` (it ended
+    /// before), `active` (the run goes on, or its supervisor died), `removed` (the
+    /// directory is gone, the branch kept), `kept` (`--keep-worktree`), `left` (a killed
+    /// run, or one whose end could not be committed: left for inspection).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
 }

@@ -561,6 +561,8 @@ impl Run {
         let Some(plan) = self.worktree_plan.take() else {
             return Ok(());
         };
+        let mut not_made = plan.pending(&self.id);
+        not_made.state = Some("not_made".to_owned());
         match plan.create(&self.id) {
             Ok(w) => {
                 log.write(
@@ -577,6 +579,7 @@ impl Run {
             }
             Err(e) => {
                 log.write(format!("codex-spawn: {e}\n").as_bytes());
+                let _ = codex_meta::update_meta(&self.meta_path, |m| m.set_worktree(&not_made));
                 Err(attempts::Final {
                     status: Status::Failed,
                     exit_code: 2,
