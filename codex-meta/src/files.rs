@@ -74,6 +74,15 @@ pub fn create_private(path: &Path, append: bool) -> io::Result<File> {
         .open(path)
 }
 
+/// A shared lock file: made with [`create_private`] when missing, else opened with
+/// [`open_regular_rw`] (never through a symlink, only a regular file of yours).
+pub fn create_or_open_private(path: &Path) -> io::Result<File> {
+    match create_private(path, false) {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => open_regular_rw(path),
+        other => other,
+    }
+}
+
 /// Open `path` for reading, never through a symlink, and only if it is a regular file
 /// (`O_NONBLOCK` keeps a planted FIFO from blocking the open). In a directory others
 /// can write (a sticky shared one), the file must also be yours and have no other name:

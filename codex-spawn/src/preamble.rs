@@ -74,14 +74,8 @@ pub fn render(p: &PreambleInput<'_>) -> String {
         kv("worktree", &w.record.path);
         kv("worktree_branch", &w.record.branch);
         kv("worktree_base", &w.record.base);
-        if w.dirty > 0 {
-            kv(
-                "worktree_warning",
-                &format!(
-                    "the main checkout has {} uncommitted path(s); they are not in the worktree",
-                    w.dirty
-                ),
-            );
+        for note in &w.notes {
+            kv("worktree_warning", note);
         }
     }
     if let Some(s) = p.scheduler {

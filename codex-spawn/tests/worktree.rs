@@ -583,4 +583,31 @@ fn a_subdirectory_repo_works_in_the_same_place_and_one_missing_at_the_base_is_re
     );
     assert_eq!(git(&r, &["branch", "--list"]), branches);
     assert_eq!(git(&r, &["worktree", "list"]).lines().count(), 1);
+    // a base with submodules: the preamble says they are not checked out
+    std::fs::write(
+        r.join(".gitmodules"),
+        "[submodule \"lib\"]\n\tpath = lib\n\turl = ../lib\n",
+    )
+    .unwrap();
+    git(&r, &["add", ".gitmodules"]);
+    git(
+        &r,
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.com",
+            "commit",
+            "-q",
+            "-m",
+            "mods",
+        ],
+    );
+    let (out, m) = run(&env, &["--task", "with modules"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let log = std::fs::read_to_string(meta(&m)["log_file"].as_str().unwrap()).unwrap();
+    assert!(
+        log.contains("worktree_warning=the base has submodules"),
+        "{log}"
+    );
 }

@@ -572,6 +572,9 @@ impl Run {
                     )
                     .as_bytes(),
                 );
+                for note in &w.notes {
+                    log.write(format!("codex-spawn: worktree: {note}\n").as_bytes());
+                }
                 let record = w.record.clone();
                 let _ = codex_meta::update_meta(&self.meta_path, |m| m.set_worktree(&record));
                 self.worktree = Some(w);

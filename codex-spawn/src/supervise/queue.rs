@@ -229,14 +229,8 @@ impl Ticket {
         }
         for k in 0..q.max_running {
             let path = self.dir.join(format!("slot-{k}"));
-            let file = match codex_meta::files::create_private(&path, false) {
-                Ok(f) => f,
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    codex_meta::files::open_regular_rw(&path)
-                        .map_err(|e| format!("queue slot {}: {e}", path.display()))?
-                }
-                Err(e) => return Err(format!("queue slot {}: {e}", path.display())),
-            };
+            let file = codex_meta::files::create_or_open_private(&path)
+                .map_err(|e| format!("queue slot {}: {e}", path.display()))?;
             match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
                 Ok(lock) => {
                     return Ok(Some(Slot {

@@ -114,14 +114,8 @@ pub(super) fn worktrees_dir(common: &Path) -> Result<PathBuf, String> {
 /// never meet on git's own lock files (`git worktree add` and `remove` take several).
 pub(super) fn repo_lock(dir: &Path) -> Result<Flock<File>, String> {
     let path = dir.join(".lock");
-    let file = match codex_meta::files::create_private(&path, false) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            codex_meta::files::open_regular_rw(&path)
-                .map_err(|e| format!("{}: {e}", path.display()))?
-        }
-        Err(e) => return Err(format!("{}: {e}", path.display())),
-    };
+    let file = codex_meta::files::create_or_open_private(&path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| format!("{}: {e}", path.display()))
 }
 

@@ -78,8 +78,9 @@ pub struct Plan {
     branch: Option<String>,
     prior: Option<String>,
     keep: bool,
-    /// Paths with uncommitted changes in the main checkout (not carried over).
-    pub dirty: usize,
+    /// What the preamble warns of: uncommitted changes of the main checkout (not carried
+    /// over), submodules (not checked out).
+    pub notes: Vec<String>,
 }
 
 /// A run's worktree, made.
@@ -92,7 +93,8 @@ pub struct Active {
     new_branch: bool,
     keep: bool,
     pub record: Worktree,
-    pub dirty: usize,
+    /// See [`Plan::notes`].
+    pub notes: Vec<String>,
 }
 
 fn usage(text: impl Into<String>) -> SpawnError {
@@ -202,6 +204,20 @@ pub fn plan(repo: &Path, req: &Request, prior: Option<Prior>) -> Result<Plan, Sp
     .ok()
     .filter(|o| o.status.success())
     .map_or(0, |o| git::status_entries(&o.stdout));
+    let mut notes = Vec::new();
+    if dirty > 0 {
+        notes.push(format!(
+            "the main checkout has {dirty} uncommitted path(s); they are not in the worktree"
+        ));
+    }
+    if git(&top, ["cat-file", "-e", &format!("{base}:.gitmodules")])
+        .is_ok_and(|o| o.status.success())
+    {
+        notes.push(
+            "the base has submodules (.gitmodules): they are not checked out in the worktree"
+                .to_owned(),
+        );
+    }
     Ok(Plan {
         top,
         sub,
@@ -211,7 +227,7 @@ pub fn plan(repo: &Path, req: &Request, prior: Option<Prior>) -> Result<Plan, Sp
         branch,
         prior: prior_run,
         keep: req.keep,
-        dirty,
+        notes,
     })
 }
 
@@ -326,7 +342,7 @@ impl Plan {
             top: self.top,
             new_branch,
             keep: self.keep,
-            dirty: self.dirty,
+            notes: self.notes,
             record: Worktree {
                 path: path.display().to_string(),
                 branch,
