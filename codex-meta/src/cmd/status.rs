@@ -53,7 +53,11 @@ pub(crate) fn status_line(id: &str, v: &super::View) -> String {
         }
         match v.meta.scheduler().and_then(|s| s.slurm_job()) {
             Some(job) => line.push_str(&format!(" slurm_job={job}")),
-            None => line.push_str(" (another host: not checked from here)"),
+            // on this kernel (a container) its lock judged; elsewhere nothing could
+            None if crate::witness::is_elsewhere(&v.meta) => {
+                line.push_str(" (another host: not checked from here)");
+            }
+            None => {}
         }
     }
     line
