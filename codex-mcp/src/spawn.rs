@@ -176,10 +176,13 @@ pub async fn run(
         .spawn()
         .map_err(cannot)?;
     if let (Some(bytes), Some(mut pipe)) = (launch.stdin, child.stdin.take()) {
-        // codex-spawn reads the whole task before it detaches; a write error shows as its
-        // own complaint about stdin
+        // codex-spawn reads the whole task before it makes a file: a call that ends while
+        // the task is written (the client cancels it) kills codex-spawn, which would
+        // otherwise take the cut task for the whole one and start a run of it
+        let mut guard = KillUnlessDone(child.id());
         let _ = pipe.write_all(&bytes).await;
         drop(pipe);
+        guard.0 = None; // written: codex-spawn goes on
     }
     let errors = child.stderr.take().map(|e| {
         tokio::spawn(async move {
@@ -270,6 +273,20 @@ pub async fn run(
         v.insert("note".into(), Value::String(note));
     }
     Ok(v)
+}
+
+/// Kills the process it names when dropped, unless its pid was taken out first.
+struct KillUnlessDone(Option<u32>);
+
+impl Drop for KillUnlessDone {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0.and_then(|p| i32::try_from(p).ok()) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
 }
 
 /// One line of codex-spawn's stdout into what is known of the run: its `--json` run

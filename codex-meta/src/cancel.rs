@@ -92,17 +92,6 @@ pub fn cancel(meta_path: &Path, signal: Signal) -> Result<Cancelled, MetaError> 
                 here,
             }));
         };
-        let request = json!({
-            "requested_at": crate::now_rfc3339(),
-            "signal": "SIGTERM",
-            "via": "scancel",
-            "by": requester(),
-        });
-        let warning = update_meta(meta_path, |m| {
-            m.extra.insert("cancel_request".into(), request);
-        })
-        .err()
-        .map(|e| format!("run {id}: cannot record the cancel request: {e}"));
         let job = sched.describe();
         // scancel stops the whole job: never when other live runs share it
         let others = live_runs_of_job(meta_path, &sched);
@@ -121,6 +110,17 @@ pub fn cancel(meta_path: &Path, signal: Signal) -> Result<Cancelled, MetaError> 
                 warning: None,
             });
         }
+        let request = json!({
+            "requested_at": crate::now_rfc3339(),
+            "signal": "SIGTERM",
+            "via": "scancel",
+            "by": requester(),
+        });
+        let warning = update_meta(meta_path, |m| {
+            m.extra.insert("cancel_request".into(), request);
+        })
+        .err()
+        .map(|e| format!("run {id}: cannot record the cancel request: {e}"));
         let outcome = match crate::scheduler::cancel(&sched) {
             Ok(asked) => CancelOutcome::Scheduled {
                 asked,
@@ -175,7 +175,8 @@ fn live_runs_of_job(meta_path: &Path, sched: &crate::scheduler::Scheduler) -> Ve
         return Vec::new();
     };
     runs.into_iter()
-        .filter(|(_, p)| p != meta_path)
+        // by file name: `meta_path` may be relative, the listing's paths are not
+        .filter(|(_, p)| p.file_name() != meta_path.file_name())
         .filter_map(|(_, p)| {
             let m = crate::read_meta(&p).ok()?;
             let live = m.status.is_none_or(|s| s.is_live());

@@ -280,8 +280,11 @@ pub fn job_state(s: &Scheduler) -> JobState {
 fn scontrol_state(job: &str) -> Option<JobState> {
     let (code, out, err) = bounded("scontrol", &["show", "job", "-o", job]).ok()?;
     if code != Some(0) {
-        return (err.contains("Invalid job id") || err.contains("not found"))
-            .then(|| JobState::Ended("not known to slurm (ended long ago)".to_owned()));
+        // Slurm's words for a job it does not know (an unknown task of an array: `Job A_7
+        // not found`), nothing looser: a config or DNS error is no answer
+        let unknown =
+            err.contains("Invalid job id") || err.contains(&format!("Job {job} not found"));
+        return unknown.then(|| JobState::Ended("not known to slurm (ended long ago)".to_owned()));
     }
     let state = out
         .split_whitespace()

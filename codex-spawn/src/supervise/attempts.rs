@@ -111,11 +111,12 @@ impl Run {
         let max = c.max_attempts.max(1);
         let mut follow_up: Option<Vec<u8>> = None;
         for n in 1..=max {
-            // A signal that arrived between two children ends the run here.
+            // A signal that arrived before codex (while the worktree was made) or between
+            // two children ends the run here.
+            if let Some(sig) = pending_signal(ctx) {
+                return Final::killed(sig, n - 1);
+            }
             if n > 1 {
-                if let Some(sig) = pending_signal(ctx) {
-                    return Final::killed(sig, n - 1);
-                }
                 // no further attempt once the budget is spent
                 let sid = ctx.session_id.as_deref();
                 if let Some(why) = ctx.budget.as_mut().and_then(|b| b.refresh(sid)) {

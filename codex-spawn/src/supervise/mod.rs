@@ -97,6 +97,8 @@ struct Run {
     worktree: Option<crate::worktree::Active>,
     /// `--worktree` of a queued run: made when it leaves the queue.
     worktree_plan: Option<crate::worktree::Plan>,
+    /// The record of a queued run's worktree that could not be made.
+    worktree_not_made: Option<codex_meta::Worktree>,
     /// The batch scheduler the run is under (its environment says so).
     scheduler: Option<codex_meta::scheduler::Scheduler>,
 }
@@ -122,6 +124,7 @@ pub fn run(config: Config) -> Result<u8, SpawnError> {
     let runs = RunsDir::resolve(config.runs_dir.as_deref())?;
     let after = resolve::resolve_after(&runs, &config.after)?;
     let resume_run = resolve::resume_of_run(&runs, &mut config)?;
+    let queued = !after.is_empty() || config.queue.is_some();
     let plan = match &config.worktree {
         Some(req) => {
             // codex (and the check) work in the worktree: a GIT_DIR of the caller's (a
@@ -131,15 +134,27 @@ pub fn run(config: Config) -> Result<u8, SpawnError> {
                 unsafe { std::env::remove_var(var) };
             }
             let prior = resolve::prior_worktree(&runs, &config)?;
-            Some(crate::worktree::plan(&config.repo_abs, req, prior)?)
+            Some(crate::worktree::plan(&config.repo_abs, req, prior, queued)?)
         }
         None => None,
     };
     let files = RunFiles::create(&runs, &config)?;
+    // Signals are ours before the worktree is made and the meta says running: a SIGTERM
+    // from then on ends the run as `killed` with a final record (one that came before
+    // codex started: codex never starts), never by the default action.
+    let sigs = match Signals::install(&HANDLED) {
+        Ok(s) => s,
+        Err(e) => {
+            files.discard();
+            return Err(SpawnError::Sys {
+                action: "receive signals",
+                source: e,
+            });
+        }
+    };
     // A queued run's worktree is made when it leaves the queue (its base taken then: a
     // run --after another may start from that one's result); the others' now, before
     // the meta, so that a failure leaves nothing (exit 2).
-    let queued = !after.is_empty() || config.queue.is_some();
     let (worktree, worktree_plan) = match plan {
         None => (None, None),
         Some(p) if queued => {
@@ -164,18 +179,6 @@ pub fn run(config: Config) -> Result<u8, SpawnError> {
             w.discard();
         }
     };
-    // Signals are ours before the meta says running: a SIGTERM from then on ends the run
-    // as `killed` with a final record, never by the default action.
-    let sigs = match Signals::install(&HANDLED) {
-        Ok(s) => s,
-        Err(e) => {
-            abandon(files, &worktree);
-            return Err(SpawnError::Sys {
-                action: "receive signals",
-                source: e,
-            });
-        }
-    };
     let codex_argv = argv::codex_args(&config, files.last_message.as_deref(), codex_version);
     let run = Run {
         runs_dir: runs.path().to_path_buf(),
@@ -194,6 +197,7 @@ pub fn run(config: Config) -> Result<u8, SpawnError> {
         resume_run,
         worktree,
         worktree_plan,
+        worktree_not_made: None,
         scheduler: codex_meta::scheduler::Scheduler::from_env(),
         config,
     };
@@ -280,11 +284,18 @@ pub fn run(config: Config) -> Result<u8, SpawnError> {
                 }
                 if let Err(e) = files.lock_here() {
                     // the run ends before codex: its worktree (and a branch made for it) go
+                    let mut gone = None;
                     if let Some(w) = &run.worktree {
                         w.discard();
+                        let mut r = w.record.clone();
+                        r.state = Some("removed".to_owned());
+                        gone = Some(r);
                     }
                     let reason = format!("codex-spawn cannot take the run lock: {e}");
                     let _ = codex_meta::update_meta(&run.meta_path, |m| {
+                        if let Some(r) = &gone {
+                            m.set_worktree(r);
+                        }
                         m.status = Some(Status::Failed);
                         m.exit_code = Some(125);
                         m.ended_at = Some(codex_meta::now_rfc3339());
@@ -582,7 +593,7 @@ impl Run {
             }
             Err(e) => {
                 log.write(format!("codex-spawn: {e}\n").as_bytes());
-                let _ = codex_meta::update_meta(&self.meta_path, |m| m.set_worktree(&not_made));
+                self.worktree_not_made = Some(not_made);
                 Err(attempts::Final {
                     status: Status::Failed,
                     exit_code: 2,
@@ -605,11 +616,13 @@ impl Run {
         warnings: &mut Warnings,
     ) -> Option<codex_meta::Worktree> {
         let Some(w) = self.worktree.as_mut() else {
-            // queued and ended before its worktree was made
-            return self.worktree_plan.as_ref().map(|p| {
-                let mut r = p.pending(&self.id);
-                r.state = Some("not_made".to_owned());
-                r
+            // queued and ended before its worktree was made, or it could not be made
+            return self.worktree_not_made.take().or_else(|| {
+                self.worktree_plan.as_ref().map(|p| {
+                    let mut r = p.pending(&self.id);
+                    r.state = Some("not_made".to_owned());
+                    r
+                })
             });
         };
         let task = self.config.task.text_lossy();

@@ -83,11 +83,11 @@ pub fn wait(
         // again while the run waits for a slot)
         let mut why_failed = None;
         pending.retain(|d| {
-            if !ended(d) {
+            let Some(end) = ended(d) else {
                 return true;
-            }
+            };
             if why_failed.is_none() {
-                why_failed = failed(d);
+                why_failed = failed(d, end);
             }
             false
         });
@@ -134,33 +134,33 @@ pub fn wait(
 /// How often the scheduler of a dependency on another machine is asked.
 const REMOTE_ASK: Duration = Duration::from_secs(10);
 
-/// Whether a dependency has ended (any final status, lost included).
-fn ended(d: &Dependency) -> bool {
+/// How a dependency ended (any final status, lost included), once it has; the meta that
+/// cannot be read is `Err` (judged by [`failed`]). Its status is taken once: a second
+/// look could tell another story (a scheduler that answered, then did not).
+fn ended(d: &Dependency) -> Option<Result<Status, String>> {
     match codex_meta::read_meta(&d.meta) {
         Ok(m) => {
-            if m.status.is_some_and(|s| s.is_terminal()) {
-                return true;
+            if let Some(s) = m.status.filter(|s| s.is_terminal()) {
+                return Some(Ok(s));
             }
             if codex_meta::witness::is_elsewhere(&m) {
                 if d.asked.get().is_some_and(|t| t.elapsed() < REMOTE_ASK) {
-                    return false;
+                    return None;
                 }
                 d.asked.set(Some(Instant::now()));
             }
-            codex_meta::effective_status_at(&m, Some(&d.meta)).is_terminal()
+            let s = codex_meta::effective_status_at(&m, Some(&d.meta));
+            s.is_terminal().then_some(Ok(s))
         }
-        Err(_) => true, // judged by `failed`
+        Err(e) => Some(Err(e.to_string())),
     }
 }
 
-/// Why a dependency did not succeed, once it ended that way.
-fn failed(d: &Dependency) -> Option<String> {
-    match codex_meta::read_meta(&d.meta) {
-        Ok(m) => match codex_meta::effective_status_at(&m, Some(&d.meta)) {
-            Status::Succeeded => None,
-            s if s.is_terminal() => Some(format!("run {} (--after) ended {s}", d.run_id)),
-            _ => None,
-        },
+/// Why a dependency did not succeed, from how it ended.
+fn failed(d: &Dependency, end: Result<Status, String>) -> Option<String> {
+    match end {
+        Ok(Status::Succeeded) => None,
+        Ok(s) => Some(format!("run {} (--after) ended {s}", d.run_id)),
         Err(e) => Some(format!(
             "run {} (--after) cannot be read any more: {e}",
             d.run_id

@@ -51,12 +51,14 @@ pub struct Prior {
 
 /// The environment variables that point git at a repository other than the one of the
 /// directory it runs in: removed for our git commands, and for codex and the check.
-pub const REPO_ENV: [&str; 6] = [
+pub const REPO_ENV: [&str; 8] = [
     "GIT_DIR",
     "GIT_WORK_TREE",
     "GIT_INDEX_FILE",
     "GIT_COMMON_DIR",
     "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_QUARANTINE_PATH",
     "GIT_NAMESPACE",
 ];
 
@@ -102,7 +104,15 @@ fn usage(text: impl Into<String>) -> SpawnError {
 }
 
 /// Step 1 of the module docs: everything that can be checked before a file exists.
-pub fn plan(repo: &Path, req: &Request, prior: Option<Prior>) -> Result<Plan, SpawnError> {
+/// `queued`: the run waits (`--after`, `--max-running`) and its worktree is made when it
+/// leaves the queue — what may change meanwhile (a base that an earlier run's branch will
+/// be, a resumed branch still checked out by the run it follows) is judged then.
+pub fn plan(
+    repo: &Path,
+    req: &Request,
+    prior: Option<Prior>,
+    queued: bool,
+) -> Result<Plan, SpawnError> {
     let shown = repo.display();
     let top = git_text(repo, ["rev-parse", "--show-toplevel"]).map_err(|e| {
         usage(format!(
@@ -130,6 +140,8 @@ pub fn plan(repo: &Path, req: &Request, prior: Option<Prior>) -> Result<Plan, Sp
             let b = p.worktree.branch.clone();
             match branch_exists(&top, &b) {
                 Ok(true) => {}
+                // the run it follows may not have made it yet: judged at the end of the queue
+                Ok(false) if queued => {}
                 Ok(false) => {
                     return Err(usage(format!(
                         "--worktree: branch {b} of run {} no longer exists in {}",
@@ -139,9 +151,12 @@ pub fn plan(repo: &Path, req: &Request, prior: Option<Prior>) -> Result<Plan, Sp
                 }
                 Err(e) => return Err(usage(format!("--worktree: {e}"))),
             }
-            if let Some(at) =
+            let busy = if queued {
+                None
+            } else {
                 checked_out_at(&top, &b).map_err(|e| usage(format!("--worktree: {e}")))?
-            {
+            };
+            if let Some(at) = busy {
                 return Err(usage(format!(
                     "--worktree: branch {b} of run {} is checked out at {at}: remove that worktree first (git worktree remove {at})",
                     p.run_id
@@ -173,7 +188,7 @@ pub fn plan(repo: &Path, req: &Request, prior: Option<Prior>) -> Result<Plan, Sp
     if base_ref.starts_with('-') {
         return Err(usage(format!("--base '{base_ref}': not a commit")));
     }
-    let base = git_text(
+    let resolved = git_text(
         &top,
         [
             "rev-parse",
@@ -181,14 +196,21 @@ pub fn plan(repo: &Path, req: &Request, prior: Option<Prior>) -> Result<Plan, Sp
             "--quiet",
             &format!("{base_ref}^{{commit}}"),
         ],
-    )
-    .map_err(|_| match &req.base {
-        Some(b) => usage(format!("--base {b}: not a commit in {}", top.display())),
-        None => usage(format!(
-            "--worktree: {} has no commit to start from (HEAD does not resolve)",
-            top.display()
-        )),
-    })?;
+    );
+    let base = match (resolved, queued) {
+        (Ok(b), _) => b,
+        // judged when the run leaves its queue (an earlier run's branch, say)
+        (Err(_), true) => String::new(),
+        (Err(_), false) => {
+            return Err(match &req.base {
+                Some(b) => usage(format!("--base {b}: not a commit in {}", top.display())),
+                None => usage(format!(
+                    "--worktree: {} has no commit to start from (HEAD does not resolve)",
+                    top.display()
+                )),
+            });
+        }
+    };
     // --no-optional-locks: a look that never rewrites the main checkout's index under
     // the user's own git
     let dirty = git(
@@ -210,8 +232,9 @@ pub fn plan(repo: &Path, req: &Request, prior: Option<Prior>) -> Result<Plan, Sp
             "the main checkout has {dirty} uncommitted path(s); they are not in the worktree"
         ));
     }
-    if git(&top, ["cat-file", "-e", &format!("{base}:.gitmodules")])
-        .is_ok_and(|o| o.status.success())
+    if !base.is_empty()
+        && git(&top, ["cat-file", "-e", &format!("{base}:.gitmodules")])
+            .is_ok_and(|o| o.status.success())
     {
         notes.push(
             "the base has submodules (.gitmodules): they are not checked out in the worktree"
@@ -289,6 +312,13 @@ impl Plan {
             ],
         )
         .map_err(|_| fail(format!("{} no longer names a commit", self.base_ref)))?;
+        if !new_branch {
+            if let Some(at) = checked_out_at(&self.top, &branch).map_err(fail)? {
+                return Err(fail(format!(
+                    "branch {branch} is checked out at {at}: remove that worktree first (git worktree remove {at})"
+                )));
+            }
+        }
         if new_branch && branch_exists(&self.top, &branch).map_err(fail)? {
             return Err(fail(format!(
                 "a branch {branch} exists in {} (made since the run was launched)",
@@ -319,7 +349,9 @@ impl Plan {
                 ],
             );
             let _ = std::fs::remove_dir_all(&path);
-            let _ = git(&self.top, ["worktree", "prune"]);
+            // git's record of this worktree only (a prune would forget the user's own
+            // worktrees whose directory is out of reach at the moment)
+            let _ = std::fs::remove_dir_all(self.common.join("worktrees").join(run_id));
             if new_branch && branch_exists(&self.top, &branch).unwrap_or(false) {
                 let _ = git(&self.top, ["branch", "-D", &branch]);
             }
