@@ -31,7 +31,22 @@ pub fn resolve(runs: &RunsDir, run: &str) -> Result<PathBuf, ToolError> {
             "run: empty (give a run id, a meta path or a launch file)",
         ));
     }
-    Ok(runs.resolve_run(run)?)
+    let path = runs.resolve_run(run)?;
+    // the server's runs only: a client names a run, not a file of this machine to read
+    let inside = |p: &Path| {
+        std::fs::canonicalize(p)
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+            .zip(std::fs::canonicalize(runs.path()).ok())
+            .is_some_and(|(dir, runs)| dir == runs)
+    };
+    if !inside(&path) {
+        return Err(ToolError::bad_args(format!(
+            "run: {run} is not a run of {} (give a run id, or a meta or launch file of that runs dir)",
+            runs.path().display()
+        )));
+    }
+    Ok(path)
 }
 
 /// `text` on one line, at most `max` characters (with `…` when cut).
@@ -57,7 +72,20 @@ pub fn entry(meta: &Meta, status: Status, meta_path: &Path) -> Map<String, Value
     v.insert("exit_code".into(), json!(meta.exit_code));
     let sid = meta.session_id.as_deref().filter(|s| !s.is_empty());
     v.insert("session_id".into(), json!(sid));
-    if !status.is_live() {
+    if status.is_live() {
+        // how long it has been going
+        let since = meta
+            .started_at
+            .as_deref()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+        if let Some(t) = since {
+            let ms = (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_milliseconds();
+            v.insert(
+                "elapsed_seconds".into(),
+                json!((ms.max(0) / 100) as f64 / 10.0),
+            );
+        }
+    } else {
         if let Some(e) = meta.elapsed_seconds {
             v.insert("elapsed_seconds".into(), json!(e));
         }

@@ -257,6 +257,9 @@ fn bad_requests_are_one_line_tool_errors_and_the_server_goes_on() {
     assert!(e.contains("unknown field `timeout_secs`"), "{e}");
     let e = s.err("wait", json!({"run": "../etc"}));
     assert!(!e.is_empty());
+    // a file that is no run of the server's is never read
+    let e = s.err("result", json!({"run": "/etc/passwd"}));
+    assert!(e.contains("is not a run of"), "{e}");
     let e = s.err("status", json!({}));
     assert!(e.contains("run"), "{e}");
     let e = s.err("list", json!({"status": "sleeping"}));

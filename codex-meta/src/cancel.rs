@@ -193,11 +193,16 @@ fn requester() -> serde_json::Value {
         .ok()
         .flatten()
         .map(|u| u.name);
+    // the program that asks (codex-meta, codex-mcp): its file name only
+    let tool = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
     json!({
         "user": name,
         "uid": uid.as_raw(),
         "host": crate::hostname(),
         "pid": std::process::id(),
+        "tool": tool,
     })
 }
 

@@ -47,7 +47,12 @@ timed_out, stalled, verify_failed, dependency_failed, over_budget, lost.
 cancel sends SIGTERM (or --signal INT|HUP) to each live run's supervisor — the very process \
 its meta's pid, pid_start and boot_id name, on this host — which forwards it to codex's \
 process group and records the run as killed, naming who asked; a queued run never starts. \
+A run of another host under Slurm (its meta's scheduler) is cancelled through scancel of its \
+job (refused when other live runs share the job); any other run of another host is refused. \
 Runs that already ended are reported and left alone.
+
+list shows RUN_ID, STATUS, EXIT, ELAPSED, SESSION, TASK — and BRANCH when a run shown has a \
+worktree (codex-spawn --worktree) whose branch is there.
 
 wait exits 0 when every run succeeded, 124 on timeout, 125 for a lost run, and otherwise \
 with the first failed run's own exit code: its exit_code when that is 1 to 255, else 128+N \

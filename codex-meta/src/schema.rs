@@ -276,12 +276,25 @@ pub struct Worktree {
     pub insertions: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deletions: Option<u64>,
+    /// A worktree left as it is (`left`): the paths codex changed and did not commit
+    /// (`git status`): work that a prune would lose.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uncommitted: Option<u64>,
     /// `pending` (a queued run: made when it leaves the queue), `not_made` (it ended
-    /// before), `active` (the run goes on, or its supervisor died), `removed` (the
-    /// directory is gone, the branch kept), `kept` (`--keep-worktree`), `left` (a killed
-    /// run, or one whose end could not be committed: left for inspection).
+    /// before), `discarded` (made, but codex never started: directory and branch gone),
+    /// `active` (the run goes on, or its supervisor died), `removed` (the directory is
+    /// gone, the branch kept), `kept` (`--keep-worktree`), `left` (a killed run, or one
+    /// whose end could not be committed: left for inspection).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
+}
+
+impl Worktree {
+    /// Whether its branch is there to look at, merge or prune (not for a worktree that
+    /// was never made, or discarded with its branch).
+    pub fn has_branch(&self) -> bool {
+        !matches!(self.state.as_deref(), Some("not_made" | "discarded"))
+    }
 }
 
 impl Meta {

@@ -351,6 +351,24 @@ fn resume_goes_on_on_the_branch_in_a_fresh_worktree() {
     // --resume last cannot tell which branch
     let (out, _) = run(&env, &["--resume", "last"]);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
+    // a plain --resume of a worktree run works in --repo itself, and says so
+    let out = env
+        .cmd()
+        .args([
+            "--quiet",
+            "--resume",
+            first["run_id"].as_str().unwrap(),
+            "--task",
+            "plain",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("the session resumed worked on branch codex/"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -385,8 +403,9 @@ fn a_killed_run_leaves_its_worktree_for_inspection_and_keep_keeps_it() {
         std::fs::read_to_string(path.join("out.txt")).unwrap(),
         "hang here\n"
     );
-    // uncommitted, as codex left it
+    // uncommitted, as codex left it: the meta says how much
     assert_eq!(w["changed"], false);
+    assert_eq!(w["uncommitted"], 2, "{w}");
     assert!(!git(&path, &["status", "--porcelain"]).is_empty());
     // listed with its branch
     let cli = <codex_meta::cli::Cli as clap::Parser>::parse_from([
@@ -402,6 +421,34 @@ fn a_killed_run_leaves_its_worktree_for_inspection_and_keep_keeps_it() {
         list.contains("BRANCH") && list.contains(w["branch"].as_str().unwrap()),
         "{list}"
     );
+    // a run that never starts codex (its dependency was killed) leaves nothing
+    let (out, nm) = run(
+        &env,
+        &["--after", m["run_id"].as_str().unwrap(), "--task", "never"],
+    );
+    assert_eq!(out.status.code(), Some(5), "{out:?}");
+    let never = meta(&nm);
+    assert_eq!(never["status"], "dependency_failed");
+    assert!(
+        matches!(
+            never["worktree"]["state"].as_str(),
+            Some("not_made" | "discarded")
+        ),
+        "{never}"
+    );
+    let never_branch = never["worktree"]["branch"].as_str().unwrap();
+    assert!(!git(&r, &["branch", "--list"]).contains(never_branch));
+    assert!(!Path::new(never["worktree"]["path"].as_str().unwrap()).exists());
+    // and it shows no branch to prune
+    let cli = <codex_meta::cli::Cli as clap::Parser>::parse_from([
+        "codex-meta",
+        "--runs-dir",
+        env.runs().to_str().unwrap(),
+        "list",
+    ]);
+    let (mut list, mut err) = (Vec::new(), Vec::new());
+    codex_meta::cli::run(cli, &mut list, &mut err);
+    assert!(!String::from_utf8_lossy(&list).contains(never_branch));
     // the documented prune
     git(
         &r,

@@ -71,7 +71,12 @@ fn write_table(out: &mut dyn Write, rows: &[(String, View)]) -> std::io::Result<
     // the BRANCH column only when a run shown has a worktree (`codex-spawn --worktree`)
     let branches: Vec<Option<String>> = rows
         .iter()
-        .map(|(_, v)| v.meta.worktree().map(|w| w.branch))
+        .map(|(_, v)| {
+            v.meta
+                .worktree()
+                .filter(|w| w.has_branch())
+                .map(|w| w.branch)
+        })
         .collect();
     let with_branch = branches.iter().any(Option::is_some);
     let mut header = vec!["RUN_ID", "STATUS", "EXIT", "ELAPSED", "SESSION"];

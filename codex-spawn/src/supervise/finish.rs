@@ -63,9 +63,15 @@ fn describe_cancel(request: &Value) -> Option<String> {
         .unwrap_or_else(|| "someone".to_owned());
     let host = by.get("host").and_then(Value::as_str).unwrap_or("?");
     let pid = by.get("pid").and_then(Value::as_u64);
+    // codex-meta cancel, or codex-mcp's cancel tool (a name of ours only, never a path)
+    let tool = by
+        .get("tool")
+        .and_then(Value::as_str)
+        .filter(|t| matches!(*t, "codex-mcp" | "codex-meta"))
+        .unwrap_or("codex-meta");
     Some(match pid {
-        Some(p) => format!("codex-meta cancel ({user}@{host}, pid {p})"),
-        None => format!("codex-meta cancel ({user}@{host})"),
+        Some(p) => format!("{tool} cancel ({user}@{host}, pid {p})"),
+        None => format!("{tool} cancel ({user}@{host})"),
     })
 }
 

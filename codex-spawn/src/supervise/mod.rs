@@ -124,6 +124,17 @@ pub fn run(config: Config) -> Result<u8, SpawnError> {
     let runs = RunsDir::resolve(config.runs_dir.as_deref())?;
     let after = resolve::resolve_after(&runs, &config.after)?;
     let resume_run = resolve::resume_of_run(&runs, &mut config)?;
+    if config.worktree.is_none() {
+        if let Some(w) = resume_run
+            .as_deref()
+            .and_then(|r| resolve::worktree_of_run(&runs, r))
+        {
+            config.early_warnings.push(format!(
+                "the session resumed worked on branch {} (--worktree): this run works in --repo itself; add --worktree to go on on that branch",
+                w.branch
+            ));
+        }
+    }
     let queued = !after.is_empty() || config.queue.is_some();
     let plan = match &config.worktree {
         Some(req) => {

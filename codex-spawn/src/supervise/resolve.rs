@@ -96,3 +96,9 @@ pub(super) fn prior_worktree(
     }
     Ok(None)
 }
+
+/// The worktree of run `run_id` (whose branch is still there), if it had one.
+pub(super) fn worktree_of_run(runs: &RunsDir, run_id: &str) -> Option<codex_meta::Worktree> {
+    let meta = codex_meta::read_meta(&runs.resolve_run(run_id).ok()?).ok()?;
+    meta.worktree().filter(codex_meta::Worktree::has_branch)
+}

@@ -104,6 +104,19 @@ fn usage(text: impl Into<String>) -> SpawnError {
 }
 
 /// Step 1 of the module docs: everything that can be checked before a file exists.
+/// Why a resumed run's branch cannot be checked out, and what to do about it.
+fn busy_branch(branch: &str, run: &str, at: &str, top: &Path) -> String {
+    if Path::new(at) == top {
+        format!(
+            "--worktree: branch {branch} of run {run} is checked out in the main checkout {at}: switch that to another branch first (git -C {at} switch -)"
+        )
+    } else {
+        format!(
+            "--worktree: branch {branch} of run {run} is checked out at {at}: remove that worktree first (git worktree remove {at})"
+        )
+    }
+}
+
 /// `queued`: the run waits (`--after`, `--max-running`) and its worktree is made when it
 /// leaves the queue — what may change meanwhile (a base that an earlier run's branch will
 /// be, a resumed branch still checked out by the run it follows) is judged then.
@@ -157,10 +170,7 @@ pub fn plan(
                 checked_out_at(&top, &b).map_err(|e| usage(format!("--worktree: {e}")))?
             };
             if let Some(at) = busy {
-                return Err(usage(format!(
-                    "--worktree: branch {b} of run {} is checked out at {at}: remove that worktree first (git worktree remove {at})",
-                    p.run_id
-                )));
+                return Err(usage(busy_branch(&b, &p.run_id, &at, &top)));
             }
             (Some(b.clone()), b, Some(p.run_id))
         }
@@ -173,7 +183,7 @@ pub fn plan(
                 }
                 if branch_exists(&top, b).map_err(|e| usage(format!("--worktree: {e}")))? {
                     return Err(usage(format!(
-                        "--branch {b}: a branch of that name exists in {} (choose another, or delete it: git branch -D {b})",
+                        "--branch {b}: a branch of that name exists in {} (choose another name)",
                         top.display()
                     )));
                 }
@@ -314,9 +324,8 @@ impl Plan {
         .map_err(|_| fail(format!("{} no longer names a commit", self.base_ref)))?;
         if !new_branch {
             if let Some(at) = checked_out_at(&self.top, &branch).map_err(fail)? {
-                return Err(fail(format!(
-                    "branch {branch} is checked out at {at}: remove that worktree first (git worktree remove {at})"
-                )));
+                let run = self.prior.clone().unwrap_or_default();
+                return Err(usage(busy_branch(&branch, &run, &at, &self.top)));
             }
         }
         if new_branch && branch_exists(&self.top, &branch).map_err(fail)? {
@@ -440,6 +449,7 @@ impl Active {
             self.remove(&mut lines);
             if self.new_branch && self.record.state.as_deref() == Some("removed") {
                 let _ = git(&self.top, ["branch", "-D", &self.record.branch]);
+                self.record.state = Some("discarded".to_owned());
                 lines.push(format!(
                     "worktree: codex never started; branch {} deleted",
                     self.record.branch
@@ -452,8 +462,10 @@ impl Active {
             self.record.state = Some("left".to_owned());
             self.count();
             lines.push(format!(
-                "worktree: the run was killed: {} is left as it is, uncommitted (remove it with: git worktree remove --force {})",
-                self.record.path, self.record.path
+                "worktree: the run was killed: {} is left as it is, {} path(s) uncommitted (look before you remove it: git -C {} status)",
+                self.record.path,
+                self.record.uncommitted.unwrap_or(0),
+                self.record.path
             ));
             return (lines, None);
         }
@@ -600,9 +612,20 @@ impl Active {
         Ok(())
     }
 
-    /// The branch head and `git diff --numstat base head`, summed, into the record.
+    /// The branch head and `git diff --numstat base head`, summed, into the record; for a
+    /// worktree left as it is, also what codex did not commit.
     fn count(&mut self) {
         let wt = self.path().to_path_buf();
+        if self.record.state.as_deref() == Some("left") {
+            if let Ok(o) = git(
+                &wt,
+                ["--no-optional-locks", "status", "--porcelain=v1", "-z"],
+            ) {
+                if o.status.success() {
+                    self.record.uncommitted = Some(git::status_entries(&o.stdout) as u64);
+                }
+            }
+        }
         let Ok(head) = git_text(
             &wt,
             [
