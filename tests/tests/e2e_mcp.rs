@@ -77,9 +77,7 @@ fn a_python_mcp_client_drives_the_whole_run_lifecycle() {
     );
     let victim = s.tool("codex-meta", &["get", &id("victim"), "outcome_reason"]);
     assert!(
-        victim
-            .stdout
-            .starts_with("cancelled by codex-meta cancel ("),
+        victim.stdout.starts_with("cancelled by codex-mcp cancel ("),
         "{victim}"
     );
 
