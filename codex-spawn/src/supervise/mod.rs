@@ -23,8 +23,9 @@
 //!    the run; the exit status and the detector's verdict give the attempt's outcome;
 //! 6. with `--verify` ([`attempts`]), when codex succeeded: the check; while it fails
 //!    and attempts are left, back to 3 resuming the session with a follow-up prompt;
-//! 7. the end ([`finish`]): release the reserve, write the final meta, the summary, the
-//!    closing lines, emit `run_completed`, report every warning on stderr.
+//! 7. the end ([`finish`]): the worktree's end ([`worktree`]: commit, count, remove),
+//!    release the reserve, write the final meta, the summary, the closing lines, emit
+//!    `run_completed`, report every warning on stderr.
 //!
 //! Where a fault is handled: a planted file or a full disk at the start — [`files`];
 //! the supervisor or its keeper killed — [`crate::process`]; a full disk or a closed
@@ -41,6 +42,7 @@ mod record;
 mod resolve;
 mod rollouts;
 mod watch;
+mod worktree;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -573,83 +575,6 @@ impl Run {
         drop(slot);
         drop(lock);
         code
-    }
-}
-
-impl Run {
-    /// A queued `--worktree` run leaves its queue: its worktree is made now, from the
-    /// base as it is now (the meta says so). A failure ends the run before codex (exit 2).
-    fn make_queued_worktree(&mut self, log: &mut Log) -> Result<(), attempts::Final> {
-        let Some(plan) = self.worktree_plan.take() else {
-            return Ok(());
-        };
-        let mut not_made = plan.pending(&self.id);
-        not_made.state = Some("not_made".to_owned());
-        match plan.create(&self.id) {
-            Ok(w) => {
-                log.write(
-                    format!(
-                        "codex-spawn: worktree {} on branch {} from {}\n",
-                        w.record.path, w.record.branch, w.record.base
-                    )
-                    .as_bytes(),
-                );
-                for note in &w.notes {
-                    log.write(format!("codex-spawn: worktree: {note}\n").as_bytes());
-                }
-                let record = w.record.clone();
-                let _ = codex_meta::update_meta(&self.meta_path, |m| m.set_worktree(&record));
-                self.worktree = Some(w);
-                Ok(())
-            }
-            Err(e) => {
-                log.write(format!("codex-spawn: {e}\n").as_bytes());
-                self.worktree_not_made = Some(not_made);
-                Err(attempts::Final {
-                    status: Status::Failed,
-                    exit_code: 2,
-                    signal: None,
-                    reason: Some(e.to_string()),
-                    ended_at: codex_meta::now_rfc3339(),
-                    attempts: 0,
-                })
-            }
-        }
-    }
-
-    /// `--worktree`: commit what codex left, count, remove ([`crate::worktree`]); the
-    /// record for the final meta.
-    fn end_worktree(
-        &mut self,
-        end: &attempts::Final,
-        attempts: &[Value],
-        log: &mut Log,
-        warnings: &mut Warnings,
-    ) -> Option<codex_meta::Worktree> {
-        let Some(w) = self.worktree.as_mut() else {
-            // queued and ended before its worktree was made, or it could not be made
-            return self.worktree_not_made.take().or_else(|| {
-                self.worktree_plan.as_ref().map(|p| {
-                    let mut r = p.pending(&self.id);
-                    r.state = Some("not_made".to_owned());
-                    r
-                })
-            });
-        };
-        let task = self.config.task.text_lossy();
-        let (lines, warning) = w.finish(&self.id, &task, end.status, !attempts.is_empty());
-        let mut text = String::new();
-        if log.last != b'\n' {
-            text.push('\n');
-        }
-        for l in lines {
-            text.push_str(&format!("codex-spawn: {l}\n"));
-        }
-        log.write(text.as_bytes());
-        if let Some(warning) = warning {
-            warnings.undelivered(warning);
-        }
-        Some(w.record.clone())
     }
 }
 
