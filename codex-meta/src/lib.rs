@@ -34,14 +34,15 @@ mod runs_dir;
 pub mod scheduler;
 pub mod schema;
 mod store;
+mod wait;
 pub mod witness;
 
 pub use assign::{coerce_value, parse_assignment};
 pub use duration::parse_duration;
 pub use error::MetaError;
 pub use lock::{
-    EXIT_LOST, EXIT_WAIT_TIMEOUT, RunLock, WaitOutcome, effective_status, effective_status_at,
-    is_held, is_held_file, log_path_for, read_status, remote_liveness, run_exit_code, wait_for,
+    EXIT_LOST, EXIT_WAIT_TIMEOUT, RunLock, effective_status, effective_status_at, is_held,
+    is_held_file, log_path_for, read_status, remote_liveness, run_exit_code,
 };
 pub use run_id::{MAX_RUN_ID_LEN, RunId};
 pub use runs_dir::{
@@ -53,6 +54,7 @@ pub use store::{
     LOCK_FILE, read_meta, read_meta_object, update_meta, update_meta_object, write_bytes_atomic,
     write_json_atomic, write_meta, write_meta_object,
 };
+pub use wait::{WaitOutcome, wait_for};
 pub use witness::{Liveness, Witness};
 
 /// The current time, UTC, RFC 3339 with milliseconds and `Z`: `2026-11-23T19:57:51.123Z`.

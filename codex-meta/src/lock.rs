@@ -7,12 +7,10 @@
 //! id ([`crate::witness`]), because the lock is lost with the log when the log is
 //! deleted, renamed over or rotated while the run goes on. So:
 //! - a reader that finds `running` calls the run `lost` only when nobody holds the lock
-//!   AND the witness says the owner is gone ([`effective_status_at`]); for a run written
-//!   on another host (a shared runs dir) the witness cannot be checked and the lock alone
-//!   judges (which needs a filesystem whose flocks cross hosts, as NFSv4's do);
-//! - a waiter blocks in a shared `flock` (in a thread, so a timeout can be applied) and
-//!   wakes the moment the owner is gone, with no polling; when the log is no longer the
-//!   one the owner locked, it waits for the owner's process instead ([`wait_for`]).
+//!   AND the witness says the owner is gone ([`effective_status_at`]); a run of another
+//!   machine (a shared runs dir) is judged by its scheduler when its meta names one
+//!   ([`crate::scheduler`]), and is not guessed without one;
+//! - waiting for a run is [`crate::wait`].
 //!
 //! The lock lives on its own open file description (the log opened again by name), so
 //! other descriptors of the log do not keep the lock alive after the owner is gone.
@@ -23,14 +21,13 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 
 use crate::runs_dir::RunsDir;
-use crate::witness::{Liveness, Witness, liveness};
+use crate::witness::{Liveness, liveness};
 use crate::{Meta, MetaError, Status, read_meta};
 
 /// Exit status of `wait` when the timeout passed first.
@@ -203,11 +200,6 @@ pub fn remote_liveness(meta: &Meta) -> Liveness {
     }
 }
 
-/// How often [`wait_for`] looks at a run on another host (its meta, in a shared runs
-/// dir), and how often it asks that run's scheduler.
-const REMOTE_LOOK: Duration = Duration::from_secs(1);
-const REMOTE_ASK: Duration = Duration::from_secs(10);
-
 /// Read the meta at `meta_path` and its effective status ([`effective_status_at`]); a run
 /// that ended while it was looked at is read again, so the meta is the final one.
 pub fn read_status(meta_path: &Path) -> Result<(Meta, Status), MetaError> {
@@ -217,28 +209,6 @@ pub fn read_status(meta_path: &Path) -> Result<(Meta, Status), MetaError> {
         return Ok((read_meta(meta_path)?, status));
     }
     Ok((meta, status))
-}
-
-/// What [`wait_for`] found.
-#[derive(Debug, Clone, PartialEq)]
-pub struct WaitOutcome {
-    /// The meta as re-read at the end.
-    pub meta: Meta,
-    /// Its effective status (`Running` only when `timed_out`).
-    pub status: Status,
-    /// The timeout passed while the run was still running.
-    pub timed_out: bool,
-}
-
-impl WaitOutcome {
-    /// The exit status a `wait` command reports for this run (see [`run_exit_code`]), 124
-    /// on timeout.
-    pub fn exit_code(&self) -> u8 {
-        if self.timed_out {
-            return EXIT_WAIT_TIMEOUT;
-        }
-        run_exit_code(&self.meta, self.status)
-    }
 }
 
 /// The exit status for a run that ended with `status`: 0 for `succeeded` (whatever its
@@ -267,146 +237,10 @@ pub fn run_exit_code(meta: &Meta, status: Status) -> u8 {
     }
 }
 
-/// Block until the run of the meta at `meta_path` is no longer running (or `timeout`
-/// passes), then re-read the meta. No polling: while the owner's lock is held, a thread
-/// blocks in a shared `flock` on the run's log, which the kernel grants the moment the
-/// owner releases its lock or dies; when the log is gone or replaced (the lock is free but
-/// the witness shows the owner alive), it waits for the owner's process to end
-/// ([`Witness::wait_gone`]). (On timeout a lock-waiting thread stays blocked until the
-/// owner goes away; it holds nothing that matters.)
-pub fn wait_for(meta_path: &Path, timeout: Option<Duration>) -> Result<WaitOutcome, MetaError> {
-    // A timeout too large to add to now is no timeout.
-    let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-    let mut asked: Option<Instant> = None;
-    loop {
-        let mut meta = read_meta(meta_path)?;
-        if crate::witness::is_elsewhere(&meta) && !is_held_for(&meta, meta_path) {
-            // another host's run: no lock or process to wait on here; its meta is looked
-            // at every second, its scheduler asked every ten
-            let ask = asked.is_none_or(|t| t.elapsed() >= REMOTE_ASK);
-            let status = match meta.status {
-                Some(s) if !s.is_live() => s,
-                _ if ask => {
-                    asked = Some(Instant::now());
-                    effective_status_at(&meta, Some(meta_path))
-                }
-                stored => stored.unwrap_or(Status::Running),
-            };
-            if status.is_terminal() {
-                return Ok(WaitOutcome {
-                    meta,
-                    status,
-                    timed_out: false,
-                });
-            }
-            let now = Instant::now();
-            if deadline.is_some_and(|d| now >= d) {
-                return Ok(WaitOutcome {
-                    meta,
-                    status,
-                    timed_out: true,
-                });
-            }
-            let nap = deadline.map_or(REMOTE_LOOK, |d| (d - now).min(REMOTE_LOOK));
-            std::thread::sleep(nap);
-            continue;
-        }
-        let status = effective_status_at(&meta, Some(meta_path));
-        if status.is_terminal() {
-            if status != Status::Lost && meta.status != Some(status) {
-                // it ended while we looked: the final meta has its outcome
-                meta = read_meta(meta_path)?;
-            }
-            return Ok(WaitOutcome {
-                meta,
-                status,
-                timed_out: false,
-            });
-        }
-        let held_log = log_path_for(&meta, Some(meta_path)).filter(|l| is_held(l));
-        let woke = match held_log {
-            Some(log) => wait_for_lock(log, deadline, meta_path)?,
-            None => match Witness::from_meta(&meta) {
-                // running by the witness alone: wait for that process
-                Some(w) => w.wait_gone(deadline),
-                // the lock was let go between the two looks: the next round says
-                None => true,
-            },
-        };
-        if !woke {
-            let meta = read_meta(meta_path)?;
-            let status = effective_status_at(&meta, Some(meta_path));
-            return Ok(WaitOutcome {
-                timed_out: !status.is_terminal(),
-                meta,
-                status,
-            });
-        }
-    }
-}
-
-fn is_held_for(meta: &Meta, meta_path: &Path) -> bool {
-    log_path_for(meta, Some(meta_path)).is_some_and(|l| is_held(&l))
-}
-
-/// Wait (in a thread) for a shared lock on `log`; false when `deadline` passed first.
-fn wait_for_lock(
-    log: PathBuf,
-    deadline: Option<Instant>,
-    meta_path: &Path,
-) -> Result<bool, MetaError> {
-    let (tx, rx) = mpsc::channel::<()>();
-    std::thread::Builder::new()
-        .name("codex-meta-wait".into())
-        .spawn(move || {
-            // Ok: unlocked on drop at once; another error: stop waiting and re-read.
-            let Ok(mut file) = crate::files::open_regular(&log) else {
-                let _ = tx.send(());
-                return;
-            };
-            match deadline {
-                // no end: the kernel wakes us when the lock is let go (no CPU meanwhile)
-                None => {
-                    while let Err((f, Errno::EINTR)) = Flock::lock(file, FlockArg::LockShared) {
-                        file = f;
-                    }
-                }
-                // an end: a try every 100 ms, and the thread is gone at the deadline (a
-                // blocked flock could not be called off: a long-lived caller such as
-                // codex-mcp would keep a thread per wait that timed out, until the run
-                // ended)
-                Some(d) => loop {
-                    match Flock::lock(file, FlockArg::LockSharedNonblock) {
-                        Ok(_) => break,
-                        Err((f, Errno::EWOULDBLOCK | Errno::EINTR)) => file = f,
-                        Err(_) => break,
-                    }
-                    let now = Instant::now();
-                    if now >= d {
-                        return; // the receiver has timed out
-                    }
-                    std::thread::sleep((d - now).min(Duration::from_millis(100)));
-                },
-            }
-            let _ = tx.send(());
-        })
-        .map_err(|e| MetaError::io(meta_path, "start waiting thread", e))?;
-    let got = match deadline {
-        None => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
-        Some(d) => rx.recv_timeout(d.saturating_duration_since(Instant::now())),
-    };
-    // the thread gives up at the deadline without a word: a closed channel then is a timeout
-    let past = deadline.is_some_and(|d| Instant::now() + Duration::from_millis(150) >= d);
-    Ok(match got {
-        Ok(()) => true,
-        Err(mpsc::RecvTimeoutError::Timeout) => false,
-        Err(mpsc::RecvTimeoutError::Disconnected) => !past,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wait_for;
     use crate::{RunId, RunsDir, write_meta};
 
     fn running_meta(dir: &RunsDir) -> (crate::NewRun, Meta) {
