@@ -208,7 +208,7 @@ pub fn wait(
 /// How long one look of [`wait`] lasts before it checks whether its call was cancelled
 /// (each look asks a remote run's scheduler once: no oftener than codex-meta's own
 /// 10 s).
-const WAIT_SLICE: Duration = Duration::from_secs(10);
+const WAIT_SLICE: Duration = codex_meta::scheduler::ASK_EVERY;
 
 /// `result {run}`: how the run ended — status, session id, usage, cost and the last
 /// agent message (`result`) — from codex-spawn's result object of its final meta and

@@ -22,6 +22,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::Meta;
 
+/// How often a reader asks a scheduler about one run while it waits (`codex-meta wait`,
+/// `--after`, codex-mcp's `wait`): a Slurm controller is not for polling.
+pub const ASK_EVERY: Duration = Duration::from_secs(10);
+
 /// How long a scheduler command may take (a slurmctld that does not answer).
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 

@@ -17,7 +17,7 @@ use crate::{Meta, MetaError, Status, read_meta};
 /// How often [`wait_for`] looks at a run on another host (its meta, in a shared runs
 /// dir), and how often it asks that run's scheduler.
 const REMOTE_LOOK: Duration = Duration::from_secs(1);
-const REMOTE_ASK: Duration = Duration::from_secs(10);
+const REMOTE_ASK: Duration = crate::scheduler::ASK_EVERY;
 
 /// What [`wait_for`] found.
 #[derive(Debug, Clone, PartialEq)]

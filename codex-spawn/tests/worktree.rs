@@ -58,15 +58,10 @@ fn git(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
-/// A repo with one commit (`tracked.txt`), a change to it and an untracked file in
-/// the main checkout.
-fn repo(env: &Env) -> PathBuf {
-    let r = env.repo();
-    git(&r, &["init", "-q", "-b", "main"]);
-    std::fs::write(r.join("tracked.txt"), "one\n").unwrap();
-    git(&r, &["add", "tracked.txt"]);
+/// A commit of what is staged in `r`, by a test identity.
+fn commit(r: &Path, message: &str) {
     git(
-        &r,
+        r,
         &[
             "-c",
             "user.name=t",
@@ -75,9 +70,19 @@ fn repo(env: &Env) -> PathBuf {
             "commit",
             "-q",
             "-m",
-            "init",
+            message,
         ],
     );
+}
+
+/// A repo with one commit (`tracked.txt`), a change to it and an untracked file in
+/// the main checkout.
+fn repo(env: &Env) -> PathBuf {
+    let r = env.repo();
+    git(&r, &["init", "-q", "-b", "main"]);
+    std::fs::write(r.join("tracked.txt"), "one\n").unwrap();
+    git(&r, &["add", "tracked.txt"]);
+    commit(&r, "init");
     std::fs::write(r.join("tracked.txt"), "one\nuncommitted in main\n").unwrap();
     std::fs::write(r.join("scratch.txt"), "untracked in main\n").unwrap();
     r
@@ -575,19 +580,7 @@ fn a_subdirectory_repo_works_in_the_same_place_and_one_missing_at_the_base_is_re
     std::fs::create_dir(r.join("pkg")).unwrap();
     std::fs::write(r.join("pkg/lib.txt"), "lib\n").unwrap();
     git(&r, &["add", "pkg"]);
-    git(
-        &r,
-        &[
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@example.com",
-            "commit",
-            "-q",
-            "-m",
-            "pkg",
-        ],
-    );
+    commit(&r, "pkg");
     let out = env
         .cmd_norepo()
         .args([
@@ -637,19 +630,7 @@ fn a_subdirectory_repo_works_in_the_same_place_and_one_missing_at_the_base_is_re
     )
     .unwrap();
     git(&r, &["add", ".gitmodules"]);
-    git(
-        &r,
-        &[
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@example.com",
-            "commit",
-            "-q",
-            "-m",
-            "mods",
-        ],
-    );
+    commit(&r, "mods");
     let (out, m) = run(&env, &["--task", "with modules"]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let log = std::fs::read_to_string(meta(&m)["log_file"].as_str().unwrap()).unwrap();

@@ -132,7 +132,7 @@ pub fn wait(
 }
 
 /// How often the scheduler of a dependency on another machine is asked.
-const REMOTE_ASK: Duration = Duration::from_secs(10);
+const REMOTE_ASK: Duration = codex_meta::scheduler::ASK_EVERY;
 
 /// How a dependency ended (any final status, lost included), once it has; the meta that
 /// cannot be read is `Err` (judged by [`failed`]). Its status is taken once: a second
