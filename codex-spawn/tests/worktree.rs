@@ -244,6 +244,11 @@ fn faults_are_refused_before_anything_exists() {
             "--base no-such-ref: not a commit",
         ),
         (&["--base", "--all"][..], "not a commit"),
+        // a name with a newline is still one line of error
+        (
+            &["--branch", "a\nb"][..],
+            "--branch 'a\\nb': not a valid branch name",
+        ),
     ] {
         let (out, _) = run(&env, &[&["--task", "x"][..], args].concat());
         assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");

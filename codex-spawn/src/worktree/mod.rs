@@ -177,11 +177,15 @@ pub fn plan(
                 let ok = git(&top, ["check-ref-format", "--branch", b])
                     .map_err(|e| usage(format!("--worktree: {e}")))?;
                 if !ok.status.success() || b.starts_with('-') {
-                    return Err(usage(format!("--branch '{b}': not a valid branch name")));
+                    return Err(usage(format!(
+                        "--branch '{}': not a valid branch name",
+                        b.escape_debug()
+                    )));
                 }
                 if branch_exists(&top, b).map_err(|e| usage(format!("--worktree: {e}")))? {
                     return Err(usage(format!(
-                        "--branch {b}: a branch of that name exists in {} (choose another name)",
+                        "--branch {}: a branch of that name exists in {} (choose another name)",
+                        b.escape_debug(),
                         top.display()
                     )));
                 }
@@ -194,7 +198,10 @@ pub fn plan(
         }
     };
     if base_ref.starts_with('-') {
-        return Err(usage(format!("--base '{base_ref}': not a commit")));
+        return Err(usage(format!(
+            "--base '{}': not a commit",
+            base_ref.escape_debug()
+        )));
     }
     let resolved = git_text(
         &top,
@@ -211,7 +218,11 @@ pub fn plan(
         (Err(_), true) => String::new(),
         (Err(_), false) => {
             return Err(match &req.base {
-                Some(b) => usage(format!("--base {b}: not a commit in {}", top.display())),
+                Some(b) => usage(format!(
+                    "--base {}: not a commit in {}",
+                    b.escape_debug(),
+                    top.display()
+                )),
                 None => usage(format!(
                     "--worktree: {} has no commit to start from (HEAD does not resolve)",
                     top.display()
