@@ -5,8 +5,10 @@
 //!
 //! - [`Scheduler::from_env`]: Slurm (`SLURM_JOB_ID`, …) or a Kubernetes pod
 //!   (`KUBERNETES_SERVICE_HOST`), for the meta's `scheduler` object.
-//! - [`job_state`]: Slurm's view of the job — `squeue -h -t all -j ID -o %T`, else `scontrol
-//!   show job -o ID` — bounded in time; a job Slurm no longer knows has ended.
+//! - [`job_state`]: Slurm's view of the job — `squeue -h -t all -j ID -O State,RestartCnt`,
+//!   else `scontrol show job -o ID` — bounded in time; a job Slurm no longer knows has
+//!   ended, and so has the run of a job Slurm has requeued since (its restart count grew:
+//!   the job runs again, but as a new run, from its script).
 //! - [`cancel`]: `scancel` of the run's job (an array task: `JOB_TASK`), so Slurm signals
 //!   the supervisor wherever it runs.
 //!
@@ -47,6 +49,10 @@ pub struct Scheduler {
     /// The node (Slurm) the run is on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
+    /// How often Slurm had requeued the job when the run started (`SLURM_RESTART_COUNT`;
+    /// none: never). A requeued job runs its script again — another run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restarts: Option<u32>,
     /// The pod and its namespace (Kubernetes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod: Option<String>,
@@ -91,6 +97,7 @@ impl Scheduler {
                 array_task_id,
                 cluster: get("SLURM_CLUSTER_NAME"),
                 node: get("SLURMD_NODENAME").or_else(|| get("SLURM_NODENAME")),
+                restarts: get("SLURM_RESTART_COUNT").and_then(|n| n.trim().parse().ok()),
                 ..Scheduler::default()
             });
         }
@@ -119,13 +126,19 @@ impl Scheduler {
         self.job_id.clone().filter(|j| digits(j))
     }
 
-    /// `slurm job 123 on node1`, for messages.
+    /// `slurm job 123 on node1` (`… (restart 2)` once requeued), for messages.
     pub fn describe(&self) -> String {
         match (self.kind.as_str(), self.slurm_job()) {
-            ("slurm", Some(j)) => match &self.node {
-                Some(n) => format!("slurm job {j} on {n}"),
-                None => format!("slurm job {j}"),
-            },
+            ("slurm", Some(j)) => {
+                let mut s = format!("slurm job {j}");
+                if let Some(n) = &self.node {
+                    s.push_str(&format!(" on {n}"));
+                }
+                if let Some(r) = self.restarts.filter(|&r| r > 0) {
+                    s.push_str(&format!(" (restart {r})"));
+                }
+                s
+            }
             ("kubernetes", _) => match (&self.namespace, &self.pod) {
                 (Some(ns), Some(p)) => format!("kubernetes pod {ns}/{p}"),
                 (_, Some(p)) => format!("kubernetes pod {p}"),
@@ -258,42 +271,86 @@ pub fn job_state(s: &Scheduler) -> JobState {
     let Some(job) = s.slurm_job() else {
         return JobState::Unknown(format!("{} cannot be asked from here", s.describe()));
     };
-    match bounded("squeue", &["-h", "-t", "all", "-j", &job, "-o", "%T"]) {
-        Ok((Some(0), out, _)) => {
-            // an array job's line per task: the task asked for is the only one
-            match out.lines().map(str::trim).find(|l| !l.is_empty()) {
-                Some(state) => classify(state),
-                // not shown (another user's job under PrivateData, an array task not
-                // yet split out): scontrol says whether Slurm knows it
-                None => scontrol_state(&job)
-                    .unwrap_or_else(|| JobState::Unknown("squeue shows no such job".into())),
-            }
+    let state = slurm_state(&job);
+    requeued_since(state, s.restarts.unwrap_or(0))
+}
+
+/// A job Slurm has requeued since the run started is the run's end: the job goes on (or
+/// waits to), running its script anew — a new run.
+fn requeued_since(state: (JobState, Option<u32>), at_start: u32) -> JobState {
+    match state {
+        (JobState::Active(_), Some(now)) if now > at_start => {
+            JobState::Ended(format!("requeued since (restart {now})"))
         }
-        Ok((_, _, err)) if err.contains("Invalid job id") => {
-            JobState::Ended("not known to slurm (ended long ago)".to_owned())
-        }
-        // squeue answered but could not tell (no controller): nor would scontrol
-        Ok((_, _, err)) => JobState::Unknown(format!("squeue: {}", first_line(&err))),
-        Err(Missing(_)) => scontrol_state(&job).unwrap_or_else(|| {
-            JobState::Unknown("neither squeue nor scontrol answers here".into())
-        }),
-        Err(Failed(e)) => JobState::Unknown(e),
+        (state, _) => state,
     }
 }
 
-fn scontrol_state(job: &str) -> Option<JobState> {
+/// The job's state and, where Slurm says it, its restart count.
+fn slurm_state(job: &str) -> (JobState, Option<u32>) {
+    // (a squeue that has no RestartCnt field says so on stderr and prints the state alone)
+    let asked = bounded(
+        "squeue",
+        &["-h", "-t", "all", "-j", job, "-O", "State:30,RestartCnt:12"],
+    );
+    match asked {
+        Ok((Some(0), out, _)) => {
+            // an array job's line per task: the task asked for is the only one
+            match out.lines().map(str::trim).find(|l| !l.is_empty()) {
+                Some(line) => {
+                    let mut words = line.split_whitespace();
+                    let state = classify(words.next().unwrap_or(line));
+                    (state, words.next().and_then(|n| n.parse().ok()))
+                }
+                // not shown (another user's job under PrivateData, an array task not
+                // yet split out): scontrol says whether Slurm knows it
+                None => scontrol_state(job).unwrap_or_else(|| {
+                    (JobState::Unknown("squeue shows no such job".into()), None)
+                }),
+            }
+        }
+        Ok((_, _, err)) if err.contains("Invalid job id") => (
+            JobState::Ended("not known to slurm (ended long ago)".to_owned()),
+            None,
+        ),
+        // squeue answered but could not tell (no controller): nor would scontrol
+        Ok((_, _, err)) => (
+            JobState::Unknown(format!("squeue: {}", first_line(&err))),
+            None,
+        ),
+        Err(Missing(_)) => scontrol_state(job).unwrap_or_else(|| {
+            (
+                JobState::Unknown("neither squeue nor scontrol answers here".into()),
+                None,
+            )
+        }),
+        Err(Failed(e)) => (JobState::Unknown(e), None),
+    }
+}
+
+fn scontrol_state(job: &str) -> Option<(JobState, Option<u32>)> {
     let (code, out, err) = bounded("scontrol", &["show", "job", "-o", job]).ok()?;
     if code != Some(0) {
         // Slurm's words for a job it does not know (an unknown task of an array: `Job A_7
         // not found`), nothing looser: a config or DNS error is no answer
         let unknown =
             err.contains("Invalid job id") || err.contains(&format!("Job {job} not found"));
-        return unknown.then(|| JobState::Ended("not known to slurm (ended long ago)".to_owned()));
+        return unknown.then(|| {
+            (
+                JobState::Ended("not known to slurm (ended long ago)".to_owned()),
+                None,
+            )
+        });
     }
-    let state = out
-        .split_whitespace()
-        .find_map(|kv| kv.strip_prefix("JobState="))?;
-    Some(classify(state))
+    let field = |name: &str| {
+        out.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+    };
+    let state = field("JobState")?;
+    Some((
+        classify(state),
+        field("Restarts").and_then(|n| n.parse().ok()),
+    ))
 }
 
 fn classify(state: &str) -> JobState {
@@ -358,6 +415,14 @@ mod tests {
         .unwrap();
         assert_eq!(a.slurm_job().as_deref(), Some("43_2"));
         assert!(Scheduler::from_vars(vars(&[])).is_none());
+        assert_eq!(s.restarts, None);
+        let again = Scheduler::from_vars(vars(&[
+            ("SLURM_JOB_ID", "42"),
+            ("SLURM_RESTART_COUNT", "2"),
+        ]))
+        .unwrap();
+        assert_eq!(again.restarts, Some(2));
+        assert_eq!(again.describe(), "slurm job 42 (restart 2)");
         // ids that are no numbers never reach a command line
         let bad = Scheduler::from_vars(vars(&[("SLURM_JOB_ID", "1;rm -rf /")])).unwrap();
         assert_eq!(bad.slurm_job(), None);
@@ -378,5 +443,20 @@ mod tests {
         assert_eq!(classify("COMPLETED"), JobState::Ended("COMPLETED".into()));
         assert_eq!(classify("CANCELLED"), JobState::Ended("CANCELLED".into()));
         assert_eq!(classify("NODE_FAIL"), JobState::Ended("NODE_FAIL".into()));
+    }
+
+    #[test]
+    fn a_job_requeued_since_the_run_started_is_the_runs_end() {
+        let running = || JobState::Active("RUNNING".into());
+        assert_eq!(requeued_since((running(), Some(0)), 0), running());
+        assert_eq!(requeued_since((running(), Some(2)), 2), running());
+        assert_eq!(requeued_since((running(), None), 0), running());
+        assert!(matches!(
+            requeued_since((running(), Some(1)), 0),
+            JobState::Ended(e) if e.contains("requeued")
+        ));
+        // an ended job stays ended, whatever its count
+        let done = JobState::Ended("COMPLETED".into());
+        assert_eq!(requeued_since((done.clone(), Some(3)), 0), done);
     }
 }

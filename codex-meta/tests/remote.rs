@@ -153,6 +153,62 @@ fn another_hosts_run_is_judged_by_its_slurm_job() {
 }
 
 #[test]
+fn a_run_whose_job_slurm_requeued_since_is_lost_and_never_scancelled() {
+    let env = Env::new();
+    let path = env.remote("r1", Some("77"));
+    env.tool("squeue", 0, "");
+    env.tool("scancel", 0, "");
+    // the job runs, as often restarted as when the run started: the run's
+    env.says("squeue", "RUNNING             0           \n");
+    env.cmd()
+        .args(["status", "r1"])
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("r1 running"));
+    assert!(
+        env.calls("squeue")
+            .contains("-j 77 -O State:30,RestartCnt:12"),
+        "{}",
+        env.calls("squeue")
+    );
+    // requeued since (its node failed): the job runs its script again, a new run; this
+    // one ended without its final meta
+    env.says("squeue", "RUNNING             1           \n");
+    env.cmd()
+        .args(["status", "r1"])
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("r1 lost"));
+    env.cmd()
+        .args(["cancel", "r1"])
+        .assert()
+        .success()
+        .stdout("r1 lost: already ended, nothing to cancel\n");
+    assert_eq!(env.calls("scancel"), "", "the job's new run was cancelled");
+    // a run started in the requeued job (SLURM_RESTART_COUNT=1) is that job's run
+    let mut m = meta(&path);
+    m["scheduler"]["restarts"] = json!(1);
+    fs::write(&path, serde_json::to_vec(&m).unwrap()).unwrap();
+    env.cmd()
+        .args(["status", "r1"])
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("r1 running"));
+    // scontrol's word for it when squeue is not here
+    fs::remove_file(env.tmp.path().join("bin/squeue")).unwrap();
+    env.tool("scontrol", 0, "");
+    env.says(
+        "scontrol",
+        "JobId=77 JobName=wrap JobState=PENDING Reason=BeginTime Requeue=1 Restarts=2 BatchFlag=1\n",
+    );
+    env.cmd()
+        .args(["status", "r1"])
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("r1 lost"));
+}
+
+#[test]
 fn without_a_scheduler_another_hosts_run_is_not_guessed() {
     let env = Env::new();
     env.remote("r2", None);

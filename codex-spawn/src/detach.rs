@@ -126,12 +126,8 @@ pub fn await_session(
         );
         let report_ready = fds[0].revents().is_some_and(|r| !r.is_empty());
         drop(fds);
-        if let Some(s) = sigs {
-            while let Some(sig) = s.next() {
-                if sig != nix::sys::signal::Signal::SIGCHLD {
-                    return Reported::Interrupted(sig);
-                }
-            }
+        if let Some(sig) = sigs.and_then(crate::sys::signals::Signals::next_stop) {
+            return Reported::Interrupted(sig);
         }
         match polled {
             Ok(_) if report_ready => {}

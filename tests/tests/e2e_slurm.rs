@@ -6,7 +6,8 @@
 //! host name differs from the run's) a run is cancelled through `scancel`; and from
 //! "another machine" (that reader, on a copy of the meta that names another boot: no
 //! lock or process of the run to see) it is judged through `squeue` — running while its
-//! job runs, `lost` once the job ended without a final meta.
+//! job runs, `lost` once the job ended without a final meta, or once Slurm requeued the
+//! job (its script runs again: a new run, which names the restart).
 //!
 //! Ignored by plain `cargo test`, skipped by `scripts/e2e`; `scripts/e2e-slurm` brings
 //! Slurm up and runs them (as root).
@@ -388,4 +389,123 @@ fn slurm_a_run_whose_job_ended_without_its_final_meta_is_lost_from_another_host(
         here.stdout.starts_with(&format!("{} lost", run.run_id)),
         "{here}"
     );
+}
+
+/// A job that a failed test leaves is cancelled (a requeued job would run again later).
+struct Scancel(String);
+
+impl Drop for Scancel {
+    fn drop(&mut self) {
+        let _ = Command::new("scancel").arg(&self.0).output();
+    }
+}
+
+/// `scontrol show job -o JOB`'s `Restarts=N`.
+fn restarts(job: &str) -> Option<u32> {
+    let out = Command::new("scontrol")
+        .args(["show", "job", "-o", job])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .find_map(|kv| kv.strip_prefix("Restarts=")?.parse().ok())
+}
+
+#[test]
+#[ignore = "needs a real Slurm: run scripts/e2e-slurm"]
+fn slurm_a_requeued_jobs_old_run_is_lost_from_another_host_and_its_new_run_names_the_restart() {
+    let s = E2e::new();
+    let t = tag();
+    job_scripts(&s);
+    let job = sbatch(
+        &s,
+        "codex-job.sh",
+        &["--requeue", "--open-mode=append"],
+        &[
+            "--task",
+            &format!("[tool:sleep 60; echo requeue-{t}]"),
+            "--",
+            BYPASS,
+        ],
+    );
+    let _cleanup = Scancel(job.clone());
+    let first = run_of(&s, &format!("slurm-{job}.out"));
+    wait_running(&s, &first, &format!("requeue-{t}"));
+    // another machine's copy of the run, as its node saw it last (no end was ever
+    // written there: the node is gone)
+    let far = mirror(&s, &first);
+    let (_, out, _) = from_elsewhere(&s, "codex-meta", &["status", &far]);
+    assert!(
+        out.starts_with(&format!("{} running", first.run_id)),
+        "{out}"
+    );
+    // Slurm requeues the job (as it does when a node fails): the job lives on, pending
+    sh(Command::new("scontrol").args(["requeue", &job]));
+    assert!(
+        until(Duration::from_secs(30), || restarts(&job) == Some(1)),
+        "{job} never requeued"
+    );
+    assert!(!squeue(&job).is_empty(), "the requeued job is gone");
+    let (code, out, err) = from_elsewhere(&s, "codex-meta", &["status", &far]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.starts_with(&format!("{} lost", first.run_id)),
+        "a run of a requeued job judged by the job: {out}{err}"
+    );
+    // a cancel of it never reaches the job, which is no longer the run's
+    let (code, out, err) = from_elsewhere(&s, "codex-meta", &["cancel", &far]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("lost: already ended"), "{out}{err}");
+    // (Slurm holds a requeued job ~2 min from when it is pending again; now, please) the
+    // script runs again: a new run
+    assert!(
+        until(Duration::from_secs(40), || squeue(&job) == "PENDING"),
+        "{job} is {}",
+        squeue(&job)
+    );
+    // slurmd refuses a launch whose credential is of the second its old one was revoked
+    // in ("Job credential revoked": the job fails); Slurm's own delay is for that
+    std::thread::sleep(Duration::from_secs(2));
+    sh(Command::new("scontrol").args(["update", &format!("JobId={job}"), "StartTime=now"]));
+    let mut second = None;
+    assert!(
+        until(LIMIT, || {
+            let list = s.tool("codex-meta", &["list", "--json"]);
+            second = list
+                .stdout
+                .lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .find(|m| {
+                    m["run_id"] != first.run_id.as_str()
+                        && m["scheduler"]["job_id"] == job.as_str()
+                        && m["status"] == "running"
+                });
+            second.is_some()
+        }),
+        "no new run of {job} ({}): {}",
+        sh(Command::new("scontrol").args(["show", "job", "-o", &job])),
+        std::fs::read_to_string(s.dir.path().join(format!("slurm-{job}.out"))).unwrap_or_default()
+    );
+    let second = second.unwrap();
+    assert_eq!(second["scheduler"]["restarts"], 1, "{second}");
+    let second_id = second["run_id"].as_str().unwrap().to_owned();
+    let log = std::fs::read_to_string(second["log_file"].as_str().unwrap()).unwrap();
+    assert!(
+        log.contains(&format!(
+            "scheduler=slurm job {job} on {} (restart 1)",
+            node()
+        )),
+        "{log}"
+    );
+    // its own record, judged from another host by the same job: running
+    let (_, out, _) = from_elsewhere(&s, "codex-meta", &["status", &second_id]);
+    assert!(out.starts_with(&format!("{second_id} running")), "{out}");
+    sh(Command::new("scancel").arg(&job));
+    assert!(
+        until(Duration::from_secs(40), || squeue(&job).is_empty()),
+        "{job} still {}",
+        squeue(&job)
+    );
+    // the first run had its end recorded on its own node (Slurm's SIGTERM at the requeue)
+    assert_eq!(meta(&first)["status"], "killed", "{}", s.context(&first));
 }

@@ -554,13 +554,5 @@ impl Run {
 /// drain first), read without blocking: the supervisor checks between two children so
 /// it never starts one only to stop it.
 pub(super) fn pending_signal(ctx: &mut Ctx<'_>) -> Option<Signal> {
-    if let Some(sig) = ctx.late_signal.take() {
-        return Some(sig);
-    }
-    while let Some(sig) = ctx.sigs.next() {
-        if sig != Signal::SIGCHLD {
-            return Some(sig);
-        }
-    }
-    None
+    ctx.late_signal.take().or_else(|| ctx.sigs.next_stop())
 }

@@ -172,10 +172,8 @@ fn failed(d: &Dependency, end: Result<Status, String>) -> Option<String> {
 fn wait_signal(sigs: &Signals, nap: Duration) -> Option<Signal> {
     let until = Instant::now() + nap;
     loop {
-        while let Some(sig) = sigs.next() {
-            if sig != Signal::SIGCHLD {
-                return Some(sig);
-            }
+        if let Some(sig) = sigs.next_stop() {
+            return Some(sig);
         }
         let left = until.saturating_duration_since(Instant::now());
         if left.is_zero() {

@@ -230,10 +230,7 @@ pub fn watch(
             }
         }
         if sig_ready {
-            while let Some(sig) = sigs.next() {
-                if sig == Signal::SIGCHLD {
-                    continue;
-                }
+            while let Some(sig) = sigs.next_stop() {
                 if exit.is_some() {
                     late_signal.get_or_insert(sig);
                     continue;

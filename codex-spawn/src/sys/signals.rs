@@ -40,6 +40,13 @@ impl Signals {
     pub fn next(&self) -> Option<Signal> {
         self.imp.next()
     }
+
+    /// The next pending signal that asks to stop (SIGINT, SIGTERM, SIGHUP, …), without
+    /// blocking; SIGCHLDs on the way are read and dropped (a child's end is seen by
+    /// waiting for it, not by its signal).
+    pub fn next_stop(&self) -> Option<Signal> {
+        std::iter::from_fn(|| self.next()).find(|&sig| sig != Signal::SIGCHLD)
+    }
 }
 
 impl AsFd for Signals {
