@@ -36,23 +36,33 @@ pub fn read_launch(path: &Path) -> Result<Option<Launch>, MetaError> {
     else {
         return Ok(None); // larger than any launch file: not one
     };
-    let text = String::from_utf8_lossy(&bytes);
-    let Some(launch) = parse(&text) else {
+    launch_in(&String::from_utf8_lossy(&bytes))
+        .map_err(|why| MetaError::io(path, "read", std::io::Error::other(why)))
+}
+
+/// The launch in `text` (codex-spawn's output as read from a pipe, say): `Ok(None)` when
+/// it holds no run lines, `Err` (why, one line) when they name another run's meta.
+pub fn launch_in(text: &str) -> Result<Option<Launch>, String> {
+    let Some(launch) = parse(text) else {
         return Ok(None);
     };
     let expected = format!("{RUN_FILE_PREFIX}{}{META_SUFFIX}", launch.run_id);
     if launch.meta_file.file_name().and_then(|n| n.to_str()) != Some(expected.as_str()) {
-        return Err(MetaError::io(
-            path,
-            "read",
-            std::io::Error::other(format!(
-                "its meta_file {} is not run {}'s meta ({expected})",
-                launch.meta_file.display(),
-                launch.run_id
-            )),
+        return Err(format!(
+            "its meta_file {} is not run {}'s meta ({expected})",
+            launch.meta_file.display(),
+            launch.run_id
         ));
     }
     Ok(Some(launch))
+}
+
+impl Launch {
+    /// The run's own log: beside its meta, named after its id (never a `log_file` the
+    /// text names).
+    pub fn log_file(&self) -> Option<PathBuf> {
+        crate::RunsDir::own_paths(&self.meta_file).map(|p| p.log)
+    }
 }
 
 /// The run lines in `text`: key=value lines, or JSON objects one per line.
@@ -110,5 +120,16 @@ mod tests {
         assert_eq!(l.session_id, None);
         assert_eq!(parse("hello\nworld=1\n"), None);
         assert_eq!(parse("codex_run_id=../x\nmeta_file=/a\n"), None);
+        let l = launch_in(human).unwrap().unwrap();
+        assert_eq!(
+            l.log_file().as_deref(),
+            Some(Path::new("/r/codex-run-20261201-101010-abcd.log"))
+        );
+        assert_eq!(launch_in("no run here\n"), Ok(None));
+        assert!(
+            launch_in("codex_run_id=r1\nmeta_file=/r/codex-run-r2.meta.json\n")
+                .unwrap_err()
+                .contains("not run r1's meta")
+        );
     }
 }

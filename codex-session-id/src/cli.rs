@@ -3,6 +3,7 @@
 //! prints the ids. This file exists so `main.rs` stays one line and the whole command is
 //! testable in-process.
 
+use crate::launch::{Tap, follow_launch, launch_of_file, launch_of_stream};
 use crate::read::Distinct;
 use crate::{Error, Mode, SessionId, follow_path, follow_reader, scan_file};
 use clap::{CommandFactory, Parser};
@@ -59,7 +60,9 @@ pub struct Args {
     /// released and the log read to its end; or the run's meta beside it saying it is
     /// over), or the timeout passes. A file is followed by name like `tail -F` (it may
     /// appear later, be truncated, renamed over, or deleted and created again); a pipe,
-    /// FIFO or device is read within the timeout too.
+    /// FIFO or device is read within the timeout too. codex-spawn's run lines with no id
+    /// yet (a launch file, or `codex-spawn --detach | codex-session-id --follow`) lead to
+    /// their run's log, which is followed.
     #[arg(long)]
     pub follow: bool,
 
@@ -201,18 +204,38 @@ fn scan_one(
 ) -> Result<(), Error> {
     if path.as_os_str() == "-" {
         let stdin = io::stdin();
-        let result = if args.follow {
-            follow_reader(stdin, deadline, |id| printer.offer(id)).map(drop)
-        } else {
-            crate::scan_reader(stdin.lock(), |id| printer.offer(id))
-        };
-        return result.map_err(Error::Stdin);
+        if !args.follow {
+            return crate::scan_reader(stdin.lock(), |id| printer.offer(id)).map_err(Error::Stdin);
+        }
+        let tap = Tap::new(stdin);
+        let head = tap.head();
+        let timed_out =
+            follow_reader(tap, deadline, |id| printer.offer(id)).map_err(Error::Stdin)?;
+        // codex-spawn's run lines, ended before codex named its session: its log tells
+        if !timed_out && !printer.found {
+            if let Some(launch) = launch_of_stream(&head, Path::new("standard input"))? {
+                follow_launch(&launch, deadline, |id| printer.offer(id))?;
+            }
+        }
+        return Ok(());
     }
     let read_err = |source| Error::Read {
         path: path.to_owned(),
         source,
     };
     if args.follow {
+        if let Some(launch) = launch_of_file(path)? {
+            // a launch file: what it holds (`--detach=session`'s id, closing lines), else
+            // its run's log as it grows
+            let file = File::open(path).map_err(read_err)?;
+            for id in scan_file(&file, printer.mode).map_err(read_err)? {
+                let _ = printer.offer(id);
+            }
+            if !printer.found {
+                follow_launch(&launch, deadline, |id| printer.offer(id))?;
+            }
+            return Ok(());
+        }
         // like `tail -F`: the file may not exist yet, be truncated or replaced; a FIFO or
         // a device is read as a stream, within the timeout
         follow_path(path, deadline, |id| printer.offer(id)).map_err(read_err)?;

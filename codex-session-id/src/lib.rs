@@ -28,6 +28,7 @@
 
 mod follow;
 mod json_prefix;
+mod launch;
 mod line;
 mod position;
 mod read;

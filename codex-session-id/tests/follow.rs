@@ -199,3 +199,127 @@ fn a_run_log_deleted_under_a_live_owner_is_still_read() {
     drop(lock);
     assert_eq!((code, out.as_str()), (Some(0), format!("{ID}\n").as_str()));
 }
+
+/// A detached run as codex-spawn leaves it: its log (held, as its supervisor does, while
+/// `lock` lives) and the run lines it printed — in `a.launch`, and returned.
+fn detached_run(dir: &Path) -> (String, PathBuf, codex_meta::RunLock) {
+    let runs = dir.join("runs");
+    fs::create_dir(&runs).unwrap();
+    let id = "20261201-120000-abcdef";
+    let log = runs.join(format!("codex-run-{id}.log"));
+    fs::write(&log, "codex-spawn 0.1.0 preamble\n").unwrap();
+    let lock = codex_meta::RunLock::acquire_path(&log).unwrap();
+    let lines = format!(
+        "codex_run_id={id}\nlog_file={}\nmeta_file={}\nsummary_file_pending={}\n",
+        log.display(),
+        runs.join(format!("codex-run-{id}.meta.json")).display(),
+        runs.join(format!("codex-run-{id}.summary.json")).display(),
+    );
+    fs::write(dir.join("a.launch"), &lines).unwrap();
+    (lines, log, lock)
+}
+
+#[test]
+fn a_launch_file_leads_to_its_runs_log_until_the_id_or_the_runs_end() {
+    // `codex-spawn --detach > a.launch; codex-session-id --follow a.launch`: the launch
+    // file never grows (it was followed until the timeout, without one forever)
+    let dir = tempfile::tempdir().unwrap();
+    let (_, log, lock) = detached_run(dir.path());
+    let child = follow(dir.path(), &["a.launch"]);
+    std::thread::sleep(Duration::from_millis(300));
+    append(&log, &header());
+    let (code, out, took) = finish(child, Duration::from_secs(10));
+    assert_eq!((code, out.as_str()), (Some(0), format!("{ID}\n").as_str()));
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    // the run ends without naming a session: the follow ends with it, not found
+    fs::write(&log, "codex-spawn 0.1.0 preamble\n").unwrap();
+    let child = follow(dir.path(), &["a.launch"]);
+    std::thread::sleep(Duration::from_millis(300));
+    drop(lock);
+    let (code, out, took) = finish(child, Duration::from_secs(10));
+    assert_eq!((code, out.as_str()), (Some(1), ""));
+    assert!(took < Duration::from_secs(5), "{took:?}");
+}
+
+#[test]
+fn run_lines_on_a_pipe_lead_to_their_runs_log() {
+    // `codex-spawn --detach … | codex-session-id --follow`: the pipe ends at once
+    let dir = tempfile::tempdir().unwrap();
+    let (lines, log, _lock) = detached_run(dir.path());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_codex-session-id"))
+        .args(["--follow", "--timeout", "20s"])
+        .env_clear()
+        .current_dir(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(lines.as_bytes())
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "gave up at the pipe's end"
+    );
+    append(&log, &header());
+    let (code, out, _) = finish(child, Duration::from_secs(10));
+    assert_eq!((code, out.as_str()), (Some(0), format!("{ID}\n").as_str()));
+}
+
+#[test]
+fn a_launch_is_followed_to_its_own_log_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let (lines, log, _lock) = detached_run(dir.path());
+    // the run lines' log_file is never taken: the log beside the meta, named after the id
+    let decoy = dir.path().join("decoy.log");
+    fs::write(&decoy, header()).unwrap();
+    let lines = lines.replace(
+        &format!("log_file={}", log.display()),
+        &format!("log_file={}", decoy.display()),
+    );
+    fs::write(dir.path().join("b.launch"), &lines).unwrap();
+    let (code, out, _) = finish(
+        follow(dir.path(), &["--timeout", "1s", "b.launch"]),
+        Duration::from_secs(10),
+    );
+    assert_eq!((code, out.as_str()), (Some(1), ""));
+    // a symlink planted in the log's place is refused, not followed
+    fs::remove_file(&log).unwrap();
+    std::os::unix::fs::symlink(&decoy, &log).unwrap();
+    let child = follow(dir.path(), &["--timeout", "5s", "a.launch"]);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("symlink is never followed") && err.lines().count() == 1,
+        "{err}"
+    );
+    // run lines that name another run's meta are an error, not a guess
+    fs::write(
+        dir.path().join("c.launch"),
+        lines.replace(
+            "codex_run_id=20261201-120000-abcdef",
+            "codex_run_id=20261201-120000-000000",
+        ),
+    )
+    .unwrap();
+    let out = follow(dir.path(), &["--timeout", "5s", "c.launch"])
+        .wait_with_output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is not run"),
+        "{out:?}"
+    );
+}
+
+fn append(path: &Path, text: &str) {
+    let mut f = fs::OpenOptions::new().append(true).open(path).unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}

@@ -200,6 +200,22 @@ fn detached_run_shows_its_session_while_running_then_wait_and_summarize() {
     );
     assert_run_lines(&s, &run);
 
+    // `--follow` on the run lines — kept as a launch file, or piped from codex-spawn
+    // (the pipe ends at once) — follows the run's log to the id
+    let launch = s.dir.path().join("a.launch");
+    std::fs::write(&launch, &out.stdout).unwrap();
+    let from_file = codex_session_id(&s, &[&launch], &["--follow", "--timeout", "60s"]);
+    let mut piped = s.cmd("codex-session-id");
+    piped
+        .args(["--follow", "--timeout", "60s"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped());
+    let mut piped = piped.spawn().unwrap();
+    let mut stdin = piped.stdin.take().unwrap();
+    std::io::Write::write_all(&mut stdin, out.stdout.as_bytes()).unwrap();
+    drop(stdin);
+    let from_pipe = piped.wait_with_output().unwrap();
+
     // Poll `codex-meta status` until the session id shows up: the run must still be going.
     let meta_path = run.meta_file.to_str().unwrap();
     let start = Instant::now();
@@ -228,6 +244,16 @@ fn detached_run_shows_its_session_while_running_then_wait_and_summarize() {
         ctx()
     );
     assert_eq!(live_sid.len(), 36);
+    assert_eq!(
+        (from_file.code(), from_file.stdout.trim()),
+        (Some(0), live_sid.as_str()),
+        "{from_file}"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&from_pipe.stdout).trim(),
+        live_sid,
+        "{from_pipe:?}"
+    );
 
     let wait = s.tool("codex-meta", &["wait", meta_path]);
     assert_eq!(wait.code(), Some(0), "{wait}{}", ctx());
