@@ -42,7 +42,7 @@ pub const EXIT_STATUS: &[(u8, &str)] = &[
     ),
     (
         125,
-        "codex-spawn could not write its files: the runs dir is unusable (unsafe, or full at the start: nothing is started), the log was cut short by a full disk (the meta says log_truncated), or the summary, --json-out, --event-stream or stdout could not be written; one line on stderr says which (the meta's warnings list them)",
+        "codex-spawn could not write its files: the runs dir is unusable (unsafe, or full at the start: nothing is started), the log was cut short by a full disk (the meta says log_truncated), or the summary, --json-out, --event-stream or stdout could not be written; or a --worktree run's work could not be committed to its branch, and its worktree was left as it is; one line on stderr says which (the meta's warnings list them)",
     ),
     (
         126,

@@ -17,7 +17,10 @@ use serde_json::Value;
 /// A fake codex that works in its `--cd` directory: writes `out.txt` (the prompt) and
 /// appends to the tracked `tracked.txt`, unless the prompt says `nothing`, then records
 /// the directory in `cwds`; `commit` in the prompt: commits `tracked.txt` itself;
-/// `detach`: leaves HEAD detached; `hang`: then waits for a signal; `slow`: takes 2 s. Replays the captured 0.169.0 `new-human` transcript.
+/// `detach`: leaves HEAD detached; `hang`: then waits for a signal; `slow`: takes 2 s;
+/// `nest`: makes a git repository `lib` with a commit of its own; `insub`: writes into
+/// the submodule path `sub`; `rmgit`: deletes the worktree's `.git` file. Replays the
+/// captured 0.169.0 `new-human` transcript.
 fn editing_fake(env: &Env) {
     let d = env.path().display();
     let fx = fixtures();
@@ -33,6 +36,9 @@ fn editing_fake(env: &Env) {
          case \"$last\" in *commit*) git add tracked.txt && git -c user.name=codex -c user.email=codex@example.com commit -q -m 'codex commit' ;; esac\n\
          pwd >> '{d}/cwds'\n\
          case \"$last\" in *detach*) git checkout -q --detach ;; esac\n\
+         case \"$last\" in *nest*) (mkdir lib && cd lib && git init -q && echo code > c.txt && git add c.txt && git -c user.name=c -c user.email=c@example.com commit -q -m lib) ;; esac\n\
+         case \"$last\" in *insub*) echo mine > sub/x.txt ;; esac\n\
+         case \"$last\" in *rmgit*) rm .git ;; esac\n\
          case \"$last\" in *hang*) sleep 60 ;; *slow*) sleep 2 ;; esac\n\
          cat '{fx}/new-human.stderr' >&2\n\
          cat '{fx}/new-human.stdout'\n\
@@ -547,6 +553,15 @@ fn head_left_off_the_branch_is_not_committed_and_no_hook_runs() {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&h, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
+    // the fsmonitor command is a hook by another name
+    git(
+        &r,
+        &[
+            "config",
+            "core.fsmonitor",
+            &format!("echo fsmonitor >> '{}'; false #", marker.display()),
+        ],
+    );
     let (out, m) = run(&env, &["--task", "edit it"]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert!(
@@ -575,6 +590,61 @@ fn head_left_off_the_branch_is_not_committed_and_no_hook_runs() {
         "{warned:?}"
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("codex left HEAD detached"));
+}
+
+#[test]
+fn files_the_branch_cannot_hold_leave_the_worktree() {
+    let env = Env::new();
+    editing_fake(&env);
+    let r = repo(&env);
+    let left = |task: &str, says: &str| {
+        let (out, m) = run(&env, &["--task", task]);
+        assert_eq!(out.status.code(), Some(125), "{task}: {out:?}");
+        let m = meta(&m);
+        let w = &m["worktree"];
+        assert_eq!(w["state"], "left", "{task}: {w}");
+        let warned = m["warnings"].to_string();
+        assert!(warned.contains(says), "{task}: {warned}");
+        PathBuf::from(w["path"].as_str().unwrap())
+    };
+    // a git repository codex made: `git add -A` commits it as a bare gitlink, its
+    // files and commits only in its own .git — a `worktree remove` deleted them
+    let wt = left("nest a library", "codex left files in lib");
+    assert_eq!(
+        std::fs::read_to_string(wt.join("lib/c.txt")).unwrap(),
+        "code
+"
+    );
+    // a submodule's path (not checked out in the worktree): no change to git at all
+    let sub = env.path().join("sub-origin");
+    std::fs::create_dir(&sub).unwrap();
+    git(&sub, &["init", "-q", "-b", "main"]);
+    std::fs::write(sub.join("s.txt"), "s\n").unwrap();
+    git(&sub, &["add", "s.txt"]);
+    commit(&sub, "sub");
+    git(
+        &r,
+        &[
+            "-c",
+            "protocol.file.allow=always",
+            "submodule",
+            "add",
+            "-q",
+            sub.to_str().unwrap(),
+            "sub",
+        ],
+    );
+    commit(&r, "add sub");
+    let wt = left("write insub", "codex left files in sub");
+    assert_eq!(
+        std::fs::read_to_string(wt.join("sub/x.txt")).unwrap(),
+        "mine\n"
+    );
+    // the worktree's .git file deleted: git would answer for the main checkout
+    let wt = left("rmgit please", "codex removed the worktree's .git file");
+    assert!(wt.join("out.txt").exists());
+    // and the main checkout's branch got nothing of it
+    assert_eq!(git(&r, &["rev-parse", "--abbrev-ref", "HEAD"]), "main");
 }
 
 #[test]

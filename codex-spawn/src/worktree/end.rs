@@ -118,6 +118,15 @@ impl Active {
             )),
             _ => {}
         }
+        if let Some(why) = self.unheld() {
+            self.record.state = Some("left".to_owned());
+            let w = format!(
+                "worktree: {why}: not on branch {}, so {} is left as it is",
+                self.record.branch, self.record.path
+            );
+            lines.push(w.clone());
+            return (lines, Some(w));
+        }
         if self.keep {
             self.record.state = Some("kept".to_owned());
             lines.push(format!(
@@ -135,6 +144,14 @@ impl Active {
     /// not be on the branch, and removing the worktree would lose it).
     fn off_branch(&self) -> Option<String> {
         let wt = self.path().to_path_buf();
+        // a linked worktree's `.git` is a file naming its git dir: without it git would
+        // answer for the main checkout (or for no repo at all)
+        if !wt.is_dir() {
+            return Some("codex removed the worktree".to_owned());
+        }
+        if !wt.join(".git").is_file() {
+            return Some("codex removed the worktree's .git file".to_owned());
+        }
         let want = format!("refs/heads/{}", self.record.branch);
         match git_text(&wt, ["symbolic-ref", "-q", "HEAD"]) {
             Ok(head) if head == want => {}
@@ -153,6 +170,46 @@ impl Active {
             }
         }
         None
+    }
+
+    /// Files of the worktree that its branch cannot hold, which a `worktree remove` would
+    /// delete: those under a gitlink — a git repository codex made (committed as a bare
+    /// gitlink, its commits only in its own `.git`), or a submodule's path (not checked
+    /// out: what codex wrote there is no change to git). `None` when there are none.
+    fn unheld(&self) -> Option<String> {
+        let wt = self.path().to_path_buf();
+        let o = git(&wt, ["ls-files", "--stage", "-z"]).ok()?;
+        let mut found = Vec::new();
+        for entry in o.stdout.split(|&b| b == 0) {
+            // `<mode> <object> <stage>\t<path>`
+            let Some(rest) = entry.strip_prefix(b"160000 ") else {
+                continue;
+            };
+            let Some(tab) = rest.iter().position(|&b| b == b'\t') else {
+                continue;
+            };
+            let path = String::from_utf8_lossy(&rest[tab + 1..]).into_owned();
+            let dir = wt.join(&path);
+            if std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_some()) {
+                found.push(path);
+            }
+        }
+        if found.is_empty() {
+            return None;
+        }
+        let shown: Vec<String> = found
+            .iter()
+            .take(3)
+            .map(|p| p.escape_debug().to_string())
+            .collect();
+        let more = match found.len() {
+            n if n > 3 => format!(" and {} more", n - 3),
+            _ => String::new(),
+        };
+        Some(format!(
+            "codex left files in {}{more} (a git repository or submodule of its own)",
+            shown.join(", ")
+        ))
     }
 
     /// `git add -A` and a commit when anything is staged.

@@ -1,7 +1,9 @@
 //! The git command line, as the worktree code runs it: an argv (never a shell), in a
 //! process group of its own (a Ctrl-C or a scheduler's SIGTERM to the supervisor's
 //! group never cuts a commit in half), with no hooks of the repo (a post-checkout
-//! `npm install`, a commit hook that reads the terminal or pushes), and with the caller's
+//! `npm install`, a commit hook that reads the terminal or pushes; nor the
+//! `core.fsmonitor` command, a hook by another name — the repo's filters, git-lfs
+//! among them, do run, as in any checkout of it), and with the caller's
 //! `GIT_DIR`/`GIT_WORK_TREE`/`GIT_INDEX_FILE` removed, so that git finds the repo from
 //! the directory it is given. Also the lock that keeps our runs off git's own locks.
 
@@ -26,7 +28,12 @@ where
     let mut cmd = Command::new("git");
     cmd.arg("-C")
         .arg(dir)
-        .args(["-c", "core.hooksPath=/dev/null"])
+        .args([
+            "-c",
+            "core.hooksPath=/dev/null",
+            "-c",
+            "core.fsmonitor=false",
+        ])
         .args(args);
     for var in super::REPO_ENV {
         cmd.env_remove(var);

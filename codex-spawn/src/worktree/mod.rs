@@ -110,7 +110,7 @@ fn busy_branch(branch: &str, run: &str, at: &str, top: &Path) -> String {
         )
     } else {
         format!(
-            "--worktree: branch {branch} of run {run} is checked out at {at}: remove that worktree first (git worktree remove {at})"
+            "--worktree: branch {branch} of run {run} is checked out at {at}: look at what it holds, then remove it (git worktree remove --force {at})"
         )
     }
 }
