@@ -4,14 +4,27 @@
 //! A result that is too long is cut, and says so (`"truncated": true`): first the rows
 //! of a `runs` list are dropped from the end (`"omitted": N` counts them), then the
 //! longest strings (the last agent message, first of all) keep the longest prefix that
-//! fits (its JSON escapes counted), with `…`, cut on a character boundary. Keys and
-//! numbers are never touched.
+//! fits (its JSON escapes counted), with `…`, cut on a character boundary — never the
+//! ones that say which run and how it stands ([`KEPT`]), whose cut value would mislead;
+//! last, when even that is not enough (a small `max_bytes`), whole fields other than
+//! those go, the largest first (`"dropped": N` counts them). Keys and numbers are never cut.
 
 use serde_json::{Map, Value};
 
 /// The default size of a result, in bytes of compact JSON.
 pub const DEFAULT_MAX_BYTES: usize = 1024;
-/// The smallest `max_bytes` a caller may ask for (a run id, a status and a few paths).
+/// Fields never cut or dropped, at any depth: a run's identity and state.
+const KEPT: &[&str] = &[
+    "run_id",
+    "status",
+    "session_id",
+    "truncated",
+    "omitted",
+    "dropped",
+];
+
+/// The smallest `max_bytes` a caller may ask for (less is raised to it): room for the
+/// [`KEPT`] fields of a run.
 pub const MIN_MAX_BYTES: usize = 256;
 /// The largest `max_bytes` a caller may ask for.
 pub const MAX_MAX_BYTES: usize = 1 << 20;
@@ -52,7 +65,7 @@ pub fn fit(mut v: Map<String, Value>, max: usize) -> Map<String, Value> {
     let mut root = Value::Object(v);
     while json_len(&root) > max {
         let Some(pointer) = longest_string(&root) else {
-            break;
+            return drop_fields(root, max);
         };
         let Some(Value::String(s)) = root.pointer_mut(&pointer) else {
             break;
@@ -68,6 +81,29 @@ pub fn fit(mut v: Map<String, Value>, max: usize) -> Map<String, Value> {
         Value::Object(v) => v,
         _ => Map::new(),
     }
+}
+
+/// Top-level fields other than the [`KEPT`] ones removed, the largest first, until `root`
+/// fits in `max` (or only those are left); `"dropped"` counts them.
+fn drop_fields(root: Value, max: usize) -> Map<String, Value> {
+    let Value::Object(mut v) = root else {
+        return Map::new();
+    };
+    let mut dropped = 0u64;
+    while size(&v) > max {
+        let largest = v
+            .iter()
+            .filter(|(k, _)| !KEPT.contains(&k.as_str()))
+            .max_by_key(|(_, x)| json_len(x))
+            .map(|(k, _)| k.clone());
+        let Some(k) = largest else {
+            break;
+        };
+        v.remove(&k);
+        dropped += 1;
+        v.insert("dropped".into(), Value::from(dropped));
+    }
+    v
 }
 
 const ELLIPSIS: &str = "…";
@@ -113,7 +149,9 @@ fn longest_string(v: &Value) -> Option<String> {
         let len = at.len();
         match v {
             Value::String(s)
-                if s.len() > ELLIPSIS.len() && best.as_ref().is_none_or(|(n, _)| s.len() > *n) =>
+                if s.len() > ELLIPSIS.len()
+                    && !kept(at)
+                    && best.as_ref().is_none_or(|(n, _)| s.len() > *n) =>
             {
                 *best = Some((s.len(), at.clone()));
             }
@@ -138,6 +176,11 @@ fn longest_string(v: &Value) -> Option<String> {
     let mut best = None;
     walk(v, &mut String::new(), &mut best);
     best.map(|(_, p)| p)
+}
+
+/// Whether the JSON pointer `at` ends in a [`KEPT`] key.
+fn kept(at: &str) -> bool {
+    at.rsplit('/').next().is_some_and(|k| KEPT.contains(&k))
 }
 
 #[cfg(test)]
@@ -180,6 +223,43 @@ mod tests {
         assert!(kept > 5 && kept < 50, "{kept}");
         assert_eq!(v["omitted"], 50 - kept as u64);
         assert_eq!(v["runs"][0]["run_id"], "run-0");
+    }
+
+    #[test]
+    fn a_small_limit_never_cuts_which_run_and_how_it_stands() {
+        let v = obj(json!({
+            "run_id": "20261201-120000-abcdef",
+            "status": "succeeded",
+            "session_id": "01a20a11-c891-7691-9716-0a912243e201",
+            "exit_code": 0,
+            "log_file": format!("/{}/codex-run-20261201-120000-abcdef.log", "d".repeat(200)),
+            "meta_file": format!("/{}/codex-run-20261201-120000-abcdef.meta.json", "d".repeat(200)),
+            "usage": {"input_tokens": 1000, "output_tokens": 50, "model": "gpt-5"},
+            "result": "x".repeat(5000),
+        }));
+        let cut = fit(v, MIN_MAX_BYTES);
+        assert!(size(&cut) <= MIN_MAX_BYTES, "{}: {cut:?}", size(&cut));
+        assert_eq!(cut["run_id"], "20261201-120000-abcdef");
+        assert_eq!(cut["status"], "succeeded");
+        assert_eq!(cut["session_id"], "01a20a11-c891-7691-9716-0a912243e201");
+        assert_eq!(cut["truncated"], true);
+        assert!(cut["result"].as_str().unwrap().ends_with('…'));
+        // numbers are never cut: too many of them, and whole fields go, said by name
+        let mut many = obj(json!({"run_id": "20261201-120000-abcdef", "status": "failed"}));
+        for i in 0..40 {
+            many.insert(format!("field_{i}"), json!(1_234_567_890u64 + i));
+        }
+        let cut = fit(many, MIN_MAX_BYTES);
+        assert!(size(&cut) <= MIN_MAX_BYTES, "{}: {cut:?}", size(&cut));
+        assert_eq!(cut["status"], "failed");
+        let dropped = cut.get("dropped").and_then(Value::as_u64).unwrap();
+        assert_eq!(cut.len() as u64, 2 + 40 - dropped + 2, "{cut:?}");
+        // within a list too
+        let rows =
+            vec![json!({"run_id": "r".repeat(40), "status": "running", "task": "t".repeat(400)})];
+        let cut = fit(obj(json!({"runs": rows})), MIN_MAX_BYTES);
+        assert_eq!(cut["runs"][0]["run_id"], "r".repeat(40));
+        assert_eq!(cut["runs"][0]["status"], "running");
     }
 
     #[test]

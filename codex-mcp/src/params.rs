@@ -73,7 +73,7 @@ pub struct SpawnParams {
     pub wait_for_session: Option<bool>,
     /// With `wait_for_session`: how long to wait for the session id (default 60s)
     pub session_timeout: Option<Duration>,
-    /// The most bytes of JSON to return (default 1024)
+    /// The most bytes of JSON to return (default 1024; at least 256)
     pub max_bytes: Option<usize>,
 }
 
@@ -85,7 +85,7 @@ pub struct StatusParams {
     pub run: Option<String>,
     /// Several runs (each like `run`)
     pub runs: Option<Vec<String>>,
-    /// The most bytes of JSON to return (default 1024)
+    /// The most bytes of JSON to return (default 1024; at least 256)
     pub max_bytes: Option<usize>,
 }
 
@@ -97,7 +97,7 @@ pub struct ListParams {
     pub limit: Option<usize>,
     /// Only runs of this status (queued, running, succeeded, failed, killed, timed_out, stalled, verify_failed, over_budget, dependency_failed, lost)
     pub status: Option<String>,
-    /// The most bytes of JSON to return (default 1024)
+    /// The most bytes of JSON to return (default 1024; at least 256)
     pub max_bytes: Option<usize>,
 }
 
@@ -109,7 +109,7 @@ pub struct WaitParams {
     pub run: String,
     /// Give up after this many seconds (the run goes on; `timed_out: true`); default 300
     pub timeout_seconds: Option<f64>,
-    /// The most bytes of JSON to return (default 1024)
+    /// The most bytes of JSON to return (default 1024; at least 256)
     pub max_bytes: Option<usize>,
 }
 
@@ -119,7 +119,7 @@ pub struct WaitParams {
 pub struct ResultParams {
     /// A run: its id (or a unique prefix), its meta file, or a launch file
     pub run: String,
-    /// The most bytes of JSON to return (default 1024); the last agent message is cut to fit
+    /// The most bytes of JSON to return (default 1024; at least 256); the last agent message is cut to fit
     pub max_bytes: Option<usize>,
 }
 
@@ -133,7 +133,7 @@ pub struct CancelParams {
     pub signal: Option<String>,
     /// Wait up to this many seconds for the run to end (default 0: return at once)
     pub wait_seconds: Option<f64>,
-    /// The most bytes of JSON to return (default 1024)
+    /// The most bytes of JSON to return (default 1024; at least 256)
     pub max_bytes: Option<usize>,
 }
 

@@ -5,6 +5,21 @@ use std::ffi::OsString;
 use std::io::{self, Write};
 use std::process::ExitCode;
 
+/// `message` as one line of a tool's stderr: control characters — a newline in a path or
+/// a queue name, an escape sequence — shown escaped (`\n`, `\u{1b}`), so an error is
+/// always one line and says what it was given.
+pub fn one_line(message: &str) -> String {
+    let mut s = String::with_capacity(message.len());
+    for c in message.chars() {
+        if c.is_control() {
+            s.extend(c.escape_debug());
+        } else {
+            s.push(c);
+        }
+    }
+    s
+}
+
 /// True for the error a write to a closed pipe gives.
 pub fn is_broken_pipe(err: &io::Error) -> bool {
     err.kind() == io::ErrorKind::BrokenPipe
@@ -94,4 +109,16 @@ pub fn peak_rss_kib() -> Option<u64> {
         raw
     };
     (kib > 0).then_some(kib)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_message_is_one_line_that_shows_what_it_was_given() {
+        assert_eq!(super::one_line("plain é"), "plain é");
+        assert_eq!(
+            super::one_line("queue x\ny: bad\u{1b}[1m"),
+            "queue x\\ny: bad\\u{1b}[1m"
+        );
+    }
 }

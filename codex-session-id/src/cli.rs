@@ -177,7 +177,11 @@ pub fn run(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         }
         if let Err(e) = scan_one(path, args, deadline, &mut printer) {
             failed = true;
-            let _ = writeln!(err, "codex-session-id: {e}");
+            let _ = writeln!(
+                err,
+                "codex-session-id: {}",
+                codex_meta::io::one_line(&e.to_string())
+            );
         }
     }
     if let Some(id) = printer.last.take() {

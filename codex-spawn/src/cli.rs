@@ -331,7 +331,11 @@ pub fn main() -> ExitCode {
     match run(args) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            let _ = writeln!(std::io::stderr().lock(), "codex-spawn: {e}");
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "codex-spawn: {}",
+                codex_meta::io::one_line(&e.to_string())
+            );
             ExitCode::from(e.exit_code())
         }
     }

@@ -200,6 +200,24 @@ fn a_runs_dir_others_can_write_is_refused_before_codex_starts() {
     assert!(!env.path().join("codex.pid").exists());
 }
 
+/// A value with a newline (a queue name, a path) never makes the error two lines
+/// (codex-mcp, a script, a log reader take its one line).
+#[test]
+fn an_error_naming_a_value_with_a_newline_is_one_line() {
+    let env = Env::new();
+    env.fake(Fake::default());
+    for args in [
+        &["--queue", "x\ny", "--max-running", "1", "--task", "t"][..],
+        &["--task-file", "/nonexistent\nline2"][..],
+    ] {
+        let out = env.cmd().args(args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains("\\n"), "{stderr}");
+    }
+}
+
 /// An attacker who can write the (sticky, world-writable) runs dir plants a symlink to a
 /// secret under the run's last-message name the instant its log appears. The run never
 /// writes or reads through it: it takes another id, and its summary prints no secret.

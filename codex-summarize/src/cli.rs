@@ -135,7 +135,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
             if code == 0 {
                 return 0;
             }
-            let _ = writeln!(err, "codex-summarize: {msg}");
+            let _ = writeln!(err, "codex-summarize: {}", codex_meta::io::one_line(&msg));
             code
         }
     }

@@ -74,13 +74,9 @@ pub(crate) fn dispatch(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8
     }
 }
 
-/// Print `codex-meta: <message>` on one line (newlines in the message are flattened).
+/// Print `codex-meta: <message>` on one line ([`crate::io::one_line`]).
 pub(crate) fn report(err: &mut dyn Write, message: &str) {
-    let line: String = message
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    let _ = writeln!(err, "codex-meta: {line}");
+    let _ = writeln!(err, "codex-meta: {}", crate::io::one_line(message));
     let _ = err.flush();
 }
 
