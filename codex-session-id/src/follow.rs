@@ -8,11 +8,13 @@
 //! character devices are read on a helper thread so the timeout holds even while a read
 //! blocks, and even when the input never stops (`/dev/zero`).
 //!
-//! The end of a codex-spawn run is seen three ways: its `codex_exit_code=` closing line;
-//! the owner's lock on the log being released (probed through the open descriptor, so it
-//! still works once the name was deleted or replaced); and, for a file named like a run
-//! log, the run's meta beside it saying the run is over (its lock and its liveness
-//! witness, [`codex_meta::effective_status_at`]).
+//! The end of a codex-spawn run is seen three ways: the owner's lock on the log being
+//! released (probed through the open descriptor, so it still works once the name was
+//! deleted or replaced); for a file named like a run log, the run's meta beside it saying
+//! the run is over (its lock and its liveness witness,
+//! [`codex_meta::effective_status_at`]); and, only where neither can tell (codex-spawn's
+//! stdout captured to a file), its `codex_exit_code=` closing line — in a run's log that
+//! line may be codex's own output (a tool printing another run's log).
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -100,7 +102,7 @@ pub fn follow_path(
     }
     let timed_out = loop {
         if cur.is_none() {
-            match File::open(path) {
+            match open_log(path, run_log) {
                 Ok(file) => {
                     let m = file.metadata()?;
                     if !m.is_file() {
@@ -200,7 +202,9 @@ pub fn follow_path(
                 continue;
             }
         }
-        if scanner.run_ended() {
+        // a closing line tells the end only where no lock does: in a live run's log it
+        // may be codex's output (a tool that prints a codex-spawn log)
+        if !lock_rule && scanner.run_ended() {
             let since = *idle_since_end.get_or_insert(now);
             if now.duration_since(since) >= GRACE {
                 break false;
@@ -219,6 +223,17 @@ pub fn follow_path(
         let _ = on_id(id);
     }
     Ok(timed_out)
+}
+
+/// Open the followed file; one named like a run's log only as a run's own file is
+/// opened ([`codex_meta::files::open_regular`]: never through a symlink — codex-spawn
+/// never makes one, one there was planted).
+fn open_log(path: &Path, run_log: bool) -> io::Result<File> {
+    if run_log {
+        codex_meta::files::open_regular(path)
+    } else {
+        File::open(path)
+    }
 }
 
 fn read_retry(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {

@@ -87,7 +87,8 @@ pub(crate) fn launch_of_file(path: &Path) -> Result<Option<Launch>, Error> {
 }
 
 /// Follow the log of the run `launch` names ([`follow_path`]'s rules: until an id, the
-/// run's end, or the deadline). A symlink in the log's place is refused, never followed.
+/// run's end, or the deadline). A symlink in the log's place is refused, never followed,
+/// and so is a runs dir others may write ([`codex_meta::files::check_dir`]).
 pub(crate) fn follow_launch(
     launch: &Launch,
     deadline: Option<Instant>,
@@ -100,6 +101,10 @@ pub(crate) fn follow_launch(
         path: log.clone(),
         source,
     };
+    // the runs dir the tools write to, not one others could plant a log in
+    if let Some(dir) = log.parent() {
+        codex_meta::files::check_dir(dir).map_err(|e| err(io::Error::other(e.to_string())))?;
+    }
     let m = std::fs::symlink_metadata(&log).map_err(err)?;
     if !m.is_file() {
         return Err(err(io::Error::other(format!(

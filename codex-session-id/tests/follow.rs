@@ -242,6 +242,21 @@ fn a_launch_file_leads_to_its_runs_log_until_the_id_or_the_runs_end() {
 }
 
 #[test]
+fn a_closing_line_in_codex_s_output_does_not_end_a_live_runs_follow() {
+    // a tool that prints a codex-spawn log (`cat` of another run's) before codex names
+    // its session — a fake or old CLI, or a resumed run's output
+    let dir = tempfile::tempdir().unwrap();
+    let (_, log, lock) = detached_run(dir.path());
+    append(&log, "codex_exit_code=0\ncodex_session_id=-\n");
+    let child = follow(dir.path(), &["--timeout", "20s", "a.launch"]);
+    std::thread::sleep(Duration::from_millis(800));
+    append(&log, &header());
+    let (code, out, _) = finish(child, Duration::from_secs(10));
+    assert_eq!((code, out.as_str()), (Some(0), format!("{ID}\n").as_str()));
+    drop(lock);
+}
+
+#[test]
 fn run_lines_on_a_pipe_lead_to_their_runs_log() {
     // `codex-spawn --detach … | codex-session-id --follow`: the pipe ends at once
     let dir = tempfile::tempdir().unwrap();
@@ -300,6 +315,31 @@ fn a_launch_is_followed_to_its_own_log_only() {
         err.contains("symlink is never followed") && err.lines().count() == 1,
         "{err}"
     );
+    // nor when the log is named on the command line
+    let out = follow(dir.path(), &["--timeout", "5s", log.to_str().unwrap()])
+        .wait_with_output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("symbolic link (refused)"),
+        "{out:?}"
+    );
+    // a runs dir others may write: its log is no witness of anything
+    fs::remove_file(&log).unwrap();
+    fs::write(&log, header()).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    let runs = log.parent().unwrap();
+    fs::set_permissions(runs, fs::Permissions::from_mode(0o777)).unwrap();
+    let out = follow(dir.path(), &["--timeout", "5s", "a.launch"])
+        .wait_with_output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unsafe runs dir"),
+        "{out:?}"
+    );
+    fs::set_permissions(runs, fs::Permissions::from_mode(0o700)).unwrap();
     // run lines that name another run's meta are an error, not a guess
     fs::write(
         dir.path().join("c.launch"),
