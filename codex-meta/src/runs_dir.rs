@@ -415,13 +415,17 @@ fn meta_id(name: &OsStr) -> Option<&str> {
     RunId::parse(id).ok().map(|_| id)
 }
 
-/// The run id to show for a meta: its `run_id`, else the id in its file name, else the
-/// path itself.
+/// The run id to show for a meta: the id in its file name (the run's own, the one its
+/// lock and log are named after — a meta copied or edited to name another run must not
+/// pass for it), else its `run_id`, else the path itself.
 pub fn display_id(meta: &Meta, meta_path: &Path) -> String {
+    if let Some(id) = id_from_path(meta_path) {
+        return id;
+    }
     if !meta.run_id.is_empty() {
         return meta.run_id.clone();
     }
-    id_from_path(meta_path).unwrap_or_else(|| meta_path.display().to_string())
+    meta_path.display().to_string()
 }
 
 /// `<id>` of a path ending in `codex-run-<id>.meta.json`.

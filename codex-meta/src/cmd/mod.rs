@@ -185,7 +185,9 @@ mod tests {
     fn ids_come_from_meta_or_file_name() {
         let p = Path::new("/r/codex-run-20260101-000000-abcdef.meta.json");
         assert_eq!(display_id(&Meta::default(), p), "20260101-000000-abcdef");
-        assert_eq!(display_id(&Meta::new("x"), p), "x");
+        // the file name is the run's identity, whatever the content says
+        assert_eq!(display_id(&Meta::new("x"), p), "20260101-000000-abcdef");
+        assert_eq!(display_id(&Meta::new("x"), Path::new("/r/m.json")), "x");
         assert_eq!(id_from_path(Path::new("/r/other.json")), None);
     }
 }
