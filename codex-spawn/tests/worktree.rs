@@ -238,8 +238,20 @@ fn faults_are_refused_before_anything_exists() {
     std::fs::remove_dir_all(env.repo().join(".git")).unwrap();
     let r = repo(&env);
     git(&r, &["branch", "taken"]);
+    git(&r, &["branch", "team/x"]);
     let branches = git(&r, &["branch", "--list"]);
+    let long = "b".repeat(300);
     for (args, needle) in [
+        (&["--branch", "taken/mine"][..], "branch taken exists in"),
+        (&["--branch", "team"][..], "branch team/x exists in"),
+        (
+            &["--branch", "refs/heads/x"][..],
+            "not a valid branch name (give it without refs/heads/)",
+        ),
+        (
+            &["--branch", &long][..],
+            "not a valid branch name (too long)",
+        ),
         (
             &["--branch", "taken"][..],
             "--branch taken: a branch of that name exists",
@@ -272,6 +284,16 @@ fn faults_are_refused_before_anything_exists() {
         "{out:?}"
     );
     assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+    std::fs::remove_file(r.join(".git/codex-worktrees")).unwrap();
+    // a branch named `codex` leaves no room for codex/<run id>: said before anything
+    git(&r, &["branch", "codex"]);
+    let (out, _) = run(&env, &["--task", "x"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("a branch named codex exists"),
+        "{out:?}"
+    );
+    git(&r, &["branch", "-D", "codex"]);
     // nothing was left: no run files, no branch, no worktree, codex never ran
     let runs: Vec<_> = std::fs::read_dir(env.runs())
         .map(|d| d.flatten().collect())

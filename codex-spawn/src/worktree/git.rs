@@ -74,6 +74,29 @@ where
     }
 }
 
+/// A branch that keeps `branch` from being made: one at a leading part of its path
+/// (`a` for `a/b`), or one under it (`a/b` for `a`) — refs are files and directories.
+pub(super) fn branch_in_the_way(top: &Path, branch: &str) -> Result<Option<String>, String> {
+    let mut at = 0;
+    while let Some(slash) = branch[at..].find('/') {
+        let parent = &branch[..at + slash];
+        if branch_exists(top, parent)? {
+            return Ok(Some(parent.to_owned()));
+        }
+        at += slash + 1;
+    }
+    let under = git_text(
+        top,
+        [
+            "for-each-ref",
+            "--count=1",
+            "--format=%(refname:short)",
+            &format!("refs/heads/{branch}/"),
+        ],
+    )?;
+    Ok((!under.is_empty()).then_some(under))
+}
+
 pub(super) fn branch_exists(top: &Path, branch: &str) -> Result<bool, String> {
     let o = git(
         top,

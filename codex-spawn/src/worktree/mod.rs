@@ -32,6 +32,11 @@ mod end;
 mod git;
 use git::{branch_exists, checked_out_at, git, git_retrying, git_text, repo_lock, worktrees_dir};
 
+/// The default branch of a run is `<this>/<run id>`.
+const DEFAULT_BRANCH_PREFIX: &str = "codex";
+/// The longest `--branch` (bytes): a ref is a file, named after the branch.
+const MAX_BRANCH: usize = 200;
+
 /// What `--worktree [--base REF] [--branch NAME] [--keep-worktree]` asked for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Request {
@@ -173,22 +178,46 @@ pub fn plan(
             (Some(b.clone()), b, Some(p.run_id))
         }
         None => {
+            let gitfail = |e| usage(format!("--worktree: {e}"));
             if let Some(b) = &req.branch {
-                let ok = git(&top, ["check-ref-format", "--branch", b])
-                    .map_err(|e| usage(format!("--worktree: {e}")))?;
-                if !ok.status.success() || b.starts_with('-') {
+                let ok = git(&top, ["check-ref-format", "--branch", b]).map_err(gitfail)?;
+                // (a ref is a file: a name longer than a file name can be fails in git)
+                if !ok.status.success()
+                    || b.starts_with('-')
+                    || b.starts_with("refs/")
+                    || b.len() > MAX_BRANCH
+                {
                     return Err(usage(format!(
-                        "--branch '{}': not a valid branch name",
-                        b.escape_debug()
+                        "--branch '{}': not a valid branch name{}",
+                        b.escape_debug(),
+                        if b.starts_with("refs/") {
+                            " (give it without refs/heads/)"
+                        } else if b.len() > MAX_BRANCH {
+                            " (too long)"
+                        } else {
+                            ""
+                        }
                     )));
                 }
-                if branch_exists(&top, b).map_err(|e| usage(format!("--worktree: {e}")))? {
+                if branch_exists(&top, b).map_err(gitfail)? {
                     return Err(usage(format!(
                         "--branch {}: a branch of that name exists in {} (choose another name)",
                         b.escape_debug(),
                         top.display()
                     )));
                 }
+                if let Some(other) = git::branch_in_the_way(&top, b).map_err(gitfail)? {
+                    return Err(usage(format!(
+                        "--branch {}: branch {other} exists in {}, and git keeps no branch beside a branch of the same path (choose another name)",
+                        b.escape_debug(),
+                        top.display()
+                    )));
+                }
+            } else if branch_exists(&top, DEFAULT_BRANCH_PREFIX).map_err(gitfail)? {
+                return Err(usage(format!(
+                    "--worktree: a branch named {DEFAULT_BRANCH_PREFIX} exists in {}, so no {DEFAULT_BRANCH_PREFIX}/<run id> branch can be made: give --branch NAME",
+                    top.display()
+                )));
             }
             (
                 req.branch.clone(),
@@ -293,7 +322,7 @@ impl Plan {
         match &self.branch {
             Some(b) if self.prior.is_some() => (b.clone(), false),
             Some(b) => (b.clone(), true),
-            None => (format!("codex/{run_id}"), true),
+            None => (format!("{DEFAULT_BRANCH_PREFIX}/{run_id}"), true),
         }
     }
 
