@@ -31,20 +31,53 @@ pub fn resolve(runs: &RunsDir, run: &str) -> Result<PathBuf, ToolError> {
             "run: empty (give a run id, a meta path or a launch file)",
         ));
     }
-    let path = runs.resolve_run(run)?;
     // the server's runs only: a client names a run, not a file of this machine to read
-    let inside = |p: &Path| {
-        std::fs::canonicalize(p)
-            .ok()
-            .and_then(|p| p.parent().map(Path::to_path_buf))
-            .zip(std::fs::canonicalize(runs.path()).ok())
-            .is_some_and(|(dir, runs)| dir == runs)
-    };
-    if !inside(&path) {
-        return Err(ToolError::bad_args(format!(
-            "run: {run} is not a run of {} (give a run id, or a meta or launch file of that runs dir)",
+    // (nor to learn whether it exists: outside the runs dir, what is no launch file of a
+    // run of the server's gets the one same answer)
+    let not_ours = || {
+        ToolError::bad_args(format!(
+            "run: {} is not a run of {} (give a run id, or a meta or launch file of that runs dir)",
+            codex_meta::io::one_line(run),
             runs.path().display()
-        )));
+        ))
+    };
+    let runs_dir = std::fs::canonicalize(runs.path()).ok();
+    let in_runs_dir = |dir: &Path| {
+        std::fs::canonicalize(dir)
+            .ok()
+            .is_some_and(|d| Some(d) == runs_dir)
+    };
+    let named = if run.contains('/') {
+        Some(PathBuf::from(run))
+    } else {
+        let here = runs.path().join(run);
+        here.is_file().then_some(here)
+    };
+    let path = match named {
+        Some(p) => {
+            let dir = match p.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+                _ => PathBuf::from("."),
+            };
+            if in_runs_dir(&dir) {
+                runs.resolve_run(&p.to_string_lossy())?
+            } else {
+                // elsewhere only a launch file of one of its runs (kept in a project dir,
+                // say); anything else, there or not, readable or not, is one answer
+                match codex_meta::launch::read_launch(&p) {
+                    Ok(Some(l)) => l.meta_file,
+                    _ => return Err(not_ours()),
+                }
+            }
+        }
+        None => runs.resolve_run(run)?,
+    };
+    // what it resolved to (a launch file's meta, a symlink) is in the runs dir too
+    let resolved_dir = std::fs::canonicalize(&path)
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf));
+    if !resolved_dir.is_some_and(|d| in_runs_dir(&d)) {
+        return Err(not_ours());
     }
     Ok(path)
 }

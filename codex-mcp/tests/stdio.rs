@@ -260,6 +260,15 @@ fn bad_requests_are_one_line_tool_errors_and_the_server_goes_on() {
     // a file that is no run of the server's is never read
     let e = s.err("result", json!({"run": "/etc/passwd"}));
     assert!(e.contains("is not a run of"), "{e}");
+    // nor looked at: whether it exists is not said either
+    for outside in [
+        "/etc/nonexistent.meta.json",
+        "/etc/hostname",
+        "/nonexistent/a.launch",
+    ] {
+        let e = s.err("status", json!({"run": outside}));
+        assert!(e.contains("is not a run of"), "{outside}: {e}");
+    }
     let e = s.err("status", json!({}));
     assert!(e.contains("run"), "{e}");
     let e = s.err("list", json!({"status": "sleeping"}));
