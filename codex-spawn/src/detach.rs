@@ -14,6 +14,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use nix::unistd::{ForkResult, Pid};
 
 use crate::error::SpawnError;
+use crate::sys::signals::Signals;
 
 /// Which side of the fork we are on.
 pub enum Side {
@@ -23,20 +24,41 @@ pub enum Side {
     Child,
 }
 
-/// Fork the detached supervisor. Must be called while single-threaded.
-pub fn fork() -> Result<Side, SpawnError> {
+/// Fork the detached supervisor. Must be called while single-threaded. `sigs` (the
+/// caller's, installed before) end up one set per process: held across the fork, the
+/// child's renewed before either takes a signal ([`Signals::renew`]).
+pub fn fork(sigs: &mut Signals) -> Result<Side, SpawnError> {
     let (r, w) = crate::sys::cloexec_pipe().map_err(|e| SpawnError::Sys {
         action: "create detach pipe",
         source: e,
     })?;
+    let held = sigs.hold().map_err(|e| SpawnError::Sys {
+        action: "hold signals",
+        source: e,
+    })?;
     // SAFETY: codex-spawn has not started any thread at this point, so the child may run
     // ordinary code.
-    match unsafe { nix::unistd::fork() }.map_err(|e| SpawnError::sys("fork", e))? {
+    let forked = unsafe { nix::unistd::fork() };
+    let forked = match forked {
+        Ok(f) => f,
+        Err(e) => {
+            held.release();
+            return Err(SpawnError::sys("fork", e));
+        }
+    };
+    match forked {
         ForkResult::Parent { child } => {
+            held.release();
             drop(r);
             Ok(Side::Parent { child, sync: w })
         }
         ForkResult::Child => {
+            let renewed = sigs.renew();
+            held.release();
+            renewed.map_err(|e| SpawnError::Sys {
+                action: "receive signals",
+                source: e,
+            })?;
             drop(w);
             let _ = nix::unistd::setsid();
             if let Ok(null) = OpenOptions::new().read(true).write(true).open("/dev/null") {
@@ -105,7 +127,7 @@ pub enum Reported {
 pub fn await_session(
     fd: &OwnedFd,
     timeout: std::time::Duration,
-    sigs: Option<&crate::sys::signals::Signals>,
+    sigs: Option<&Signals>,
 ) -> Reported {
     use nix::poll::{PollFd, PollFlags, PollTimeout};
     let deadline = std::time::Instant::now() + timeout;
@@ -126,7 +148,7 @@ pub fn await_session(
         );
         let report_ready = fds[0].revents().is_some_and(|r| !r.is_empty());
         drop(fds);
-        if let Some(sig) = sigs.and_then(crate::sys::signals::Signals::next_stop) {
+        if let Some(sig) = sigs.and_then(Signals::next_stop) {
             return Reported::Interrupted(sig);
         }
         match polled {

@@ -155,7 +155,7 @@ pub fn run(config: Config) -> Result<u8, SpawnError> {
     // Signals are ours before the worktree is made and the meta says running: a SIGTERM
     // from then on ends the run as `killed` with a final record (one that came before
     // codex started: codex never starts), never by the default action.
-    let sigs = match Signals::install(&HANDLED) {
+    let mut sigs = match Signals::install(&HANDLED) {
         Ok(s) => s,
         Err(e) => {
             files.discard();
@@ -238,7 +238,7 @@ pub fn run(config: Config) -> Result<u8, SpawnError> {
                 }
             },
         };
-        let side = match crate::detach::fork() {
+        let side = match crate::detach::fork(&mut sigs) {
             Ok(side) => side,
             Err(e) => {
                 abandon(files, &run.worktree);

@@ -21,14 +21,56 @@ use nix::sys::signal::Signal;
 /// A set of signals delivered through a descriptor.
 pub struct Signals {
     imp: imp::Signals,
+    set: nix::sys::signal::SigSet,
+}
+
+/// The signal mask as it was before [`Signals::hold`]; [`Held::release`] restores it.
+pub struct Held(nix::sys::signal::SigSet);
+
+impl Held {
+    /// The mask back as it was: what was held is delivered now, to this process.
+    pub fn release(self) {
+        let _ = nix::sys::signal::sigprocmask(
+            nix::sys::signal::SigmaskHow::SIG_SETMASK,
+            Some(&self.0),
+            None,
+        );
+    }
 }
 
 impl Signals {
     /// Start receiving `signals` through [`Signals::fd`]. Call while single-threaded.
     pub fn install(signals: &[Signal]) -> io::Result<Signals> {
+        let mut set = nix::sys::signal::SigSet::empty();
+        for &s in signals {
+            set.add(s);
+        }
         Ok(Signals {
             imp: imp::Signals::install(signals)?,
+            set,
         })
+    }
+
+    /// Hold (block) the set's signals until [`Held::release`]: around a fork, so that a
+    /// signal sent to either process in between waits for that process's own
+    /// descriptor ([`Signals::renew`]).
+    pub fn hold(&self) -> io::Result<Held> {
+        let mut old = nix::sys::signal::SigSet::empty();
+        nix::sys::signal::sigprocmask(
+            nix::sys::signal::SigmaskHow::SIG_BLOCK,
+            Some(&self.set),
+            Some(&mut old),
+        )?;
+        Ok(Held(old))
+    }
+
+    /// In a forked child that goes on as a process of its own (the detached
+    /// supervisor): a descriptor of its own. The portable self-pipe is inherited by the
+    /// fork — both processes would read (and write) one pipe, so a Ctrl-C to the caller
+    /// could stop the run, or the run's SIGTERM end the caller's wait. A signalfd reads
+    /// only its reader's signals: nothing to do there.
+    pub fn renew(&mut self) -> io::Result<()> {
+        self.imp.renew()
     }
 
     /// The descriptor to poll for POLLIN.
@@ -122,6 +164,10 @@ mod imp {
             self.sfd.as_fd()
         }
 
+        pub fn renew(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+
         pub fn next(&self) -> Option<Signal> {
             while let Ok(Some(info)) = self.sfd.read_signal() {
                 if let Ok(sig) = Signal::try_from(info.ssi_signo as i32) {
@@ -206,6 +252,15 @@ mod imp {
             self.read.as_fd()
         }
 
+        pub fn renew(&mut self) -> io::Result<()> {
+            let (read, write) = pipe_nonblock_cloexec()?;
+            WRITE_FD.store(write.as_raw_fd(), Ordering::Relaxed);
+            // the inherited ends close here: the pipe is the other process's alone
+            self.read = read;
+            self._write = write;
+            Ok(())
+        }
+
         pub fn next(&self) -> Option<Signal> {
             let mut byte = [0u8; 1];
             loop {
@@ -240,6 +295,51 @@ mod tests {
                     let mut fds = [nix::poll::PollFd::new(s.fd(), nix::poll::PollFlags::POLLIN)];
                     nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(5000u16)).ok()?;
                     (s.next()? == Signal::SIGUSR1 && s.next().is_none()).then_some(0)
+                })()
+                .unwrap_or(1);
+                // SAFETY: leave the forked test child without running the harness's code.
+                unsafe { libc::_exit(code) }
+            }
+            nix::unistd::ForkResult::Parent { child } => {
+                let st = nix::sys::wait::waitpid(child, None).unwrap();
+                assert_eq!(st, nix::sys::wait::WaitStatus::Exited(child, 0));
+            }
+        }
+    }
+
+    /// After a fork, a renewed set is the child's alone: a signal the child takes never
+    /// shows up on the parent's descriptor (the portable self-pipe was shared: the
+    /// detached supervisor took the caller's Ctrl-C, the caller the run's SIGTERM).
+    #[test]
+    fn a_renewed_set_after_a_fork_is_the_childs_alone() {
+        // SAFETY: the outer child only runs the code below and exits with _exit.
+        match unsafe { nix::unistd::fork() }.unwrap() {
+            nix::unistd::ForkResult::Child => {
+                let code = (|| {
+                    let mut s = Signals::install(&[Signal::SIGUSR1]).ok()?;
+                    let held = s.hold().ok()?;
+                    // SAFETY: the inner child only raises a signal and exits with _exit.
+                    match unsafe { nix::unistd::fork() }.ok()? {
+                        nix::unistd::ForkResult::Child => {
+                            let ok = s.renew().is_ok();
+                            held.release();
+                            let raised = nix::sys::signal::raise(Signal::SIGUSR1).is_ok();
+                            // there on its own descriptor, left unread: were the pipe
+                            // shared, the parent would read it below
+                            let mut fds =
+                                [nix::poll::PollFd::new(s.fd(), nix::poll::PollFlags::POLLIN)];
+                            let mine = nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO)
+                                .is_ok_and(|n| n == 1);
+                            // SAFETY: leave the inner child at once.
+                            unsafe { libc::_exit(if ok && raised && mine { 0 } else { 1 }) }
+                        }
+                        nix::unistd::ForkResult::Parent { child } => {
+                            held.release();
+                            let st = nix::sys::wait::waitpid(child, None).ok()?;
+                            let fine = st == nix::sys::wait::WaitStatus::Exited(child, 0);
+                            (fine && s.next().is_none()).then_some(0)
+                        }
+                    }
                 })()
                 .unwrap_or(1);
                 // SAFETY: leave the forked test child without running the harness's code.
