@@ -201,20 +201,29 @@ fn detached_run_shows_its_session_while_running_then_wait_and_summarize() {
     assert_run_lines(&s, &run);
 
     // `--follow` on the run lines — kept as a launch file, or piped from codex-spawn
-    // (the pipe ends at once) — follows the run's log to the id
+    // (the pipe ends at once) — follows the run's log to the id (at codex's header, or,
+    // for a CLI whose header has none, at the run's closing lines), in the background
     let launch = s.dir.path().join("a.launch");
     std::fs::write(&launch, &out.stdout).unwrap();
-    let from_file = codex_session_id(&s, &[&launch], &["--follow", "--timeout", "60s"]);
-    let mut piped = s.cmd("codex-session-id");
-    piped
-        .args(["--follow", "--timeout", "60s"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped());
-    let mut piped = piped.spawn().unwrap();
-    let mut stdin = piped.stdin.take().unwrap();
-    std::io::Write::write_all(&mut stdin, out.stdout.as_bytes()).unwrap();
-    drop(stdin);
-    let from_pipe = piped.wait_with_output().unwrap();
+    let follower = |from_stdin: bool| {
+        let mut c = s.cmd("codex-session-id");
+        c.args(["--follow", "--timeout", "60s"])
+            .stdin(if from_stdin {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped());
+        if !from_stdin {
+            c.arg(&launch);
+        }
+        let mut child = c.spawn().unwrap();
+        if let Some(mut stdin) = child.stdin.take() {
+            std::io::Write::write_all(&mut stdin, out.stdout.as_bytes()).unwrap();
+        }
+        child
+    };
+    let (from_file, from_pipe) = (follower(false), follower(true));
 
     // Poll `codex-meta status` until the session id shows up: the run must still be going.
     let meta_path = run.meta_file.to_str().unwrap();
@@ -244,16 +253,18 @@ fn detached_run_shows_its_session_while_running_then_wait_and_summarize() {
         ctx()
     );
     assert_eq!(live_sid.len(), 36);
-    assert_eq!(
-        (from_file.code(), from_file.stdout.trim()),
-        (Some(0), live_sid.as_str()),
-        "{from_file}"
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&from_pipe.stdout).trim(),
-        live_sid,
-        "{from_pipe:?}"
-    );
+    for follower in [from_file, from_pipe] {
+        let got = follower.wait_with_output().unwrap();
+        assert_eq!(
+            (
+                got.status.code(),
+                String::from_utf8_lossy(&got.stdout).trim()
+            ),
+            (Some(0), live_sid.as_str()),
+            "{got:?}{}",
+            ctx()
+        );
+    }
 
     let wait = s.tool("codex-meta", &["wait", meta_path]);
     assert_eq!(wait.code(), Some(0), "{wait}{}", ctx());
