@@ -662,6 +662,10 @@ fn files_the_branch_cannot_hold_leave_the_worktree() {
         std::fs::read_to_string(wt.join("sub/x.txt")).unwrap(),
         "mine\n"
     );
+    // kept anyway (--keep-worktree): nothing to warn of
+    let (out, m) = run(&env, &["--keep-worktree", "--task", "nest again"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(meta(&m)["worktree"]["state"], "kept");
     // the worktree's .git file deleted: git would answer for the main checkout
     let wt = left("rmgit please", "codex removed the worktree's .git file");
     assert!(wt.join("out.txt").exists());

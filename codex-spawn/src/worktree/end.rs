@@ -118,7 +118,8 @@ impl Active {
             )),
             _ => {}
         }
-        if let Some(why) = self.unheld() {
+        // (a kept worktree keeps them anyway)
+        if let Some(why) = if self.keep { None } else { self.unheld() } {
             self.record.state = Some("left".to_owned());
             let w = format!(
                 "worktree: {why}: not on branch {}, so {} is left as it is",
