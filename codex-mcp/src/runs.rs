@@ -70,7 +70,8 @@ pub fn resolve(runs: &RunsDir, run: &str) -> Result<PathBuf, ToolError> {
                 }
             }
         }
-        None => runs.resolve_run(run)?,
+        // an id or a prefix, looked for in the runs dir only (not the server's cwd)
+        None => runs.resolve_id(run)?,
     };
     // what it resolved to (a launch file's meta, a symlink) is in the runs dir too
     let resolved_dir = std::fs::canonicalize(&path)

@@ -269,6 +269,14 @@ fn bad_requests_are_one_line_tool_errors_and_the_server_goes_on() {
         let e = s.err("status", json!({"run": outside}));
         assert!(e.contains("is not a run of"), "{outside}: {e}");
     }
+    // a bare name is a run of the runs dir, never a file of the server's working
+    // directory (which holds `codex-spawn`, a file, here): one answer, there or not
+    let there = s.err("status", json!({"run": "codex-spawn"}));
+    let not_there = s.err("status", json!({"run": "codex-spaw0"}));
+    assert_eq!(
+        there.replace("codex-spawn", "X"),
+        not_there.replace("codex-spaw0", "X")
+    );
     let e = s.err("status", json!({}));
     assert!(e.contains("run"), "{e}");
     let e = s.err("list", json!({"status": "sleeping"}));

@@ -309,6 +309,12 @@ impl RunsDir {
                 Err(e) => Err(MetaError::io(path, "read", e)),
             };
         }
+        self.resolve_id(arg)
+    }
+
+    /// The meta of the run `arg` names as a run id, `codex-run-<id>`, or a unique prefix
+    /// of an id — looked for in this dir only (never a file of the working directory).
+    pub fn resolve_id(&self, arg: &str) -> Result<PathBuf, MetaError> {
         let id_text = arg.strip_prefix(RUN_FILE_PREFIX).unwrap_or(arg);
         let id = RunId::parse(id_text).map_err(|e| match e {
             MetaError::InvalidRunId { reason, .. } => MetaError::InvalidRunId {

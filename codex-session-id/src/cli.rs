@@ -228,7 +228,7 @@ fn scan_one(
         source,
     };
     if args.follow {
-        if let Some(launch) = launch_of_file(path)? {
+        if let Some(launch) = launch_of_file(path, deadline)? {
             // a launch file: what it holds (`--detach=session`'s id, closing lines), else
             // its run's log as it grows
             let file = File::open(path).map_err(read_err)?;

@@ -11,9 +11,9 @@ use std::io::{self, Read};
 use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use codex_meta::launch::{Launch, launch_in, read_launch};
+use codex_meta::launch::{Launch, launch_in};
 
 use crate::{Error, SessionId, follow_path, is_run_log};
 
@@ -69,21 +69,62 @@ pub(crate) fn launch_of_stream(
 }
 
 /// The run a launch file names: `None` for anything else — a run's log (followed as
-/// itself), a file not there yet (followed like `tail -F`), a FIFO, a file with no run
-/// lines.
-pub(crate) fn launch_of_file(path: &Path) -> Result<Option<Launch>, Error> {
-    let is_file = std::fs::metadata(path).is_ok_and(|m| m.is_file());
-    if !is_file || is_run_log(path) {
+/// itself), a FIFO, a file whose first bytes are no run lines. A file not there yet, or
+/// still empty (`codex-spawn --detach > a.launch &` — the shell makes it before
+/// codex-spawn writes), is waited for until it has bytes (or `deadline`), and lines
+/// that begin like run lines until they are whole (a moment). The file is the caller's
+/// to name (a symlink to it is fine); the log it leads to is opened as a run's own.
+pub(crate) fn launch_of_file(
+    path: &Path,
+    deadline: Option<Instant>,
+) -> Result<Option<Launch>, Error> {
+    if is_run_log(path) {
         return Ok(None);
     }
-    read_launch(path).map_err(|e| {
-        // the why alone: the path is said once, by Error::Read
-        let why = std::error::Error::source(&e).map_or_else(|| e.to_string(), |s| s.to_string());
-        Error::Read {
-            path: path.to_owned(),
-            source: io::Error::other(why),
+    let err = |why: String| Error::Read {
+        path: path.to_owned(),
+        source: io::Error::other(why),
+    };
+    let mut partial_since: Option<Instant> = None;
+    loop {
+        match std::fs::metadata(path) {
+            Ok(m) if !m.is_file() => return Ok(None),
+            Ok(m) if m.len() > 0 => {
+                let head = read_head(path).map_err(|e| err(e.to_string()))?;
+                let text = String::from_utf8_lossy(&head);
+                if let Some(launch) = launch_in(&text).map_err(err)? {
+                    return Ok(Some(launch));
+                }
+                // the first run line written, not yet the meta_file line: a moment more
+                let begun =
+                    text.starts_with("codex_run_id=") || text.starts_with("{\"codex_run_id\"");
+                let since = *partial_since.get_or_insert_with(Instant::now);
+                if !begun || since.elapsed() >= PARTIAL_PATIENCE {
+                    return Ok(None);
+                }
+            }
+            // not there, or empty: a launch file on its way, or a log to be followed
+            _ => {}
         }
-    })
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Ok(None);
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// How long lines that begin like run lines may take to become whole.
+const PARTIAL_PATIENCE: Duration = Duration::from_secs(1);
+/// How often a launch file on its way is looked at.
+const POLL: Duration = Duration::from_millis(50);
+
+/// The first [`HEAD`] bytes of the file at `path`.
+fn read_head(path: &Path) -> io::Result<Vec<u8>> {
+    let mut head = Vec::new();
+    std::fs::File::open(path)?
+        .take(HEAD as u64)
+        .read_to_end(&mut head)?;
+    Ok(head)
 }
 
 /// Follow the log of the run `launch` names ([`follow_path`]'s rules: until an id, the

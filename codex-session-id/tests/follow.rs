@@ -257,6 +257,38 @@ fn a_closing_line_in_codex_s_output_does_not_end_a_live_runs_follow() {
 }
 
 #[test]
+fn a_launch_file_still_on_its_way_or_behind_a_symlink_is_one() {
+    // `codex-spawn --detach > a.launch & codex-session-id --follow a.launch`: the shell
+    // made the file, codex-spawn writes the run lines a moment later
+    let dir = tempfile::tempdir().unwrap();
+    let (lines, log, _lock) = detached_run(dir.path());
+    let launch = dir.path().join("late.launch");
+    fs::write(&launch, "").unwrap();
+    let child = follow(dir.path(), &["--timeout", "20s", "late.launch"]);
+    std::thread::sleep(Duration::from_millis(300));
+    fs::write(&launch, &lines).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    append(&log, &header());
+    let (code, out, _) = finish(child, Duration::from_secs(10));
+    assert_eq!((code, out.as_str()), (Some(0), format!("{ID}\n").as_str()));
+    // a symlink to a launch file is the caller's to name
+    std::os::unix::fs::symlink("a.launch", dir.path().join("link.launch")).unwrap();
+    let (code, out, _) = finish(
+        follow(dir.path(), &["--timeout", "5s", "link.launch"]),
+        Duration::from_secs(10),
+    );
+    assert_eq!((code, out.as_str()), (Some(0), format!("{ID}\n").as_str()));
+    // and a symlink to a plain growing file is followed as before (tail -F)
+    fs::write(dir.path().join("plain.log"), "no id yet\n").unwrap();
+    std::os::unix::fs::symlink("plain.log", dir.path().join("latest.log")).unwrap();
+    let (code, out, _) = finish(
+        follow(dir.path(), &["--timeout", "500ms", "latest.log"]),
+        Duration::from_secs(10),
+    );
+    assert_eq!((code, out.as_str()), (Some(1), ""));
+}
+
+#[test]
 fn run_lines_on_a_pipe_lead_to_their_runs_log() {
     // `codex-spawn --detach … | codex-session-id --follow`: the pipe ends at once
     let dir = tempfile::tempdir().unwrap();

@@ -19,7 +19,8 @@ use serde_json::Value;
 /// the directory in `cwds`; `commit` in the prompt: commits `tracked.txt` itself;
 /// `detach`: leaves HEAD detached; `hang`: then waits for a signal; `slow`: takes 2 s;
 /// `nest`: makes a git repository `lib` with a commit of its own; `insub`: writes into
-/// the submodule path `sub`; `rmgit`: deletes the worktree's `.git` file. Replays the
+/// the submodule path `sub`; `emptysub`: makes empty directories there; `subinit`: checks
+/// the submodule out; `rmgit`: deletes the worktree's `.git` file. Replays the
 /// captured 0.169.0 `new-human` transcript.
 fn editing_fake(env: &Env) {
     let d = env.path().display();
@@ -38,6 +39,8 @@ fn editing_fake(env: &Env) {
          case \"$last\" in *detach*) git checkout -q --detach ;; esac\n\
          case \"$last\" in *nest*) (mkdir lib && cd lib && git init -q && echo code > c.txt && git add c.txt && git -c user.name=c -c user.email=c@example.com commit -q -m lib) ;; esac\n\
          case \"$last\" in *insub*) echo mine > sub/x.txt ;; esac\n\
+         case \"$last\" in *emptysub*) mkdir -p sub/empty/dirs ;; esac\n\
+         case \"$last\" in *subinit*) git -c protocol.file.allow=always submodule -q update --init && test -f sub/s.txt || exit 9 ;; esac\n\
          case \"$last\" in *rmgit*) rm .git ;; esac\n\
          case \"$last\" in *hang*) sleep 60 ;; *slow*) sleep 2 ;; esac\n\
          cat '{fx}/new-human.stderr' >&2\n\
@@ -662,6 +665,13 @@ fn files_the_branch_cannot_hold_leave_the_worktree() {
         std::fs::read_to_string(wt.join("sub/x.txt")).unwrap(),
         "mine\n"
     );
+    // what holds nothing is no reason to leave: empty directories, a submodule checked
+    // out clean at the recorded commit (its remote has it)
+    for task in ["make emptysub", "do subinit"] {
+        let (out, m) = run(&env, &["--task", task]);
+        assert_eq!(out.status.code(), Some(0), "{task}: {out:?}");
+        assert_eq!(meta(&m)["worktree"]["state"], "removed", "{task}");
+    }
     // kept anyway (--keep-worktree): nothing to warn of
     let (out, m) = run(&env, &["--keep-worktree", "--task", "nest again"]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");

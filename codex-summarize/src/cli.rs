@@ -248,7 +248,11 @@ fn execute(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<u8, Fa
         }
         let metas: Vec<PathBuf> = dir.list()?.into_iter().map(|r| r.meta_path).collect();
         if metas.is_empty() {
-            let _ = writeln!(err, "codex-summarize: no runs in {}", dir.path().display());
+            let _ = writeln!(
+                err,
+                "codex-summarize: no runs in {}",
+                codex_meta::io::one_line(&dir.path().display().to_string())
+            );
         }
         Some(metas)
     } else {
@@ -258,7 +262,11 @@ fn execute(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<u8, Fa
     let mut skipped = 0usize;
     let mut skip = |e: &dyn std::fmt::Display| {
         skipped += 1;
-        let _ = writeln!(err, "codex-summarize: skipped: {e}");
+        let _ = writeln!(
+            err,
+            "codex-summarize: skipped: {}",
+            codex_meta::io::one_line(&e.to_string())
+        );
     };
     let metas: Vec<PathBuf> = match listed {
         Some(m) => m,

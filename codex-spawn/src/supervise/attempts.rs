@@ -357,9 +357,10 @@ impl Run {
                     Unrunnable::NotFound => (127, "not found"),
                     Unrunnable::NotExecutable => (126, "not executable"),
                 };
+                // (one line in the log and on stderr, whatever the path holds)
                 let reason = format!(
                     "codex binary '{}': {what}",
-                    self.config.codex_bin.to_string_lossy()
+                    codex_meta::io::one_line(&self.config.codex_bin.to_string_lossy())
                 );
                 ctx.log.write(format!("codex-spawn: {reason}\n").as_bytes());
                 return AttemptEnd::failed(started_at, code, reason);

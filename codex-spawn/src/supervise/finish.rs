@@ -317,11 +317,16 @@ impl Run {
         let mut err = std::io::stderr().lock();
         if matches!(end.exit_code, 126 | 127) {
             if let Some(r) = &end.reason {
-                let _ = writeln!(err, "codex-spawn: {r}");
+                let _ = writeln!(err, "codex-spawn: {}", codex_meta::io::one_line(r));
             }
         }
         for w in &warnings.list {
-            let _ = writeln!(err, "codex-spawn: warning: run {}: {w}", self.id);
+            let _ = writeln!(
+                err,
+                "codex-spawn: warning: run {}: {}",
+                self.id,
+                codex_meta::io::one_line(w)
+            );
         }
         code
     }

@@ -176,10 +176,13 @@ impl Active {
     /// Files of the worktree that its branch cannot hold, which a `worktree remove` would
     /// delete: those under a gitlink — a git repository codex made (committed as a bare
     /// gitlink, its commits only in its own `.git`), or a submodule's path (not checked
-    /// out: what codex wrote there is no change to git). `None` when there are none.
+    /// out: what codex wrote there is no change to git). Empty directories hold nothing,
+    /// and a submodule checked out clean at the commit the branch records can be had
+    /// again from its remote. `None` when there are none.
     fn unheld(&self) -> Option<String> {
         let wt = self.path().to_path_buf();
         let o = git(&wt, ["ls-files", "--stage", "-z"]).ok()?;
+        let submodules = git::submodule_paths(&wt);
         let mut found = Vec::new();
         for entry in o.stdout.split(|&b| b == 0) {
             // `<mode> <object> <stage>\t<path>`
@@ -189,11 +192,17 @@ impl Active {
             let Some(tab) = rest.iter().position(|&b| b == b'\t') else {
                 continue;
             };
+            let object = String::from_utf8_lossy(rest.split(|&b| b == b' ').next().unwrap_or(b""))
+                .into_owned();
             let path = String::from_utf8_lossy(&rest[tab + 1..]).into_owned();
             let dir = wt.join(&path);
-            if std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_some()) {
-                found.push(path);
+            if !has_files(&dir, 0) {
+                continue;
             }
+            if submodules.contains(&path) && git::clean_at(&dir, &object) {
+                continue;
+            }
+            found.push(path);
         }
         if found.is_empty() {
             return None;
@@ -346,6 +355,17 @@ impl Active {
             }
         }
     }
+}
+
+/// Whether anything but directories is under `dir` (a file, a symlink), at any depth.
+fn has_files(dir: &Path, depth: usize) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    entries.flatten().any(|e| match e.file_type() {
+        Ok(t) if t.is_dir() => depth > 64 || has_files(&e.path(), depth + 1),
+        _ => true,
+    })
 }
 
 fn short(sha: &str) -> &str {

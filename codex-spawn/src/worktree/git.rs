@@ -97,6 +97,47 @@ pub(super) fn branch_in_the_way(top: &Path, branch: &str) -> Result<Option<Strin
     Ok((!under.is_empty()).then_some(under))
 }
 
+/// The paths `.gitmodules` of the work tree `wt` registers (none without the file).
+pub(super) fn submodule_paths(wt: &Path) -> std::collections::HashSet<String> {
+    let Ok(o) = git(
+        wt,
+        [
+            "config",
+            "--file",
+            ".gitmodules",
+            "--null",
+            "--get-regexp",
+            r"^submodule\..*\.path$",
+        ],
+    ) else {
+        return Default::default();
+    };
+    // `key\nvalue\0` records
+    o.stdout
+        .split(|&b| b == 0)
+        .filter_map(|r| {
+            let nl = r.iter().position(|&b| b == b'\n')?;
+            Some(String::from_utf8_lossy(&r[nl + 1..]).into_owned())
+        })
+        .collect()
+}
+
+/// Whether the checkout at `dir` is a git work tree at commit `object` with nothing
+/// changed or untracked in it.
+pub(super) fn clean_at(dir: &Path, object: &str) -> bool {
+    let at = git_text(dir, ["rev-parse", "HEAD"]).is_ok_and(|h| h == object);
+    at && git(
+        dir,
+        [
+            "--no-optional-locks",
+            "status",
+            "--porcelain",
+            "--untracked-files=all",
+        ],
+    )
+    .is_ok_and(|o| o.status.success() && o.stdout.is_empty())
+}
+
 pub(super) fn branch_exists(top: &Path, branch: &str) -> Result<bool, String> {
     let o = git(
         top,

@@ -34,8 +34,9 @@ use git::{branch_exists, checked_out_at, git, git_retrying, git_text, repo_lock,
 
 /// The default branch of a run is `<this>/<run id>`.
 const DEFAULT_BRANCH_PREFIX: &str = "codex";
-/// The longest `--branch` (bytes): a ref is a file, named after the branch.
-const MAX_BRANCH: usize = 200;
+/// The longest part of a `--branch` between slashes (bytes): a ref is a file named after
+/// it, whose `.lock` must fit in a file name (255 bytes).
+const MAX_BRANCH_PART: usize = 240;
 
 /// What `--worktree [--base REF] [--branch NAME] [--keep-worktree]` asked for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -185,14 +186,14 @@ pub fn plan(
                 if !ok.status.success()
                     || b.starts_with('-')
                     || b.starts_with("refs/")
-                    || b.len() > MAX_BRANCH
+                    || b.split('/').any(|part| part.len() > MAX_BRANCH_PART)
                 {
                     return Err(usage(format!(
                         "--branch '{}': not a valid branch name{}",
                         b.escape_debug(),
                         if b.starts_with("refs/") {
                             " (give it without refs/heads/)"
-                        } else if b.len() > MAX_BRANCH {
+                        } else if b.split('/').any(|part| part.len() > MAX_BRANCH_PART) {
                             " (too long)"
                         } else {
                             ""
