@@ -30,7 +30,7 @@ use crate::{Scanner, SessionId};
 /// Read size.
 const CHUNK: usize = 1 << 20;
 /// How long `--follow` sleeps when a growing file has no new bytes.
-const POLL: Duration = Duration::from_millis(50);
+pub(crate) const POLL: Duration = Duration::from_millis(50);
 /// After a codex-spawn run ended, how long `--follow` waits for its remaining closing lines.
 const GRACE: Duration = Duration::from_millis(200);
 /// How long `--follow` waits for an empty run log, never seen locked, to be locked.

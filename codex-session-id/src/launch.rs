@@ -109,14 +109,13 @@ pub(crate) fn launch_of_file(
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return Ok(None);
         }
-        std::thread::sleep(POLL);
+        // (as often as --follow looks at a file that has no new bytes)
+        std::thread::sleep(crate::follow::POLL);
     }
 }
 
 /// How long lines that begin like run lines may take to become whole.
 const PARTIAL_PATIENCE: Duration = Duration::from_secs(1);
-/// How often a launch file on its way is looked at.
-const POLL: Duration = Duration::from_millis(50);
 
 /// The first [`HEAD`] bytes of the file at `path`.
 fn read_head(path: &Path) -> io::Result<Vec<u8>> {

@@ -82,24 +82,18 @@ impl Active {
             return (lines, None);
         }
         if let Some(off) = self.off_branch() {
-            self.record.state = Some("left".to_owned());
-            self.count();
             let w = format!(
                 "worktree: {off}: nothing was committed and {} is left as it is",
                 self.record.path
             );
-            lines.push(w.clone());
-            return (lines, Some(w));
+            return self.leave(lines, w, true);
         }
         if let Err(e) = self.commit_leftovers(run_id, task, &mut lines) {
-            self.record.state = Some("left".to_owned());
-            self.count();
             let w = format!(
                 "worktree: cannot commit codex's changes: {e}; {} is left as it is",
                 self.record.path
             );
-            lines.push(w.clone());
-            return (lines, Some(w));
+            return self.leave(lines, w, true);
         }
         self.count();
         match (self.record.changed, &self.record.commit) {
@@ -118,16 +112,6 @@ impl Active {
             )),
             _ => {}
         }
-        // (a kept worktree keeps them anyway)
-        if let Some(why) = if self.keep { None } else { self.unheld() } {
-            self.record.state = Some("left".to_owned());
-            let w = format!(
-                "worktree: {why}: not on branch {}, so {} is left as it is",
-                self.record.branch, self.record.path
-            );
-            lines.push(w.clone());
-            return (lines, Some(w));
-        }
         if self.keep {
             self.record.state = Some("kept".to_owned());
             lines.push(format!(
@@ -136,8 +120,32 @@ impl Active {
             ));
             return (lines, None);
         }
+        if let Some(why) = self.unheld() {
+            let w = format!(
+                "worktree: {why}: not on branch {}, so {} is left as it is",
+                self.record.branch, self.record.path
+            );
+            // (counted above, as committed)
+            return self.leave(lines, w, false);
+        }
         let warning = self.remove(&mut lines);
         (lines, warning)
+    }
+
+    /// The worktree is left as it is, with warning `w` (for the log and the run's
+    /// warnings); `count`: count the branch and what codex left uncommitted now.
+    fn leave(
+        &mut self,
+        mut lines: Vec<String>,
+        w: String,
+        count: bool,
+    ) -> (Vec<String>, Option<String>) {
+        self.record.state = Some("left".to_owned());
+        if count {
+            self.count();
+        }
+        lines.push(w.clone());
+        (lines, Some(w))
     }
 
     /// Why the worktree is no place to commit to its branch: codex left HEAD on

@@ -183,21 +183,19 @@ pub fn plan(
             if let Some(b) = &req.branch {
                 let ok = git(&top, ["check-ref-format", "--branch", b]).map_err(gitfail)?;
                 // (a ref is a file: a name longer than a file name can be fails in git)
-                if !ok.status.success()
-                    || b.starts_with('-')
-                    || b.starts_with("refs/")
-                    || b.split('/').any(|part| part.len() > MAX_BRANCH_PART)
-                {
+                let why = if b.starts_with("refs/") {
+                    Some(" (give it without refs/heads/)")
+                } else if b.split('/').any(|part| part.len() > MAX_BRANCH_PART) {
+                    Some(" (too long)")
+                } else if !ok.status.success() || b.starts_with('-') {
+                    Some("")
+                } else {
+                    None
+                };
+                if let Some(why) = why {
                     return Err(usage(format!(
-                        "--branch '{}': not a valid branch name{}",
-                        b.escape_debug(),
-                        if b.starts_with("refs/") {
-                            " (give it without refs/heads/)"
-                        } else if b.split('/').any(|part| part.len() > MAX_BRANCH_PART) {
-                            " (too long)"
-                        } else {
-                            ""
-                        }
+                        "--branch '{}': not a valid branch name{why}",
+                        b.escape_debug()
                     )));
                 }
                 if branch_exists(&top, b).map_err(gitfail)? {
