@@ -266,12 +266,15 @@ impl Child {
                 Some((pid, _)) if pid != self.pid.as_raw() => {
                     let _ = nix::sys::wait::waitpid(Pid::from_raw(pid), None);
                 }
-                // the child's zombie comes first in the list: look the others up
+                // the child's zombie comes first in the list: ask the others one by one
                 Some(_) => {
                     let me = std::process::id() as i32;
-                    for p in crate::sys::proc_table::list() {
-                        if p.ppid == me && p.zombie && p.pid != self.pid.as_raw() {
-                            let _ = nix::sys::wait::waitpid(Pid::from_raw(p.pid), None);
+                    for pid in super::tree::children(me) {
+                        if pid != self.pid.as_raw() {
+                            let _ = nix::sys::wait::waitpid(
+                                Pid::from_raw(pid),
+                                Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+                            );
                         }
                     }
                     return;
@@ -311,6 +314,7 @@ fn finish(child: &mut Child, status: &OwnedFd, subreaper: bool) {
             root: me,
             sessions: &sessions,
             spare: &[],
+            adopted: subreaper,
         };
         super::tree::kill_all(&scope, || child.reap(status));
         let _ = nix::sys::signal::killpg(child.pid, Signal::SIGKILL);

@@ -233,6 +233,7 @@ impl Kept {
             root: me,
             sessions: &sessions,
             spare,
+            adopted: crate::sys::reaper::adopts_orphans(),
         };
         let killed = tree::kill_all(&scope, reap_adopted);
         self.signal_group(Signal::SIGKILL);

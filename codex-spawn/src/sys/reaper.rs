@@ -15,6 +15,12 @@ pub fn become_subreaper() -> bool {
     imp::become_subreaper()
 }
 
+/// This process is a child subreaper (Linux, after [`become_subreaper`]): every orphan
+/// of its tree comes back to it.
+pub fn adopts_orphans() -> bool {
+    imp::adopts_orphans()
+}
+
 /// In a forked child, before exec: die the moment `parent` (its parent) dies (Linux), or
 /// do nothing (portable). If the parent is already gone, die now. Async-signal-safe.
 pub fn die_with_parent(parent: libc::pid_t) {
@@ -23,6 +29,13 @@ pub fn die_with_parent(parent: libc::pid_t) {
 
 #[cfg(linux_native)]
 mod imp {
+    pub fn adopts_orphans() -> bool {
+        let mut on: libc::c_int = 0;
+        // SAFETY: PR_GET_CHILD_SUBREAPER writes one int through the pointer given.
+        let rc = unsafe { libc::prctl(libc::PR_GET_CHILD_SUBREAPER, &mut on as *mut libc::c_int) };
+        rc == 0 && on != 0
+    }
+
     pub fn become_subreaper() -> bool {
         // SAFETY: prctl with integer arguments.
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong, 0, 0, 0) == 0 }
@@ -48,6 +61,10 @@ mod imp {
 
 #[cfg(not(linux_native))]
 mod imp {
+    pub fn adopts_orphans() -> bool {
+        false
+    }
+
     pub fn become_subreaper() -> bool {
         false
     }
