@@ -94,8 +94,10 @@ fn preview(text: &str, max: usize) -> String {
     cut
 }
 
-/// A run as `status` shows it: id, effective status, exit code, session id, and, once
-/// it ended, its elapsed time and (unless it succeeded) why it ended so.
+/// A run as `status` shows it: id, effective status, exit code, session id, how long it
+/// waited in the queue (`queued_seconds`, where it was queued), its own time so far or
+/// in all (`elapsed_seconds`, from its start: never the wait), and (unless it
+/// succeeded) why it ended so.
 pub fn entry(meta: &Meta, status: Status, meta_path: &Path) -> Map<String, Value> {
     let mut v = Map::new();
     v.insert(
@@ -106,18 +108,24 @@ pub fn entry(meta: &Meta, status: Status, meta_path: &Path) -> Map<String, Value
     v.insert("exit_code".into(), json!(meta.exit_code));
     let sid = meta.session_id.as_deref().filter(|s| !s.is_empty());
     v.insert("session_id".into(), json!(sid));
+    // seconds since an RFC 3339 time of the meta, to the tenth
+    let since = |at: Option<&str>| {
+        let t = chrono::DateTime::parse_from_rfc3339(at?).ok()?;
+        let ms = (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_milliseconds();
+        Some(json!((ms.max(0) / 100) as f64 / 10.0))
+    };
+    // the wait in the queue: going on, or as the run recorded it
+    let queued = match status {
+        Status::Queued => since(meta.extra.get("queued_at").and_then(Value::as_str)),
+        _ => meta.extra.get("queued_seconds").cloned(),
+    };
+    if let Some(q) = queued {
+        v.insert("queued_seconds".into(), q);
+    }
     if status.is_live() {
-        // how long it has been going
-        let since = meta
-            .started_at
-            .as_deref()
-            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
-        if let Some(t) = since {
-            let ms = (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_milliseconds();
-            v.insert(
-                "elapsed_seconds".into(),
-                json!((ms.max(0) / 100) as f64 / 10.0),
-            );
+        // how long it has been going (a queued run has not started)
+        if let Some(e) = since(meta.started_at.as_deref()) {
+            v.insert("elapsed_seconds".into(), e);
         }
     } else {
         if let Some(e) = meta.elapsed_seconds {
@@ -443,6 +451,23 @@ mod tests {
         let (many, failed) = status_many(&runs, &["20260101-000000".into(), "zz".into()]);
         assert_eq!(failed, 1);
         assert_eq!(many["runs"][1]["run"], "zz");
+    }
+
+    #[test]
+    fn the_queue_wait_is_shown_apart_from_the_runs_own_time() {
+        let mut m = ended("20260101-000000-aaaaaa", Status::Succeeded, "x");
+        m.extra.insert("queued_seconds".into(), json!(12.5));
+        let e = entry(&m, Status::Succeeded, Path::new("/nowhere/m.json"));
+        assert_eq!(e["queued_seconds"], 12.5);
+        assert_eq!(e["elapsed_seconds"], 1.5);
+        // still queued: the wait so far, and no run time (it has not started)
+        let mut q = Meta::new("20260101-000000-bbbbbb");
+        q.status = Some(Status::Queued);
+        let at = chrono::Utc::now() - chrono::Duration::seconds(3);
+        q.extra.insert("queued_at".into(), json!(at.to_rfc3339()));
+        let e = entry(&q, Status::Queued, Path::new("/nowhere/m.json"));
+        assert!(e["queued_seconds"].as_f64().unwrap() >= 3.0, "{e:?}");
+        assert!(!e.contains_key("elapsed_seconds"), "{e:?}");
     }
 
     #[test]

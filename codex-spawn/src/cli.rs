@@ -30,7 +30,7 @@ pub const EXIT_STATUS: &[(u8, &str)] = &[
     ),
     (
         4,
-        "over_budget: the run passed --max-tokens or --max-cost; codex's process group was stopped (SIGTERM, then SIGKILL after --kill-grace)",
+        "over_budget: the run passed --max-tokens or --max-cost; codex's process group was stopped (SIGTERM, then SIGKILL after --kill-grace), or codex had finished before the usage showed it (its work and summary kept)",
     ),
     (
         5,
@@ -76,10 +76,11 @@ Before codex starts, stdout gets four lines (absolute paths, flushed):
 the run lines' one object waits for it and carries session_id.)
 At the end (foreground): codex_run_id= status= exit_code= (codex-spawn's) codex_exit_code=
 (codex's own, last attempt; empty when it died by a signal or never ran) elapsed_seconds=
-codex_session_id= log_file= meta_file= summary_file= summary_json=<one-line JSON>.
+(the run's own time: a queue wait is queued_seconds in the meta) codex_session_id= log_file= meta_file= summary_file= summary_json=<one-line JSON>.
 With --json: one object line like `claude -p --output-format json`'s: type \"result\",
 subtype, is_error, result (the last agent message, capped at 4 KiB), session_id, run_id,
-duration_ms, num_attempts, total_cost_usd, usage, status, exit_code, codex_exit_code, files.
+duration_ms, (queued_ms,) num_attempts, total_cost_usd, usage, status, exit_code,
+codex_exit_code, files.
 
 codex runs as: codex exec --cd REPO [--output-last-message LASTMSG] [CODEX_ARGS...] [resume ID|--last] PROMPT
 With --task - or --task-file (or a task starting with '-') the prompt goes to codex's stdin
@@ -114,7 +115,8 @@ What each status means:
                  sends SIGTERM), or codex died by a signal (exit 128+N). A queued run
                  that is cancelled never starts codex.
   over_budget    --max-tokens / --max-cost was passed (codex's usage is followed in its
-                 rollout under CODEX_HOME after each model call): codex was stopped (4).
+                 rollout under CODEX_HOME after each model call): codex was stopped, or
+                 it had finished before its usage showed the budget passed (4).
   dependency_failed  a run named by --after ended other than succeeded (5).
 
 Worktrees (--worktree): the run works in `git worktree add` of --base (default HEAD) on a

@@ -32,7 +32,8 @@ pub struct EventFields {
     pub log_file: String,
     pub meta_file: String,
     pub summary_file: String,
-    pub started_at: String,
+    /// `None` for a run that never left the queue.
+    pub started_at: Option<String>,
     pub ended_at: Option<String>,
     pub elapsed_seconds: Option<f64>,
     /// `attempt_*` events: the attempt's number (1-based).

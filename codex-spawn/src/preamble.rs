@@ -39,8 +39,11 @@ pub struct PreambleInput<'a> {
     pub meta_file: &'a Path,
     pub summary_file: &'a Path,
     pub last_message_file: Option<&'a Path>,
+    /// When the run started, or (a queued run) when its wait began.
     pub started_at: &'a str,
     pub started_at_local: &'a str,
+    /// The run waits in a queue first: `started_at` is said as `queued_at`.
+    pub queued: bool,
     pub codex_bin_resolved: Option<&'a Path>,
     /// The Codex CLI's version, when it could be told.
     pub codex_version: Option<codex_meta::codex_version::Version>,
@@ -68,8 +71,13 @@ pub fn render(p: &PreambleInput<'_>) -> String {
         &c.resume.as_ref().map(|r| r.as_str()).unwrap_or(""),
     );
     kv("run_id", &p.run_id);
-    kv("started_at", &p.started_at);
-    kv("started_at_local", &p.started_at_local);
+    if p.queued {
+        kv("queued_at", &p.started_at);
+        kv("queued_at_local", &p.started_at_local);
+    } else {
+        kv("started_at", &p.started_at);
+        kv("started_at_local", &p.started_at_local);
+    }
     if let Some(w) = p.worktree {
         kv("worktree", &w.record.path);
         kv("worktree_branch", &w.record.branch);

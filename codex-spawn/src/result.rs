@@ -24,7 +24,10 @@ pub struct ResultFacts<'a> {
     pub code: u8,
     /// codex's own exit code, last attempt (none when it died by a signal or never ran).
     pub codex_exit: Option<i64>,
+    /// The run's own time (from when it left the queue).
     pub elapsed_seconds: f64,
+    /// How long it waited in the queue (`--after`, `--max-running`); `None`: never queued.
+    pub queued_seconds: Option<f64>,
     pub attempts: u32,
     pub session_id: Option<&'a str>,
     /// The run's summary (codex-summarize's JSON).
@@ -99,6 +102,9 @@ pub fn result_object(f: &ResultFacts<'_>) -> Value {
         "summary_file": f.summary_file.map(path),
         "last_message_file": f.last_message_file.map(path),
     });
+    if let (Some(q), Some(obj)) = (f.queued_seconds, v.as_object_mut()) {
+        obj.insert("queued_ms".to_owned(), json!((q * 1000.0).round() as u64));
+    }
     // a --worktree run: where its work is (the branch), and how much of it
     if let (Some(w), Some(obj)) = (
         s.get("worktree").filter(|w| w.is_object()),
@@ -149,6 +155,7 @@ pub fn result_of_meta(meta: &Meta, status: Status, meta_path: &Path, summary: &V
         code: run_exit_code(meta, status),
         codex_exit,
         elapsed_seconds: meta.elapsed_seconds.unwrap_or(0.0),
+        queued_seconds: meta.extra.get("queued_seconds").and_then(Value::as_f64),
         attempts: u32::try_from(attempts.len()).unwrap_or(u32::MAX),
         session_id: meta.session_id.as_deref().filter(|s| !s.is_empty()),
         summary,

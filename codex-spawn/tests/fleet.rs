@@ -17,7 +17,7 @@ const SID: &str = "01a20a11-c643-7ab3-8c02-ecade433bd2a";
 
 /// A fake codex for many runs at once: appends its prompt (the last argument) to
 /// `started`, counts the fakes running beside it into `counts`, sleeps as long as
-/// `sleep` says (`hang` in the prompt: 60 s; `fail`: exits 1 with no output), then
+/// `sleep` says (`hang` in the prompt: 60 s; `slow`: 1.5 s; `fail`: exits 1 with no output), then
 /// replays the captured 0.169.0 transcript `new-human` (session `SID`).
 fn fleet_fake(env: &Env) {
     let d = env.path().display();
@@ -30,7 +30,7 @@ fn fleet_fake(env: &Env) {
          case \"$last\" in *fail*) exit 1;; esac\n\
          touch '{d}/running.'$$\n\
          ls '{d}'/running.* | wc -l >> '{d}/counts'\n\
-         case \"$last\" in *hang*) sleep 60;; *) sleep \"$(cat '{d}/sleep' 2>/dev/null || echo 0)\";; esac\n\
+         case \"$last\" in *hang*) sleep 60;; *slow*) sleep 1.5;; *) sleep \"$(cat '{d}/sleep' 2>/dev/null || echo 0)\";; esac\n\
          rm -f '{d}/running.'$$\n\
          cat '{fx}/new-human.stderr' >&2\n\
          cat '{fx}/new-human.stdout'\n\
@@ -262,6 +262,93 @@ fn after_starts_a_run_once_its_dependencies_succeeded_and_fails_with_them() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--after no-such-run"), "{err}");
     assert_eq!(std::fs::read_dir(env.runs()).unwrap().count(), before);
+}
+
+/// A run held by `--after` records the wait apart from its own time: `queued_at` when it
+/// was made, `started_at` when it left the queue, `queued_seconds` the wait,
+/// `elapsed_seconds` and the result's `duration_ms` codex's part only.
+#[test]
+fn queue_time_is_recorded_apart_from_run_time() {
+    let env = Env::new();
+    fleet_fake(&env);
+    let dep = detach(&env, &["--task", "dep-slow"]);
+    assert!(wait_until(Duration::from_secs(10), || status(&dep) == "running"));
+    let dep_id = meta(&dep)["run_id"].as_str().unwrap().to_owned();
+    let waiting = detach(&env, &["--after", &dep_id, "--task", "after-quick"]);
+    assert!(wait_until(Duration::from_secs(5), || status(&waiting) == "queued"));
+    let q = meta(&waiting);
+    assert!(q["queued_at"].is_string(), "{q:#}");
+    assert!(
+        q["started_at"].is_null(),
+        "a queued run has not started: {q:#}"
+    );
+    assert_eq!(wait_end(&waiting).status, codex_meta::Status::Succeeded);
+    let m = meta(&waiting);
+    let ms = |v: &Value| {
+        chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap())
+            .unwrap()
+            .timestamp_millis()
+    };
+    let (queued_at, started_at, ended_at) = (
+        ms(&m["queued_at"]),
+        ms(&m["started_at"]),
+        ms(&m["ended_at"]),
+    );
+    let queued = m["queued_seconds"].as_f64().unwrap();
+    let elapsed = m["elapsed_seconds"].as_f64().unwrap();
+    assert!(queued >= 0.5, "the wait: {m:#}");
+    assert!(
+        started_at - queued_at >= 500,
+        "started when it left the queue: {m:#}"
+    );
+    assert!(
+        ((started_at - queued_at) as f64 / 1000.0 - queued).abs() < 0.25,
+        "{m:#}"
+    );
+    assert!(
+        elapsed < queued,
+        "the run's own time is not the wait's: {m:#}"
+    );
+    assert!(
+        ((ended_at - started_at) as f64 / 1000.0 - elapsed).abs() < 0.25,
+        "{m:#}"
+    );
+    // the first attempt starts after the queue, not before
+    assert!(ms(&m["attempts"][0]["started_at"]) >= started_at, "{m:#}");
+
+    // the result object says the same
+    let dep = detach(&env, &["--task", "dep-slow-2"]);
+    assert!(wait_until(Duration::from_secs(10), || status(&dep) == "running"));
+    let dep_id = meta(&dep)["run_id"].as_str().unwrap().to_owned();
+    let out = env
+        .cmd()
+        .args(["--after", &dep_id, "--task", "after-json-slow", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let result: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let duration = result["duration_ms"].as_u64().unwrap();
+    let queued = result["queued_ms"].as_u64().unwrap();
+    assert!(queued >= 300, "{result:#}");
+    assert!(duration >= 1400, "the fake sleeps 1.5 s: {result:#}");
+
+    // a run that never leaves the queue: no start, its time is the wait's
+    let hang = detach(&env, &["--task", "dep-hang"]);
+    assert!(wait_until(Duration::from_secs(10), || status(&hang) == "running"));
+    let hang_id = meta(&hang)["run_id"].as_str().unwrap().to_owned();
+    let never = detach(&env, &["--after", &hang_id, "--task", "after-hang"]);
+    assert!(wait_until(Duration::from_secs(5), || status(&never) == "queued"));
+    std::thread::sleep(Duration::from_millis(300));
+    kill(meta(&hang)["pid"].as_i64().unwrap(), "TERM");
+    assert_eq!(
+        wait_end(&never).status,
+        codex_meta::Status::DependencyFailed
+    );
+    let m = meta(&never);
+    assert!(m["started_at"].is_null(), "{m:#}");
+    assert_eq!(m["elapsed_seconds"], 0.0, "{m:#}");
+    assert!(m["queued_seconds"].as_f64().unwrap() >= 0.3, "{m:#}");
 }
 
 #[test]

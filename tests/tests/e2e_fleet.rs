@@ -411,6 +411,55 @@ fn a_budget_stops_codex_once_its_usage_shows_the_budget_passed() {
     }
 }
 
+/// A turn that passes its budget and ends before its usage shows (a CLI that writes a
+/// call's usage only after its tools ran, and a mock that answers the next call at once)
+/// is not a success: over_budget, exit 4, its summary kept.
+#[test]
+#[ignore = "needs the real Codex CLI: run scripts/e2e"]
+fn a_run_past_its_budget_is_over_budget_even_when_codex_finished_first() {
+    let s = E2e::new();
+    let t = tag();
+    // 11 s: past 0.150+'s 10 s exec yield, so the usage shows only at the turn's end
+    let task = format!("[tool:sleep 11; echo over-{t}] [usage:1000,200,50,10]");
+    let args = [
+        "--json",
+        "--max-tokens",
+        "500",
+        "--task",
+        &task,
+        "--",
+        BYPASS,
+    ];
+    let out = s.spawn(&args);
+    assert_eq!(out.code(), Some(4), "{out}\n{}", rollouts(&s));
+    let result: Value = serde_json::from_str(out.stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(result["status"], "over_budget", "{out}");
+    assert_eq!(result["subtype"], "error_max_budget", "{out}");
+    assert_eq!(result["is_error"], true);
+    assert!(
+        result["usage"]["total_tokens"].as_u64().unwrap() >= 1050,
+        "{out}"
+    );
+    let meta_file = result["meta_file"].as_str().unwrap();
+    let m: Value = serde_json::from_slice(&std::fs::read(meta_file).unwrap()).unwrap();
+    assert_eq!(m["status"], "over_budget");
+    assert_eq!(m["exit_code"], 4);
+    let reason = m["outcome_reason"].as_str().unwrap();
+    assert!(reason.contains("--max-tokens 500"), "{reason}");
+    // stopped by the watch, or finished first: either way said, never success
+    if reason.contains("finished before it could be stopped") {
+        assert_eq!(
+            m["attempts"][0]["exit_code"], 0,
+            "codex itself succeeded: {m:#}"
+        );
+    }
+    let summary_file = result["summary_file"].as_str().unwrap();
+    let summary: Value = serde_json::from_slice(&std::fs::read(summary_file).unwrap()).unwrap();
+    assert!(summary["token_usage"]["total_tokens"].as_u64().unwrap() >= 1050);
+    let wait = s.tool("codex-meta", &["wait", meta_file]);
+    assert_eq!(wait.code(), Some(4), "{wait}");
+}
+
 #[test]
 #[ignore = "needs the real Codex CLI: run scripts/e2e"]
 fn detach_session_resume_by_run_wait_any_and_launch_files() {

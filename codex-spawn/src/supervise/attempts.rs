@@ -222,7 +222,7 @@ impl Run {
                 f.attempt = Some(n);
                 f.exit_code = Some(i32::from(a.exit_code));
                 f.ended_at = Some(codex_meta::now_rfc3339());
-                f.elapsed_seconds = Some(round3(self.started.elapsed().as_secs_f64()));
+                f.elapsed_seconds = Some(self.elapsed());
                 f.verify_exit_code = Some(check.as_ref().map(|k| k.exit_code));
                 self.emit("attempt_completed", &f, ctx.notifies, ctx.warnings);
             }

@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use super::attempts::Final;
 use super::files::{Log, Stdout};
-use super::{Run, Warnings, round3};
+use super::{Run, Warnings};
 use crate::events::{self, Notify};
 
 /// What the end needs from the run.
@@ -85,6 +85,7 @@ impl Run {
             code: f.code,
             codex_exit: f.codex_exit,
             elapsed_seconds: f.elapsed,
+            queued_seconds: self.queued_seconds(),
             attempts: f.attempts,
             session_id: f.session_id,
             summary: f.summary,
@@ -110,7 +111,7 @@ impl Run {
             worktree,
         } = e;
         let verifying = self.config.verify.is_some();
-        let elapsed = round3(self.started.elapsed().as_secs_f64());
+        let elapsed = self.elapsed();
         // The streaming phase's peak memory, before the summary reads anything.
         let peak_rss = codex_meta::io::peak_rss_kib().unwrap_or(0);
 

@@ -89,8 +89,14 @@ struct Run {
     codex_version: Option<Version>,
     codex_argv: Vec<OsString>,
     host: String,
-    started_at: String,
-    started: Instant,
+    /// When the run was made, as a queued run's wait began (queued runs only).
+    queued_at: Option<String>,
+    /// When the run was made (the queue wait's start for a queued run).
+    made: Instant,
+    /// When codex's part began: at once, or when the run left the queue; `None` while
+    /// queued and for a run that never left it (its time is `queued_seconds`).
+    started_at: Option<String>,
+    started: Option<Instant>,
     /// `--after`, resolved.
     after: Vec<queue::Dependency>,
     /// `--resume RUN`: the run whose session is resumed.
@@ -193,7 +199,7 @@ pub fn run(config: Config) -> Result<u8, SpawnError> {
         }
     };
     let codex_argv = argv::codex_args(&config, files.last_message.as_deref(), codex_version);
-    let run = Run {
+    let mut run = Run {
         runs_dir: runs.path().to_path_buf(),
         id: files.id.clone(),
         log_path: files.paths.log.clone(),
@@ -204,8 +210,10 @@ pub fn run(config: Config) -> Result<u8, SpawnError> {
         codex_version,
         codex_argv,
         host: codex_meta::hostname(),
-        started_at: codex_meta::now_rfc3339(),
-        started,
+        queued_at: None,
+        made: started,
+        started_at: None,
+        started: None,
         after,
         resume_run,
         worktree,
@@ -214,6 +222,7 @@ pub fn run(config: Config) -> Result<u8, SpawnError> {
         scheduler: codex_meta::scheduler::Scheduler::from_env(),
         config,
     };
+    run.clock_in(started);
     let mut meta = run.initial_meta();
     if !run.config.early_warnings.is_empty() {
         let mut err = std::io::stderr().lock();
@@ -417,6 +426,40 @@ impl Run {
         !self.after.is_empty() || self.config.queue.is_some()
     }
 
+    /// The run was made at `made`: a queued run's wait begins, any other run starts.
+    fn clock_in(&mut self, made: Instant) {
+        let now = codex_meta::now_rfc3339();
+        if self.queued() {
+            self.queued_at = Some(now);
+        } else {
+            self.started_at = Some(now);
+            self.started = Some(made);
+        }
+    }
+
+    /// The run left the queue: its own time starts now. Returns the seconds it waited.
+    fn clock_start(&mut self) -> f64 {
+        self.started_at = Some(codex_meta::now_rfc3339());
+        self.started = Some(Instant::now());
+        round3(self.made.elapsed().as_secs_f64())
+    }
+
+    /// How long a queued run waited (until now, for one that never left the queue).
+    fn queued_seconds(&self) -> Option<f64> {
+        self.queued_at.as_ref()?;
+        let waited = match self.started {
+            Some(t) => t.saturating_duration_since(self.made),
+            None => self.made.elapsed(),
+        };
+        Some(round3(waited.as_secs_f64()))
+    }
+
+    /// The run's own time so far: from its start (0 for a run that never left the queue).
+    fn elapsed(&self) -> f64 {
+        self.started
+            .map_or(0.0, |t| round3(t.elapsed().as_secs_f64()))
+    }
+
     fn event_fields(&self, status: Status, session_id: Option<String>) -> EventFields {
         EventFields {
             status: status.to_string(),
@@ -499,8 +542,13 @@ impl Run {
             meta_file: &self.meta_path,
             summary_file: &self.summary_path,
             last_message_file: self.last_message.as_deref(),
-            started_at: &self.started_at,
+            started_at: self
+                .queued_at
+                .as_deref()
+                .or(self.started_at.as_deref())
+                .unwrap_or_default(),
             started_at_local: &started_local,
+            queued: self.queued(),
             codex_bin_resolved: self.codex_bin.as_ref().ok().map(PathBuf::as_path),
             codex_version: self.codex_version,
             codex_argv: &self.codex_argv,
@@ -552,8 +600,8 @@ impl Run {
                         record::model_of(&self.config.codex_args),
                     ),
                 };
-                let end = self.attempts(&mut ctx, &mut output_bytes);
-                self.settle_budget(&mut ctx, &end);
+                let mut end = self.attempts(&mut ctx, &mut output_bytes);
+                self.settle_budget(&mut ctx, &mut end);
                 end
             }
         };

@@ -299,12 +299,11 @@ fn queue_dir(runs_dir: &Path, name: &str) -> Result<PathBuf, String> {
 impl super::Run {
     /// Wait as `queued` ([`wait`]); `Err` is how the run ends without codex.
     pub(super) fn wait_queued(
-        &self,
+        &mut self,
         log: &mut Log,
         sigs: &Signals,
         warnings: &mut Warnings,
     ) -> Result<Option<Slot>, super::attempts::Final> {
-        let since = Instant::now();
         let mut note = |text: &str| {
             log.write(format!("codex-spawn: queued: {text}\n").as_bytes());
         };
@@ -324,9 +323,20 @@ impl super::Run {
             ended_at: codex_meta::now_rfc3339(),
             attempts: 0,
         };
+        if !matches!(waited, Waited::Go(_)) {
+            // it never left the queue: its time is the wait's
+            let queued_seconds = super::round3(self.made.elapsed().as_secs_f64());
+            if let Err(e) = codex_meta::update_meta(&self.meta_path, |m| {
+                m.extra
+                    .insert("queued_seconds".into(), json!(queued_seconds));
+            }) {
+                warnings.push(format!("cannot record the queue wait: {e}"));
+            }
+        }
         match waited {
             Waited::Go(slot) => {
-                let queued_seconds = super::round3(since.elapsed().as_secs_f64());
+                let queued_seconds = self.clock_start();
+                let started_at = self.started_at.clone();
                 let text = match &slot {
                     Some(s) => format!(
                         "codex starts after {queued_seconds} s queued (slot {} of queue {})",
@@ -339,6 +349,7 @@ impl super::Run {
                 let index = slot.as_ref().map(|s| s.index);
                 if let Err(e) = codex_meta::update_meta(&self.meta_path, |m| {
                     m.status = Some(Status::Running);
+                    m.started_at = started_at.clone();
                     m.extra
                         .insert("queued_seconds".into(), json!(queued_seconds));
                     if let Some(k) = index {

@@ -33,7 +33,7 @@ impl Run {
             summary_file: Some(self.summary_path.display().to_string()),
             last_message_file: self.last_message.as_ref().map(|p| p.display().to_string()),
             host: Some(self.host.clone()),
-            started_at: Some(self.started_at.clone()),
+            started_at: self.started_at.clone(),
             attempts: Some(Vec::new()),
             ..Meta::default()
         };
@@ -78,8 +78,8 @@ impl Run {
             let ids: Vec<&str> = self.after.iter().map(|d| d.run_id.as_str()).collect();
             x.insert("after".into(), json!(ids));
         }
-        if self.queued() {
-            x.insert("queued_at".into(), json!(self.started_at));
+        if let Some(at) = &self.queued_at {
+            x.insert("queued_at".into(), json!(at));
         }
         if c.budget.is_set() {
             x.insert(

@@ -269,9 +269,12 @@ fn rollout_in(dir: &Path, sid: &str) -> Option<PathBuf> {
 
 impl super::Run {
     /// After the attempts: the budget's last look, and what the run must say of it (a
-    /// model without a price, a budget that could not be followed, one passed that only
-    /// the end of codex's turn showed), and `budget_used` in the meta.
-    pub(super) fn settle_budget(&self, ctx: &mut super::Ctx<'_>, end: &super::attempts::Final) {
+    /// model without a price, a budget that could not be followed), and `budget_used` in
+    /// the meta. A budget passed that only the end of codex's turn showed (codex finished
+    /// before it could be stopped) still ends the run `over_budget` when it would
+    /// otherwise have succeeded: a caller reading the exit code must not take a spent
+    /// budget for success. Its work and its summary are kept as they are.
+    pub(super) fn settle_budget(&self, ctx: &mut super::Ctx<'_>, end: &mut super::attempts::Final) {
         let Some(b) = ctx.budget.as_mut() else {
             return;
         };
@@ -289,8 +292,15 @@ impl super::Run {
                 .filter(|&v| !has(v, Fact::UsageInRolloutPerCall))
                 .map(|v| format!(" (codex-cli {v} writes a call's usage only after its tools ran)"))
                 .unwrap_or_default();
-            ctx.warnings
-                .push(format!("the run passed its budget: {why}{late}"));
+            let said = format!(
+                "the run passed its budget: {why}; codex finished before it could be stopped{late}"
+            );
+            if end.status == Status::Succeeded {
+                end.status = Status::OverBudget;
+                end.exit_code = crate::cli::EXIT_OVER_BUDGET;
+                end.reason = Some(said.clone());
+            }
+            ctx.warnings.push(said);
         }
         let u = b.used;
         let used = json!({"tokens": u.tokens, "cost_usd": u.cost_usd, "model_calls": u.calls});
