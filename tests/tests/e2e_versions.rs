@@ -301,3 +301,120 @@ fn a_budget_stops_the_run_as_soon_as_the_cli_shows_it_passed() {
         Ok(format!("live={live} {took:.1?} {reason}"))
     });
 }
+
+/// The rollout of session `sid` under the world's CODEX_HOME: when its session began, and
+/// its text (to look for the task).
+fn rollout_of(s: &E2e, sid: &str) -> Option<(i64, String)> {
+    let files = codex_summarize::rollout::list_rollouts(&s.home);
+    let path = files
+        .into_iter()
+        .find(|p| p.to_string_lossy().contains(sid))?;
+    let text = std::fs::read_to_string(&path).ok()?;
+    let first: Value = serde_json::from_str(text.lines().next()?).ok()?;
+    let at = first["payload"]["timestamp"].as_str()?;
+    let ms = chrono::DateTime::parse_from_rfc3339(at)
+        .ok()?
+        .timestamp_millis();
+    Some((ms, text))
+}
+
+/// A run's session id, checked to be its own: the rollout of that id began during the
+/// run's attempt and holds its task. `Ok(None)`: no id, with the meta's reason.
+fn own_session(s: &E2e, run: &RunLines, task: &str) -> Result<Option<String>, String> {
+    let m = meta(run);
+    let Some(sid) = m["session_id"].as_str().filter(|x| !x.is_empty()) else {
+        let why = m["session_id_reason"].as_str().unwrap_or("");
+        return if why.is_empty() {
+            Err(format!("no session id and no session_id_reason: {m}"))
+        } else {
+            Ok(None)
+        };
+    };
+    let (began, text) = rollout_of(s, sid).ok_or(format!("no rollout of {sid}"))?;
+    let ms = |v: &Value| {
+        chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap_or(""))
+            .map(|t| t.timestamp_millis())
+            .unwrap_or(0)
+    };
+    let a = &m["attempts"][0];
+    if began < ms(&a["started_at"]) || began > ms(&a["ended_at"]) {
+        return Err(format!(
+            "{sid}'s session began at {began}, outside the attempt {} – {}",
+            a["started_at"], a["ended_at"]
+        ));
+    }
+    if !text.contains(task) {
+        return Err(format!("{sid}'s rollout does not hold the task {task:?}"));
+    }
+    Ok(Some(sid.to_owned()))
+}
+
+/// A CLI that names no session (0.36–0.42): back-to-back and parallel runs of one task
+/// (and of distinct tasks) each get their own session, or none with a reason — never a
+/// neighbour's, never one id for two runs.
+#[test]
+#[ignore = "needs the real Codex CLI: run scripts/e2e"]
+fn runs_of_one_task_never_take_a_neighbours_session() {
+    use codex_meta::codex_version::{Fact, has};
+    matrix("neighbours' sessions", |v, bin| {
+        if has(v.parse().unwrap(), Fact::SessionIdInOutput) {
+            return Ok("names its session in its output".into());
+        }
+        let s = world(bin);
+        let mut ids = Vec::new();
+        // three back to back: each its own (no two began in one attempt)
+        for _ in 0..3 {
+            let (code, run) = ran(&s, &["--task", "say twin", "-q"])?;
+            if code != 0 {
+                return Err(format!("exit {code}"));
+            }
+            let sid = own_session(&s, &run, "say twin")?
+                .ok_or_else(|| format!("back to back, no id: {}", meta(&run)))?;
+            ids.push(sid);
+        }
+        // four at once: distinct tasks each its own; one task, its own or none
+        let mut none = 0;
+        for same in [false, true] {
+            let tasks: Vec<String> = (0..4)
+                .map(|i| {
+                    if same {
+                        "say quad".to_owned()
+                    } else {
+                        format!("say quad {i}")
+                    }
+                })
+                .collect();
+            let runs: Vec<Result<(i32, RunLines), String>> = std::thread::scope(|sc| {
+                let hs: Vec<_> = tasks
+                    .iter()
+                    .map(|t| {
+                        let s = &s;
+                        sc.spawn(move || ran(s, &["--task", t, "-q"]))
+                    })
+                    .collect();
+                hs.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            for (run, task) in runs.into_iter().zip(&tasks) {
+                let (code, run) = run?;
+                if code != 0 {
+                    return Err(format!("exit {code}"));
+                }
+                match own_session(&s, &run, task)? {
+                    Some(sid) => ids.push(sid),
+                    None if same => none += 1,
+                    None => return Err(format!("distinct tasks, no id: {}", meta(&run))),
+                }
+            }
+        }
+        let mut distinct = ids.clone();
+        distinct.sort();
+        distinct.dedup();
+        if distinct.len() != ids.len() {
+            return Err(format!("one id for two runs: {ids:?}"));
+        }
+        Ok(format!(
+            "{} own ids, {none} without (a reason given)",
+            ids.len()
+        ))
+    });
+}
