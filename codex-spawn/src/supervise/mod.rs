@@ -441,7 +441,7 @@ impl Run {
     fn clock_start(&mut self) -> f64 {
         self.started_at = Some(codex_meta::now_rfc3339());
         self.started = Some(Instant::now());
-        round3(self.made.elapsed().as_secs_f64())
+        self.queued_seconds().unwrap_or(0.0)
     }
 
     /// How long a queued run waited (until now, for one that never left the queue).

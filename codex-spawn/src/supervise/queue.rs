@@ -325,7 +325,7 @@ impl super::Run {
         };
         if !matches!(waited, Waited::Go(_)) {
             // it never left the queue: its time is the wait's
-            let queued_seconds = super::round3(self.made.elapsed().as_secs_f64());
+            let queued_seconds = self.queued_seconds();
             if let Err(e) = codex_meta::update_meta(&self.meta_path, |m| {
                 m.extra
                     .insert("queued_seconds".into(), json!(queued_seconds));
