@@ -189,16 +189,9 @@ fn resume_keeps_the_first_turn_in_history() {
     assert_eq!(first.code(), Some(0), "{first}");
     // before 0.44 the output names no session: the rollout's file name does
     let sid = first.session_id().unwrap_or_else(|| {
-        let found = codex_summarize::rollout::find_run_session(
-            &s.home,
-            &s.repo,
-            began,
-            None,
-            "first turn alpha",
-        );
-        found
-            .found()
-            .expect("a session in the output or the rollouts")
+        let found =
+            codex_summarize::rollout::find_run_session(&s.home, &s.repo, began, "first turn alpha");
+        found.expect("a session in the output or the rollouts")
     });
     let second = s.exec(&["resume", &sid, "[history] second"]);
     assert_eq!(second.code(), Some(0), "{second}");

@@ -258,7 +258,7 @@ impl Run {
     /// The live lookup of this attempt's session in codex's rollouts, for a version
     /// that names none in its output (`None` for the others, and for an unknown one: the
     /// end of the attempt looks anyway).
-    fn rollout_lookup(&self) -> Option<RolloutLookup> {
+    fn rollout_lookup(&self, started_at: &str) -> Option<RolloutLookup> {
         let v = self.codex_version?;
         if codex_meta::codex_version::has(v, Fact::SessionIdInOutput) {
             return None;
@@ -269,50 +269,34 @@ impl Run {
         }
         Some(RolloutLookup {
             home: codex_summarize::Options::default().resolved_codex_home()?,
+            cwd: c.workdir.clone(),
+            since_ms: chrono::DateTime::parse_from_rfc3339(started_at)
+                .map_or(0, |t| t.timestamp_millis()),
+            task: c.task.text_lossy(),
             last: None,
-            pid: None,
             known: None,
         })
     }
 
-    /// codex named no session in its output (before 0.44 it never does) and its process
-    /// tree was not seen holding its rollout: a resumed session is the one asked for; a
-    /// new one is found in codex's own rollout files, on evidence — the one for this
-    /// repo whose session began inside this attempt, holding this task. Two such (the
-    /// same task, in parallel) give no id: the meta's `session_id_reason` says why.
+    /// codex named no session in its output (before 0.44 it never does): a resumed
+    /// session is the one asked for; a new one is found in codex's own rollout files —
+    /// the one for this repo, written since the attempt began, holding this task.
     fn session_from_elsewhere(&self, a: &mut AttemptEnd, ctx: &mut Ctx<'_>) {
-        use codex_summarize::rollout::{RunSession, find_run_session};
         let c = &self.config;
-        let ms = |t: &str| chrono::DateTime::parse_from_rfc3339(t).map(|t| t.timestamp_millis());
         let sid = match &c.resume {
             Some(crate::config::Resume::Id(id)) => Some(id.clone()),
             _ => {
                 let home = codex_summarize::Options::default().resolved_codex_home();
-                let since = ms(&a.started_at).unwrap_or(0);
-                let until = ms(&a.ended_at).ok();
-                let task = c.task.text_lossy();
-                let found = home.map(|h| find_run_session(&h, &c.workdir, since, until, &task));
-                let reason = match &found {
-                    Some(RunSession::Ambiguous(ids)) => Some(format!(
-                        "{} rollouts in CODEX_HOME could be this run's (the same task in {}, begun during its attempt: {}); none taken",
-                        ids.len(),
-                        c.workdir.display(),
-                        ids.join(", ")
-                    )),
-                    Some(RunSession::NotFound) => Some(
-                        "codex named no session, and no rollout in CODEX_HOME is this run's (its task, in its directory, begun during its attempt)".to_owned(),
-                    ),
-                    _ => None,
-                };
-                if let Some(r) = reason {
-                    if let Err(e) = codex_meta::update_meta(&self.meta_path, |m| {
-                        m.extra.insert("session_id_reason".into(), json!(r));
-                    }) {
-                        ctx.warnings
-                            .push(format!("cannot record why no session id: {e}"));
-                    }
-                }
-                found.and_then(RunSession::found)
+                let since = chrono::DateTime::parse_from_rfc3339(&a.started_at)
+                    .map_or(0, |t| t.timestamp_millis());
+                home.and_then(|h| {
+                    codex_summarize::rollout::find_run_session(
+                        &h,
+                        &c.workdir,
+                        since,
+                        &c.task.text_lossy(),
+                    )
+                })
             }
         };
         let Some(sid) = sid else { return };
@@ -410,12 +394,9 @@ impl Run {
         // codex's rollouts while the run goes on (as codex writes), so a reader of the
         // meta has it early, as with newer versions.
         let mut rollouts = match ctx.session_id {
-            None => self.rollout_lookup(),
+            None => self.rollout_lookup(&started_at),
             Some(_) => None, // a later attempt resumes the session it knows
         };
-        if let Some(r) = rollouts.as_mut() {
-            r.pid = Some(codex.pgid().as_raw());
-        }
         let ticking = rollouts.is_some() || ctx.budget.is_some();
         let limits = Limits {
             run_deadline: ctx.run_deadline,

@@ -21,16 +21,13 @@ use serde_json::json;
 use crate::config::Budget;
 
 /// Looking for a session in codex's rollouts as codex writes them, at most every
-/// [`RolloutLookup::EVERY`]. While codex runs, only exact evidence counts: the rollout
-/// file codex's own process tree holds open (Linux). The rollouts' contents (the task,
-/// the directory, when the session began) are weighed at the attempt's end
-/// ([`codex_summarize::rollout::find_run_session`]), when this run's own rollout exists:
-/// before that, a neighbour's run of the same task could be the only match.
+/// [`RolloutLookup::EVERY`] (a directory listing and the new rollouts' first lines).
 pub(super) struct RolloutLookup {
     pub home: std::path::PathBuf,
+    pub cwd: std::path::PathBuf,
+    pub since_ms: i64,
+    pub task: String,
     pub last: Option<std::time::Instant>,
-    /// codex's pid (its process group), once it runs.
-    pub pid: Option<i32>,
     /// Known from the start (a resume by id).
     pub known: Option<String>,
 }
@@ -41,8 +38,10 @@ impl RolloutLookup {
     pub fn known(id: String) -> RolloutLookup {
         RolloutLookup {
             home: Default::default(),
+            cwd: Default::default(),
+            since_ms: 0,
+            task: String::new(),
             last: None,
-            pid: None,
             known: Some(id),
         }
     }
@@ -56,24 +55,7 @@ impl RolloutLookup {
             return None;
         }
         self.last = Some(now);
-        held_session(self.pid?, &self.home)
-    }
-}
-
-/// The session whose rollout codex's process tree (`pid` and below) holds open, when it
-/// holds exactly one.
-pub(super) fn held_session(pid: i32, home: &Path) -> Option<String> {
-    let held = crate::sys::open_files::held_under(pid, &home.join("sessions"))?;
-    let mut ids: Vec<&str> = held
-        .iter()
-        .filter_map(|p| p.file_name()?.to_str())
-        .filter(|n| codex_summarize::rollout::is_rollout_name(n))
-        .filter_map(codex_summarize::rollout::session_id_from_name)
-        .collect();
-    ids.dedup();
-    match ids.as_slice() {
-        [one] => Some(one.to_ascii_lowercase()),
-        _ => None,
+        codex_summarize::rollout::find_run_session(&self.home, &self.cwd, self.since_ms, &self.task)
     }
 }
 

@@ -141,52 +141,26 @@ pub fn find_rollout(codex_home: &Path, session_id: &str, days: &[i64]) -> Option
     list_rollouts(codex_home).into_iter().find(|p| matches(p))
 }
 
-/// What the rollouts say of a run's session ([`find_run_session`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RunSession {
-    /// Exactly one rollout is the run's.
-    Found(String),
-    /// None is.
-    NotFound,
-    /// Several could be (the same task in the same directory in the same window): none
-    /// is chosen — a guess could hand the run a neighbour's session.
-    Ambiguous(Vec<String>),
-}
-
-impl RunSession {
-    /// The session, when exactly one rollout is the run's.
-    pub fn found(self) -> Option<String> {
-        match self {
-            RunSession::Found(id) => Some(id),
-            _ => None,
-        }
-    }
-}
-
 /// The session of a run whose output did not name it (codex before 0.44 prints no
-/// session id, in either mode), on evidence: among the rollouts under `codex_home`'s
-/// `sessions/`, the ones whose session *began* inside the attempt — `session_meta`'s
-/// timestamp (milliseconds) at or after `since_ms` and, when `until_ms` is given, at or
-/// before it — for working directory `cwd`, in which a user message is `prompt`
-/// (trimmed). A rollout's file name (to the second) or its modification time is never
-/// evidence: an earlier run of the same task a fraction of a second before is not ours.
+/// session id, in either mode): among the rollouts written to since `since_ms` (epoch
+/// ms) under `codex_home`'s `sessions/`, the one for working directory `cwd` in which a
+/// user message is `prompt` (trimmed). `None` unless exactly one matches — never a
+/// guess between two runs of the same task.
 pub fn find_run_session(
     codex_home: &Path,
     cwd: &Path,
     since_ms: i64,
-    until_ms: Option<i64>,
     prompt: &str,
-) -> RunSession {
+) -> Option<String> {
     let prompt = prompt.trim();
     if prompt.is_empty() {
-        return RunSession::NotFound;
+        return None;
     }
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(since_ms, |d| d.as_millis() as i64);
     let first_day = since_ms.div_euclid(86_400_000) - 1;
-    let last_day = until_ms.unwrap_or(now_ms).div_euclid(86_400_000) + 1;
-    // written to since the attempt began (a cheap first cut; the evidence is below)
+    let last_day = now_ms.div_euclid(86_400_000) + 1;
     let since =
         std::time::UNIX_EPOCH + std::time::Duration::from_millis((since_ms - 2_000).max(0) as u64);
     let mut found: Vec<String> = Vec::new();
@@ -211,44 +185,25 @@ pub fn find_run_session(
             if !fresh || !named {
                 continue;
             }
-            let Some(r) = run_session_in(&path, cwd, prompt) else {
-                continue;
-            };
-            let inside = r
-                .began_ms
-                .is_some_and(|t| t >= since_ms && until_ms.is_none_or(|u| t <= u));
-            if inside && !found.contains(&r.id) {
-                found.push(r.id);
+            if let Some(id) = run_session_in(&path, cwd, prompt) {
+                if !found.contains(&id) {
+                    found.push(id);
+                }
             }
         }
     }
-    match found.len() {
-        0 => RunSession::NotFound,
-        1 => RunSession::Found(found.remove(0)),
-        _ => {
-            found.sort();
-            RunSession::Ambiguous(found)
-        }
-    }
-}
-
-/// A rollout for the run's directory that holds the run's task.
-struct RunRollout {
-    id: String,
-    /// When its session began (`session_meta`'s timestamp, else its line's), epoch ms.
-    began_ms: Option<i64>,
+    (found.len() == 1).then(|| found.remove(0))
 }
 
 /// The session id of the rollout at `path` when it is for `cwd` and holds `prompt` as
 /// a user message.
-fn run_session_in(path: &Path, cwd: &Path, prompt: &str) -> Option<RunRollout> {
+fn run_session_in(path: &Path, cwd: &Path, prompt: &str) -> Option<String> {
     use std::io::BufRead;
     let file = codex_meta::files::open_regular(path).ok()?;
     let mut id: Option<String> =
         session_id_from_name(path.file_name()?.to_str()?).map(str::to_owned);
     let mut cwd_ok: Option<bool> = None;
     let mut has_prompt = false;
-    let mut began_ms: Option<i64> = None;
     let reader = std::io::BufReader::new(file.take(64 << 20));
     for line in reader.split(b'\n').take(100_000) {
         let Ok(line) = line else { break };
@@ -262,15 +217,6 @@ fn run_session_in(path: &Path, cwd: &Path, prompt: &str) -> Option<RunRollout> {
             Some(k) => (k, v.get("payload").unwrap_or(&v)),
             None => ("", &v),
         };
-        if kind == "session_meta" || (kind.is_empty() && began_ms.is_none()) {
-            // the session's own start; a bare first line (0.22, 0.29) has only its own
-            let at = payload
-                .get("timestamp")
-                .or_else(|| v.get("timestamp"))
-                .and_then(|t| t.as_str())
-                .and_then(crate::time::parse_ts_ms);
-            began_ms = began_ms.or(at);
-        }
         if kind == "session_meta" {
             if let Some(i) = payload
                 .get("id")
@@ -309,6 +255,7 @@ fn run_session_in(path: &Path, cwd: &Path, prompt: &str) -> Option<RunRollout> {
             has_prompt = true;
         }
     }
-    let id = id.filter(|_| has_prompt && cwd_ok != Some(false))?;
-    Some(RunRollout { id, began_ms })
+    (has_prompt && cwd_ok != Some(false))
+        .then_some(id)
+        .flatten()
 }
