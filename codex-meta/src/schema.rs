@@ -150,6 +150,10 @@ pub struct Meta {
     pub status: Option<Status>,
     pub mode: Option<Mode>,
     pub session_id: Option<String>,
+    /// Why `session_id` is null when codex named no session in its output and its
+    /// rollouts could not tell which one is the run's (e.g. two runs of one task at once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id_reason: Option<String>,
     pub resume_session: Option<String>,
     pub repo: Option<String>,
     pub repo_abs: Option<String>,
@@ -198,6 +202,7 @@ pub const KNOWN_FIELDS: &[&str] = &[
     "status",
     "mode",
     "session_id",
+    "session_id_reason",
     "resume_session",
     "repo",
     "repo_abs",

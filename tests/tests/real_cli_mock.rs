@@ -14,6 +14,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use codex_meta::codex_version::Fact;
+use codex_summarize::rollout::RunQuery;
 use codex_tools_tests::mock::{MockServer, ProviderTuning, Scenario, user_prompts};
 use codex_tools_tests::real_codex::{ExecOutput, RealCodex};
 use serde_json::Value;
@@ -189,9 +190,18 @@ fn resume_keeps_the_first_turn_in_history() {
     assert_eq!(first.code(), Some(0), "{first}");
     // before 0.44 the output names no session: the rollout's file name does
     let sid = first.session_id().unwrap_or_else(|| {
-        let found =
-            codex_summarize::rollout::find_run_session(&s.home, &s.repo, began, "first turn alpha");
-        found.expect("a session in the output or the rollouts")
+        let found = codex_summarize::rollout::find_run_session(&RunQuery {
+            codex_home: &s.home,
+            cwd: &s.repo,
+            since_ms: began,
+            prompt: "first turn alpha",
+            resumed: false,
+            transcript: Some(format!("{}{}", first.stdout, first.stderr).as_bytes()),
+        });
+        found
+            .id()
+            .map(str::to_owned)
+            .expect("a session in the output or the rollouts")
     });
     let second = s.exec(&["resume", &sid, "[history] second"]);
     assert_eq!(second.code(), Some(0), "{second}");

@@ -263,51 +263,74 @@ impl Run {
         if codex_meta::codex_version::has(v, Fact::SessionIdInOutput) {
             return None;
         }
-        let c = &self.config;
-        if let Some(crate::config::Resume::Id(id)) = &c.resume {
-            return Some(RolloutLookup::known(id.clone()));
-        }
-        Some(RolloutLookup {
-            home: codex_summarize::Options::default().resolved_codex_home()?,
-            cwd: c.workdir.clone(),
-            since_ms: chrono::DateTime::parse_from_rfc3339(started_at)
-                .map_or(0, |t| t.timestamp_millis()),
-            task: c.task.text_lossy(),
-            last: None,
-            known: None,
-        })
+        self.lookup_for(started_at).ok()
     }
 
-    /// codex named no session in its output (before 0.44 it never does): a resumed
-    /// session is the one asked for; a new one is found in codex's own rollout files —
-    /// the one for this repo, written since the attempt began, holding this task.
-    fn session_from_elsewhere(&self, a: &mut AttemptEnd, ctx: &mut Ctx<'_>) {
+    /// The lookup of the session of the attempt begun at `started_at`; `Err` with why
+    /// there is none.
+    fn lookup_for(&self, started_at: &str) -> Result<RolloutLookup, String> {
         let c = &self.config;
-        let sid = match &c.resume {
-            Some(crate::config::Resume::Id(id)) => Some(id.clone()),
-            _ => {
-                let home = codex_summarize::Options::default().resolved_codex_home();
-                let since = chrono::DateTime::parse_from_rfc3339(&a.started_at)
-                    .map_or(0, |t| t.timestamp_millis());
-                home.and_then(|h| {
-                    codex_summarize::rollout::find_run_session(
-                        &h,
-                        &c.workdir,
-                        since,
-                        &c.task.text_lossy(),
-                    )
-                })
-            }
+        if let Some(crate::config::Resume::Id(id)) = &c.resume {
+            return Ok(RolloutLookup::known(id.clone()));
+        }
+        let home = codex_summarize::Options::default()
+            .resolved_codex_home()
+            .ok_or("codex named no session and CODEX_HOME is unknown (no $CODEX_HOME, no $HOME)")?;
+        let since_ms = chrono::DateTime::parse_from_rfc3339(started_at)
+            .map_err(|e| format!("the attempt's start {started_at} does not parse: {e}"))?
+            .timestamp_millis();
+        let resumed = matches!(c.resume, Some(crate::config::Resume::Last));
+        Ok(RolloutLookup::new(
+            home,
+            c.workdir.clone(),
+            since_ms,
+            c.task.text_lossy(),
+            resumed,
+        ))
+    }
+
+    /// codex named no session in its output (before 0.44 it never does) and its open
+    /// rollout was not seen while it ran: a resumed session is the one asked for; a new
+    /// one is the rollout that the evidence says is this attempt's (see
+    /// [`codex_summarize::rollout::find_run_session`]) — or none, and the meta's
+    /// `session_id_reason` says why.
+    fn session_from_elsewhere(&self, a: &mut AttemptEnd, ctx: &mut Ctx<'_>) {
+        let transcript = codex_meta::files::open_regular(&self.log_path)
+            .and_then(|f| {
+                codex_meta::files::read_to_cap(f, codex_summarize::rollout::TRANSCRIPT_MAX_BYTES)
+            })
+            .ok()
+            .flatten();
+        let found = self
+            .lookup_for(&a.started_at)
+            .map(|l| l.settle(transcript.as_deref()));
+        let sid = match found {
+            Ok(codex_summarize::rollout::RunSession::Found(id)) => id,
+            Ok(other) => return self.no_session(other.reason(), ctx),
+            Err(why) => return self.no_session(Some(why), ctx),
         };
-        let Some(sid) = sid else { return };
         let value = sid.clone();
-        if let Err(e) = codex_meta::update_meta(&self.meta_path, |m| m.session_id = Some(value)) {
+        if let Err(e) = codex_meta::update_meta(&self.meta_path, |m| {
+            m.session_id = Some(value);
+            m.session_id_reason = None;
+        }) {
             ctx.warnings
                 .push(format!("cannot record the session id in the meta yet: {e}"));
         }
         ctx.report.session(&sid);
         a.session_id = Some(sid.clone());
         *ctx.session_id = Some(sid);
+    }
+
+    /// The meta says why the run has no session id.
+    fn no_session(&self, reason: Option<String>, ctx: &mut Ctx<'_>) {
+        let Some(reason) = reason else { return };
+        if let Err(e) =
+            codex_meta::update_meta(&self.meta_path, |m| m.session_id_reason = Some(reason))
+        {
+            ctx.warnings
+                .push(format!("cannot record why the session id is unknown: {e}"));
+        }
     }
 
     /// Append attempt `n` to the meta's `attempts` (a live reader sees each one as it ends).
@@ -390,11 +413,14 @@ impl Run {
         let mut detector = Detector::new();
         let mut mine: Option<String> = None;
         let mut sink_warnings = Vec::new();
-        // A version that names no session in its output: the session is looked for in
-        // codex's rollouts while the run goes on (as codex writes), so a reader of the
-        // meta has it early, as with newer versions.
+        // A version that names no session in its output: the session is the rollout
+        // codex's own process holds open, looked for while the run goes on, so a reader
+        // of the meta has it early, as with newer versions (where the platform cannot
+        // tell, the end of the attempt looks by the rollouts' evidence).
         let mut rollouts = match ctx.session_id {
-            None => self.rollout_lookup(&started_at),
+            None => self
+                .rollout_lookup(&started_at)
+                .map(|l| l.watching(codex.pgid().as_raw())),
             Some(_) => None, // a later attempt resumes the session it knows
         };
         let ticking = rollouts.is_some() || ctx.budget.is_some();

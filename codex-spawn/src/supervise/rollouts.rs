@@ -20,42 +20,106 @@ use serde_json::json;
 
 use crate::config::Budget;
 
-/// Looking for a session in codex's rollouts as codex writes them, at most every
-/// [`RolloutLookup::EVERY`] (a directory listing and the new rollouts' first lines).
+/// Looking for the session of an attempt whose output names none (codex before 0.44).
+/// While codex runs, only the rollout its own process tree holds open counts (exact, even
+/// for runs of one task side by side; looked at every [`RolloutLookup::EVERY`] where the
+/// platform tells it); when the attempt ends, [`RolloutLookup::settle`] applies the rules
+/// of [`codex_summarize::rollout::find_run_session`] — never a time window alone.
 pub(super) struct RolloutLookup {
-    pub home: std::path::PathBuf,
-    pub cwd: std::path::PathBuf,
-    pub since_ms: i64,
-    pub task: String,
-    pub last: Option<std::time::Instant>,
+    home: PathBuf,
+    cwd: PathBuf,
+    since_ms: i64,
+    task: String,
+    /// `resume --last`: the session began before the attempt.
+    resumed: bool,
+    /// codex's pid (= its process group's id), while it runs.
+    pid: Option<i32>,
+    last: Option<Instant>,
     /// Known from the start (a resume by id).
-    pub known: Option<String>,
+    known: Option<String>,
 }
 
 impl RolloutLookup {
-    pub const EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+    /// How often codex's open files are looked at (a few `readlink`s).
+    pub const EVERY: Duration = Duration::from_millis(50);
 
     pub fn known(id: String) -> RolloutLookup {
         RolloutLookup {
-            home: Default::default(),
-            cwd: Default::default(),
+            home: PathBuf::new(),
+            cwd: PathBuf::new(),
             since_ms: 0,
             task: String::new(),
+            resumed: false,
+            pid: None,
             last: None,
             known: Some(id),
         }
     }
 
+    /// The lookup of an attempt that began at `since_ms` (epoch ms) in `cwd` with `task`.
+    pub fn new(home: PathBuf, cwd: PathBuf, since_ms: i64, task: String, resumed: bool) -> Self {
+        RolloutLookup {
+            home,
+            cwd,
+            since_ms,
+            task,
+            resumed,
+            pid: None,
+            last: None,
+            known: None,
+        }
+    }
+
+    /// Look at the open files of codex's process tree (`pid`) while it runs.
+    pub fn watching(mut self, pid: i32) -> Self {
+        self.pid = Some(pid);
+        self
+    }
+
+    fn query<'a>(&'a self, transcript: Option<&'a [u8]>) -> codex_summarize::rollout::RunQuery<'a> {
+        codex_summarize::rollout::RunQuery {
+            codex_home: &self.home,
+            cwd: &self.cwd,
+            since_ms: self.since_ms,
+            prompt: &self.task,
+            resumed: self.resumed,
+            transcript,
+        }
+    }
+
+    /// The session, once codex's process holds exactly one rollout of it open.
     pub fn poll(&mut self) -> Option<String> {
         if let Some(id) = self.known.take() {
             return Some(id);
         }
-        let now = std::time::Instant::now();
+        let now = Instant::now();
         if self.last.is_some_and(|t| now - t < Self::EVERY) {
             return None;
         }
         self.last = Some(now);
-        codex_summarize::rollout::find_run_session(&self.home, &self.cwd, self.since_ms, &self.task)
+        let pid = self.pid?;
+        // what /proc shows: the path without symlinks (made by codex's first session)
+        let sessions = std::fs::canonicalize(self.home.join("sessions")).ok()?;
+        let held = crate::sys::open_files::held_under(pid, &sessions)?;
+        let q = self.query(None);
+        let mut ids: Vec<String> = Vec::new();
+        for path in held {
+            if let Some(id) = codex_summarize::rollout::held_rollout_session(&path, &q) {
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+        }
+        (ids.len() == 1).then(|| ids.remove(0))
+    }
+
+    /// The attempt ended: its session by the rollouts' evidence, `transcript` (its log)
+    /// among it.
+    pub fn settle(&self, transcript: Option<&[u8]>) -> codex_summarize::rollout::RunSession {
+        if let Some(id) = &self.known {
+            return codex_summarize::rollout::RunSession::Found(id.clone());
+        }
+        codex_summarize::rollout::find_run_session(&self.query(transcript))
     }
 }
 

@@ -9,9 +9,11 @@
 //! - [`reaper`]: orphans adopted and codex dying with its keeper (subreaper and
 //!   parent-death signal | neither);
 //! - [`proc_table`]: the process table (/proc | libproc);
+//! - [`open_files`]: the files a process tree holds open (/proc | not known);
 //! - [`reserve`]: room kept on the runs dir's disk for the final record (fallocate |
 //!   written zeros).
 
+pub mod open_files;
 pub mod proc_table;
 pub mod reaper;
 pub mod reserve;

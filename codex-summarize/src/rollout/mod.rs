@@ -112,10 +112,12 @@ impl RolloutScan {
 mod files;
 mod fork;
 mod parse;
+mod run_session;
 
 pub use files::*;
 pub use fork::*;
 use parse::*;
+pub use run_session::*;
 
 /// Runs `f` with this thread's scan buffer number `slot` (0 or 1), reused
 /// across files so that a scan allocates nothing per file. Two slots let one

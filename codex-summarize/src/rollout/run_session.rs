@@ -1,0 +1,385 @@
+//! The session of a run whose output names none (codex before 0.44 prints no session id,
+//! in either mode): which rollout of the Codex home is the run's — only on evidence,
+//! never by a time window alone. Three back-to-back runs of one task write three rollouts
+//! in the same second, and parallel runs of one task write them side by side; a rollout
+//! is a run's only when
+//!
+//! - its session began inside the attempt: the `session_meta` payload's `timestamp`
+//!   (milliseconds; codex-cli 0.42.0 writes
+//!   `{"timestamp":…,"type":"session_meta","payload":{"id":…,"timestamp":"…Z","cwd":…}}`
+//!   as the first line) is at or after the attempt's start — codex was started after it;
+//! - its `cwd` is the run's directory;
+//! - its first user message is the run's task;
+//! - every answer it holds is in the run's transcript (its log): a rollout whose answers
+//!   the run never printed is another run's (the case of a codex that wrote no rollout of
+//!   its own while a neighbour with the same task did).
+//!
+//! A session continued by `resume --last` began before the attempt: its rollout is the
+//! run's when one of its user messages since the attempt's start is the task (and the
+//! answers since then are in the transcript).
+//!
+//! When two rollouts pass, neither is taken ([`RunSession::Several`]). Where the platform
+//! tells which file codex's own process holds open, [`held_rollout_session`] is exact.
+
+use super::*;
+
+/// How long a rollout's answers (and the transcript searched for them) may be for the
+/// transcript check; a longer log is not searched (the other rules still hold).
+pub const TRANSCRIPT_MAX_BYTES: u64 = 64 << 20;
+
+/// What is known of the attempt whose session is looked for.
+#[derive(Debug, Clone, Copy)]
+pub struct RunQuery<'a> {
+    pub codex_home: &'a Path,
+    /// The run's directory (codex's `--cd`).
+    pub cwd: &'a Path,
+    /// When the attempt began (epoch ms): codex was started after it.
+    pub since_ms: i64,
+    /// The run's task (its prompt).
+    pub prompt: &'a str,
+    /// The attempt continues a session that began before it (`resume --last`).
+    pub resumed: bool,
+    /// What the attempt printed (its log), when it ended; `None` skips that check.
+    pub transcript: Option<&'a [u8]>,
+}
+
+/// What the rollouts say of a run's session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunSession {
+    /// Exactly one rollout is the run's.
+    Found(String),
+    /// None is.
+    NotFound,
+    /// More than one could be: none is taken.
+    Several(Vec<String>),
+}
+
+impl RunSession {
+    /// The session id, when exactly one rollout is the run's.
+    pub fn id(&self) -> Option<&str> {
+        match self {
+            RunSession::Found(id) => Some(id),
+            _ => None,
+        }
+    }
+
+    /// Why no session id was taken (`None` when one was).
+    pub fn reason(&self) -> Option<String> {
+        match self {
+            RunSession::Found(_) => None,
+            RunSession::NotFound => Some(
+                "no rollout in CODEX_HOME matches this run (a session begun in the attempt, \
+                 for its cwd, with its task and answers)"
+                    .to_owned(),
+            ),
+            RunSession::Several(ids) => Some(format!(
+                "{} rollouts in CODEX_HOME match this run (same task, cwd and start window); none taken",
+                ids.len()
+            )),
+        }
+    }
+}
+
+/// What one rollout says of its session: enough to tell whose it is.
+#[derive(Debug, Default)]
+struct Facts {
+    id: Option<String>,
+    /// When the session began (`session_meta` payload's timestamp, else its line's).
+    began_ms: Option<i64>,
+    cwd: Option<String>,
+    /// The user messages (`user_message` events), with their lines' times.
+    prompts: Vec<(Option<i64>, String)>,
+    /// The same from `response_item` messages (a version without the events).
+    item_prompts: Vec<(Option<i64>, String)>,
+    /// The agent's answers (`agent_message` events), with their lines' times.
+    answers: Vec<(Option<i64>, String)>,
+    /// The same from `response_item` messages.
+    item_answers: Vec<(Option<i64>, String)>,
+}
+
+impl Facts {
+    fn prompts(&self) -> &[(Option<i64>, String)] {
+        if self.prompts.is_empty() {
+            &self.item_prompts
+        } else {
+            &self.prompts
+        }
+    }
+
+    fn answers(&self) -> &[(Option<i64>, String)] {
+        if self.answers.is_empty() {
+            &self.item_answers
+        } else {
+            &self.answers
+        }
+    }
+
+    /// Did this session begin inside the attempt (or, resumed, is it for its cwd)?
+    fn begins_right(&self, q: &RunQuery<'_>) -> bool {
+        let cwd_ok = self.cwd.as_deref().is_some_and(|c| Path::new(c) == q.cwd);
+        let began_ok = q.resumed || self.began_ms.is_some_and(|b| b >= q.since_ms);
+        cwd_ok && began_ok && self.id.is_some()
+    }
+
+    /// Is this the rollout of the attempt `q` (see the module docs)?
+    fn is_run(&self, q: &RunQuery<'_>, transcript: Option<&Transcript<'_>>) -> bool {
+        if !self.begins_right(q) {
+            return false;
+        }
+        let prompt = q.prompt.trim();
+        let since = |t: &Option<i64>| t.is_some_and(|t| t >= q.since_ms);
+        let asked = match q.resumed {
+            false => self
+                .prompts()
+                .first()
+                .is_some_and(|(_, p)| p.trim() == prompt),
+            true => self
+                .prompts()
+                .iter()
+                .any(|(t, p)| since(t) && p.trim() == prompt),
+        };
+        asked
+            && transcript.is_none_or(|t| {
+                self.answers()
+                    .iter()
+                    .filter(|(at, _)| !q.resumed || since(at))
+                    .all(|(_, a)| t.holds(a))
+            })
+    }
+}
+
+/// A transcript to find answers in: as printed (a `--json` log holds them JSON-escaped)
+/// and with whitespace and ANSI escapes removed (the human log prints them as text,
+/// perhaps styled).
+struct Transcript<'a> {
+    raw: &'a [u8],
+    squeezed: Vec<u8>,
+}
+
+impl<'a> Transcript<'a> {
+    fn new(raw: &'a [u8]) -> Transcript<'a> {
+        Transcript {
+            raw,
+            squeezed: squeeze(raw),
+        }
+    }
+
+    fn holds(&self, answer: &str) -> bool {
+        let a = squeeze(answer.as_bytes());
+        if a.is_empty() || memchr::memmem::find(&self.squeezed, &a).is_some() {
+            return true;
+        }
+        let escaped = serde_json::to_string(answer).unwrap_or_default();
+        let inner = escaped.trim_start_matches('"').trim_end_matches('"');
+        !inner.is_empty() && memchr::memmem::find(self.raw, inner.as_bytes()).is_some()
+    }
+}
+
+/// `bytes` without whitespace and ANSI CSI sequences (`ESC [ … final`).
+fn squeeze(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == 0x1b && bytes.get(i + 1) == Some(&b'[') {
+            i += 2;
+            while i < bytes.len() && !(0x40..=0x7e).contains(&bytes[i]) {
+                i += 1;
+            }
+        } else if !b.is_ascii_whitespace() {
+            out.push(b);
+        }
+        i += 1;
+    }
+    out
+}
+
+/// The session of the attempt `q` among the rollouts under `codex_home`'s `sessions/`
+/// written to since the attempt began (see the module docs): exactly one, or none with
+/// why.
+pub fn find_run_session(q: &RunQuery<'_>) -> RunSession {
+    if q.prompt.trim().is_empty() {
+        return RunSession::NotFound;
+    }
+    let transcript = q.transcript.map(Transcript::new);
+    let mut found: Vec<String> = Vec::new();
+    for path in fresh_rollouts(q.codex_home, q.since_ms) {
+        let Some(facts) = read_facts(&path, Some(q)) else {
+            continue;
+        };
+        if facts.is_run(q, transcript.as_ref()) {
+            if let Some(id) = facts.id.filter(|id| !found.contains(id)) {
+                found.push(id);
+            }
+        }
+    }
+    match found.len() {
+        0 => RunSession::NotFound,
+        1 => RunSession::Found(found.remove(0)),
+        _ => RunSession::Several(found),
+    }
+}
+
+/// The session of the rollout at `path` — one that codex's own process holds open, so
+/// the attempt's for certain once it is one of its sessions: begun inside the attempt and
+/// for its cwd (its first line tells). A resumed session's rollout must also hold the
+/// task asked since the attempt began: `resume --last` reads other rollouts to pick one.
+/// `None` also while codex has not written those lines yet.
+pub fn held_rollout_session(path: &Path, q: &RunQuery<'_>) -> Option<String> {
+    let name = path.file_name()?.to_str()?;
+    if !is_rollout_name(name) || name.ends_with(".zst") {
+        return None;
+    }
+    let facts = read_facts(path, None)?;
+    let mine = match q.resumed {
+        false => facts.begins_right(q),
+        true => facts.is_run(
+            &RunQuery {
+                transcript: None,
+                ..*q
+            },
+            None,
+        ),
+    };
+    mine.then_some(facts.id).flatten()
+}
+
+/// The rollouts under `sessions/` of the days from the attempt's to now modified since
+/// it began (2 s of slack for coarse file times).
+fn fresh_rollouts(codex_home: &Path, since_ms: i64) -> Vec<PathBuf> {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(since_ms, |d| d.as_millis() as i64);
+    let first_day = since_ms.div_euclid(86_400_000) - 1;
+    let last_day = now_ms.div_euclid(86_400_000) + 1;
+    let since =
+        std::time::UNIX_EPOCH + std::time::Duration::from_millis((since_ms - 2_000).max(0) as u64);
+    let mut out = Vec::new();
+    for day in first_day..=last_day.min(first_day + 7) {
+        let (y, m, d) = crate::time::civil_from_days(day);
+        let dir = codex_home
+            .join("sessions")
+            .join(format!("{y:04}/{m:02}/{d:02}"));
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let fresh = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t >= since);
+            let named = e
+                .file_name()
+                .to_str()
+                .is_some_and(|n| n.ends_with(".jsonl"));
+            if fresh && named {
+                out.push(e.path());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// What the rollout at `path` says of its session. With a query, the reading stops at
+/// the first line when that line already shows the session is not the attempt's.
+fn read_facts(path: &Path, q: Option<&RunQuery<'_>>) -> Option<Facts> {
+    use std::io::BufRead;
+    let file = codex_meta::files::open_regular(path).ok()?;
+    let mut f = Facts {
+        id: session_id_from_name(path.file_name()?.to_str()?).map(str::to_ascii_lowercase),
+        ..Facts::default()
+    };
+    let reader = std::io::BufReader::new(file.take(64 << 20));
+    for (n, line) in reader.split(b'\n').take(100_000).enumerate() {
+        let Ok(line) = line else { break };
+        if line.len() > (4 << 20) {
+            continue;
+        }
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&line) else {
+            continue;
+        };
+        let ts = v
+            .get("timestamp")
+            .and_then(|t| t.as_str())
+            .and_then(parse_ts_ms);
+        match v.get("type").and_then(|t| t.as_str()) {
+            Some("session_meta") => {
+                let p = v.get("payload").unwrap_or(&v);
+                meta_facts(&mut f, p, ts);
+                if q.is_some_and(|q| !f.begins_right(q)) {
+                    return None;
+                }
+            }
+            Some(_) => message_facts(&mut f, v.get("payload").unwrap_or(&v), ts),
+            // before 0.30: a bare first line {"id","timestamp",…} and untyped items
+            None if n == 0 => meta_facts(&mut f, &v, ts),
+            None => message_facts(&mut f, &v, ts),
+        }
+    }
+    Some(f)
+}
+
+/// The `session_meta` payload's id, start and cwd.
+fn meta_facts(f: &mut Facts, p: &serde_json::Value, line_ts: Option<i64>) {
+    if let Some(id) = p.get("id").and_then(|x| x.as_str()).filter(|i| is_uuid(i)) {
+        f.id = Some(id.to_ascii_lowercase());
+    }
+    let began = p
+        .get("timestamp")
+        .and_then(|t| t.as_str())
+        .and_then(parse_ts_ms);
+    f.began_ms = began.or(line_ts);
+    if let Some(c) = p.get("cwd").and_then(|x| x.as_str()) {
+        f.cwd = Some(c.to_owned());
+    }
+}
+
+/// A user message or an answer, from an event or a response item.
+fn message_facts(f: &mut Facts, p: &serde_json::Value, ts: Option<i64>) {
+    let text = |key: &str| p.get(key).and_then(|m| m.as_str()).map(str::to_owned);
+    match p.get("type").and_then(|t| t.as_str()) {
+        Some("user_message") => f.prompts.extend(text("message").map(|m| (ts, m))),
+        Some("agent_message") => f.answers.extend(text("message").map(|m| (ts, m))),
+        Some("message") => {
+            let parts: Vec<&str> = p
+                .get("content")
+                .and_then(|c| c.as_array())
+                .map(|parts| {
+                    parts
+                        .iter()
+                        .filter_map(|part| part.get("text").and_then(|t| t.as_str()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let joined = parts.concat();
+            match p.get("role").and_then(|r| r.as_str()) {
+                // codex's own context, sent as user messages before the task
+                Some("user")
+                    if !joined.starts_with("<environment_context>")
+                        && !joined.starts_with("<user_instructions>") =>
+                {
+                    f.item_prompts.push((ts, joined));
+                }
+                Some("assistant") => f.item_answers.push((ts, joined)),
+                _ => {}
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transcripts_hold_answers_as_text_or_json() {
+        let human = b"[2026-12-01T08:54:21] codex\n\x1b[1mDone\x1b[0m  2.\r\nline two\n";
+        let t = Transcript::new(human);
+        assert!(t.holds("Done 2.\nline two"));
+        assert!(!t.holds("Done 3."));
+        let json = br#"{"id":"0","msg":{"type":"agent_message","message":"a \"quoted\"\nanswer"}}"#;
+        assert!(Transcript::new(json).holds("a \"quoted\"\nanswer"));
+    }
+}
