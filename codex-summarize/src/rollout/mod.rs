@@ -40,8 +40,6 @@ static SESSION_META_TYPE: LazyLock<Finder<'static>> =
 static TOKEN_COUNT_TYPE: LazyLock<Finder<'static>> =
     LazyLock::new(|| Finder::new(b"\"payload\":{\"type\":\"token_count\""));
 static ID_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"id\":\""));
-static FORKED_KEY: LazyLock<Finder<'static>> =
-    LazyLock::new(|| Finder::new(b"\"forked_from_id\":"));
 static MODEL_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"model\":"));
 static MODEL_STR_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"model\":\""));
 static INFO_NULL: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"info\":null"));
@@ -82,10 +80,10 @@ pub struct RolloutScan {
     pub forked_from_id: Option<String>,
     /// The `session_meta` line's timestamp (a fork's fork instant).
     pub session_ts_ms: Option<i64>,
-    /// `session_meta` payload.history_mode is `"paginated"` (codex 0.150 on): a fork's
-    /// file names its parent's history instead of copying it, a sub-agent's copy of it
+    /// A fork's `session_meta` payload.history_mode is `"paginated"` (codex 0.148 on): its
+    /// file names its parent's history instead of copying it, or a sub-agent's copy of it
     /// is marked (`subagent_history_start_ordinal`); either way the events are the
-    /// session's own calls (see [`own`]).
+    /// session's own calls (see [`own`]). False for a session that forked nothing.
     pub history_paginated: bool,
     /// Models seen, in order of first use.
     pub models: Vec<String>,
@@ -467,7 +465,8 @@ mod tests {
                 let slow = scan_bytes(&slow_text);
                 assert_eq!(fast.events, slow.events, "{}", ent.path().display());
                 assert_eq!(fast.forked_from_id, slow.forked_from_id);
-                assert!(fast.history_paginated && slow.history_paginated);
+                assert_eq!(fast.history_paginated, slow.history_paginated);
+                assert_eq!(fast.history_paginated, fast.forked_from_id.is_some());
                 assert!(!fast.replays_parent());
                 assert_eq!(fast.skipped_lines, 0);
                 calls += fast.events.len();

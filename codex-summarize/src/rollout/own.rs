@@ -33,6 +33,8 @@ static RESPONSE_ID_KEY: LazyLock<Finder<'static>> =
 static USAGE_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"usage\":{"));
 static THREAD_USAGE_KEY: LazyLock<Finder<'static>> =
     LazyLock::new(|| Finder::new(b"\"thread_token_usage\":{"));
+static FORKED_KEY: LazyLock<Finder<'static>> =
+    LazyLock::new(|| Finder::new(b"\"forked_from_id\":"));
 static HISTORY_MODE_KEY: LazyLock<Finder<'static>> =
     LazyLock::new(|| Finder::new(b"\"history_mode\":"));
 static HISTORY_START_KEY: LazyLock<Finder<'static>> =
@@ -310,23 +312,41 @@ fn usage_at(body: &[u8], f: &Finder<'_>) -> Option<Option<Usage>> {
         .map(|i| flat_usage(&body[i + f.needle().len()..]))
 }
 
-/// `session_meta`'s `history_mode` is `"paginated"` and its
-/// `subagent_history_start_ordinal`, read from the line's bytes: `None` when a key
-/// appears more than once or its value is not plain (then serde reads the line).
+/// Where the value of `key` begins in `body` (`Some(None)`: no such key); `None` when
+/// it appears more than once (then serde reads the line). The line is a `session_meta`
+/// (tens of KiB of instructions): one pass over it a key.
+pub(super) fn key_once(body: &[u8], key: &Finder<'_>) -> Option<Option<usize>> {
+    let mut it = key.find_iter(body);
+    match (it.next(), it.next()) {
+        (None, _) => Some(None),
+        (Some(i), None) => Some(Some(i + key.needle().len())),
+        _ => None,
+    }
+}
+
+/// `session_meta`'s `forked_from_id` value: `Some(None)` when absent or null, `None` when
+/// not plain (then serde reads the line).
+pub(super) fn fast_forked(body: &[u8]) -> Option<Option<String>> {
+    let Some(v) = key_once(body, &FORKED_KEY)?.map(|j| &body[j..]) else {
+        return Some(None);
+    };
+    if v.starts_with(b"null") {
+        return Some(None);
+    }
+    match v.get(1..37).and_then(|b| std::str::from_utf8(b).ok()) {
+        Some(f) if v[0] == b'"' && is_uuid(f) => Some(Some(f.to_owned())),
+        _ => None,
+    }
+}
+
+/// A fork's `session_meta`: `history_mode` is `"paginated"`, and its
+/// `subagent_history_start_ordinal`; `None` when a key appears twice or the ordinal is
+/// not a plain number (then serde reads the line). Read for forks only: the file of a
+/// session that forked nothing holds no one else's lines.
 pub(super) fn fast_history(body: &[u8]) -> Option<(bool, Option<u64>)> {
-    let one = |f: &Finder<'_>| -> Option<Option<usize>> {
-        let mut it = f.find_iter(body);
-        match (it.next(), it.next()) {
-            (None, _) => Some(None),
-            (Some(i), None) => Some(Some(i + f.needle().len())),
-            _ => None,
-        }
-    };
-    let paginated = match one(&HISTORY_MODE_KEY)? {
-        None => false,
-        Some(v) => body[v..].starts_with(b"\"paginated\""),
-    };
-    let start = match one(&HISTORY_START_KEY)? {
+    let paginated =
+        key_once(body, &HISTORY_MODE_KEY)?.is_some_and(|v| body[v..].starts_with(b"\"paginated\""));
+    let start = match key_once(body, &HISTORY_START_KEY)? {
         None => None,
         Some(v) if body[v..].starts_with(b"null") => None,
         Some(v) => {
@@ -477,31 +497,27 @@ mod tests {
 
     #[test]
     fn history_fields_read_from_bytes() {
-        let meta = |s: &str| format!("{{\"id\":\"x\",{s}\"cwd\":\"/\"}}");
-        assert_eq!(fast_history(meta("").as_bytes()), Some((false, None)));
+        let read = |s: &str| fast_history(format!("{{\"id\":\"x\",{s}\"cwd\":\"/\"}}").as_bytes());
+        assert_eq!(read(""), Some((false, None)));
         assert_eq!(
-            fast_history(
-                meta(r#""history_mode":"paginated","subagent_history_start_ordinal":15,"#)
-                    .as_bytes()
-            ),
+            read(r#""history_mode":"paginated","subagent_history_start_ordinal":15,"#),
             Some((true, Some(15)))
         );
         assert_eq!(
-            fast_history(
-                meta(r#""history_mode":"legacy","subagent_history_start_ordinal":null,"#)
-                    .as_bytes()
-            ),
+            read(r#""history_mode":"legacy","subagent_history_start_ordinal":null,"#),
             Some((false, None))
         );
-        // twice, or not a plain number: serde decides
+        // twice, or not a plain value: serde decides
+        assert_eq!(read(r#""history_mode":"a","history_mode":"b","#), None);
+        assert_eq!(read(r#""subagent_history_start_ordinal":1.5,"#), None);
+        let forked = |s: &str| fast_forked(format!("{{\"id\":\"x\",{s}\"cwd\":\"/\"}}").as_bytes());
+        assert_eq!(forked(""), Some(None));
+        assert_eq!(forked(r#""forked_from_id":null,"#), Some(None));
         assert_eq!(
-            fast_history(meta(r#""history_mode":"a","history_mode":"b","#).as_bytes()),
+            forked(r#""forked_from_id":null,"forked_from_id":null,"#),
             None
         );
-        assert_eq!(
-            fast_history(meta(r#""subagent_history_start_ordinal":1.5,"#).as_bytes()),
-            None
-        );
+        assert_eq!(forked(r#""forked_from_id":"nope","#), None);
         let line = br#"{"timestamp":"2026-12-07T11:33:36.928Z","ordinal":16,"type":"event_msg"}"#;
         assert_eq!(fast_ordinal(line, 39), Some(16));
         assert_eq!(fast_ordinal(line, 40), None);

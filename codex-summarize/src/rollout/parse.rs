@@ -372,10 +372,10 @@ impl Scanner {
             return self.fast_session_meta(line, ts);
         }
         let ordinal = || fast_ordinal(line, TS.len() + ts_end + 1);
-        if RECORD_TYPE.find(head).is_some() {
-            return self.fast_record(line, ordinal());
+        if TOKEN_COUNT_TYPE.find(head).is_none() {
+            return RECORD_TYPE.find(head).is_some() && self.fast_record(line, ordinal());
         }
-        if TOKEN_COUNT_TYPE.find(head).is_none() || MODEL_KEY.find(line).is_some() {
+        if MODEL_KEY.find(line).is_some() {
             return false;
         }
         let ts_ms = ts.and_then(parse_ts_ms);
@@ -424,23 +424,15 @@ impl Scanner {
         if !is_uuid(id) || v.get(36) != Some(&b'"') {
             return false;
         }
-        let forked = match FORKED_KEY.find_iter(body).collect::<Vec<_>>().as_slice() {
-            [] => None,
-            [j] => {
-                let v = &body[j + FORKED_KEY.needle().len()..];
-                if v.starts_with(b"null") {
-                    None
-                } else {
-                    match v.get(1..37).and_then(|b| std::str::from_utf8(b).ok()) {
-                        Some(f) if v[0] == b'"' && is_uuid(f) => Some(f.to_owned()),
-                        _ => return false,
-                    }
-                }
-            }
-            _ => return false,
-        };
-        let Some((paginated, start)) = fast_history(body) else {
+        let Some(forked) = fast_forked(body) else {
             return false;
+        };
+        let (paginated, start) = match forked {
+            Some(_) => match fast_history(body) {
+                Some(h) => h,
+                None => return false,
+            },
+            None => (false, None),
         };
         self.scan.session_id = Some(id.to_owned());
         self.scan.forked_from_id = forked;
@@ -518,9 +510,12 @@ impl Scanner {
                     .filter(|s| !s.is_empty())
                     .map(Cow::into_owned);
                 self.scan.session_ts_ms = rec.timestamp.0.as_deref().and_then(parse_ts_ms);
-                self.scan.history_paginated =
-                    payload.history_mode.0.as_deref() == Some("paginated");
-                self.own.inherited_below = payload.subagent_history_start_ordinal.map(|o| o.0);
+                // a fork's only: a session that forked nothing holds no one else's lines
+                if self.scan.forked_from_id.is_some() {
+                    self.scan.history_paginated =
+                        payload.history_mode.0.as_deref() == Some("paginated");
+                    self.own.inherited_below = payload.subagent_history_start_ordinal.map(|o| o.0);
+                }
             }
             _ => {}
         }
