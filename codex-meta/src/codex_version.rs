@@ -86,6 +86,9 @@ pub enum Fact {
     /// as the call ends; other versions write it when the turn ends (or, 0.36-0.45, when
     /// the next request begins, after the tool ran): a budget can be judged mid-turn.
     UsageInRolloutPerCall,
+    /// `codex exec fork <SESSION_ID> [PROMPT]`: a new session that goes on from another's
+    /// history (its rollout names it, `forked_from_id`; its history is paginated).
+    ExecFork,
 }
 
 /// `(fact, first version that has it, last version that has it)`: the table. Read it as
@@ -110,6 +113,8 @@ pub const TABLE: &[(Fact, Version, Option<Version>)] = &[
         Version(0, 47, 0),
         Some(Version(0, 130, 0)),
     ),
+    // `codex exec --help`: 0.147.0 lists resume and review, 0.148.0 fork too
+    (Fact::ExecFork, Version(0, 148, 0), None),
 ];
 
 /// The oldest version codex-spawn supports (the first whose `exec` can resume a session).
@@ -171,5 +176,7 @@ mod tests {
         assert!(has(Version(0, 47, 0), Fact::UsageInRolloutPerCall));
         assert!(has(Version(0, 130, 0), Fact::UsageInRolloutPerCall));
         assert!(!has(Version(0, 131, 0), Fact::UsageInRolloutPerCall));
+        assert!(!has(Version(0, 147, 0), Fact::ExecFork));
+        assert!(has(Version(0, 148, 0), Fact::ExecFork));
     }
 }

@@ -8,14 +8,15 @@
 //! file's buckets — one per model (and per UTC day for `--by day`), after the
 //! `--since/--until` filter. What is kept is a few hundred bytes per session.
 //!
-//! Per session the tokens are the sum of per-call deltas (see
-//! [`crate::rollout`]), the rule ccusage uses, so the two agree. A forked
-//! session does not count its parent's replayed history: its leading calls that
-//! match the parent's calls up to the fork instant are dropped (or, when none
-//! match or the parent is not on disk, the dense burst of replayed calls at its
-//! start) — [`rollout::replayed_prefix_len`]. Forks are rare, so they are read
-//! a second time, in lockstep with their parent's file, and folded again
-//! without the replay; nothing per call is held for them either.
+//! Per session the tokens are the sum of its own calls (see [`crate::rollout`]: the
+//! rule ccusage uses for ordinary sessions, so the two agree there; forks and
+//! sub-agents count their own calls, not what they inherit). A fork whose file
+//! replays its parent's history (no paginated history: older CLIs) does not count
+//! that replay: its leading calls that match the parent's calls up to the fork
+//! instant are dropped (or, when none match or the parent is not on disk, the dense
+//! burst of replayed calls at its start) — [`rollout::ReplayFilter`]. Such forks are
+//! rare, so they are read a second time, in lockstep with their parent's file, and
+//! folded again without the replay; nothing per call is held for them either.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
@@ -25,7 +26,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::pricing::{Price, Pricing};
-use crate::rollout::{self, ForkBurst, RolloutScan, UsageEvent};
+use crate::rollout::{self, ForkBurst, ReplayFilter, RolloutScan, UsageEvent};
 use crate::usage::Usage;
 
 /// How rows are keyed.
@@ -165,6 +166,8 @@ struct FileAgg {
     key: String,
     forked_from: Option<String>,
     fork_ts: Option<i64>,
+    /// A fork whose file may replay its parent's calls ([`RolloutScan::replays_parent`]).
+    replays_parent: bool,
     /// Usage events in the file (all of them: the copy with more wins).
     calls: usize,
     /// The dense burst at the file's start (a fork's replay when its parent is
@@ -276,6 +279,7 @@ fn fold_file(path: &Path, opts: &ReportOptions, pricing: &Pricing) -> io::Result
         Ok(FileAgg {
             key: session_key(path, &scan),
             path: path.to_owned(),
+            replays_parent: scan.replays_parent(),
             forked_from: scan.forked_from_id,
             fork_ts: scan.session_ts_ms,
             calls,
@@ -288,11 +292,9 @@ fn fold_file(path: &Path, opts: &ReportOptions, pricing: &Pricing) -> io::Result
     })
 }
 
-/// Pass 2, for a fork only: its calls folded again without the replayed
-/// prefix. The fork and its parent are read in lockstep: the fork's leading
-/// calls equal to the parent's calls up to the fork instant are the replay
-/// (else, when none match or the parent is not on disk, the dense burst at its
-/// start) — [`rollout::replayed_prefix_len`] without holding either file's calls.
+/// Pass 2, for a fork that replays its parent only: its calls folded again without
+/// the replayed prefix. The fork and its parent are read in lockstep
+/// ([`ReplayFilter`]), holding neither file's calls.
 fn refold_fork(
     child: &FileAgg,
     parent: Option<&Path>,
@@ -307,29 +309,12 @@ fn refold_fork(
             let mut rd = rollout::EventReader::new(input, buf);
             let mut parent = parent_input.map(|r| rollout::EventReader::new(r, pbuf));
             let mut folder = Folder::new(opts, pricing);
-            let mut matched = 0usize;
-            let mut index = 0usize;
+            let mut filter = ReplayFilter::new(child.fork_ts, child.burst, parent.is_some());
             while let Some(ev) = rd.next_event()? {
-                if let Some(p) = parent.as_mut() {
-                    // the parent's calls up to (and including) the fork instant
-                    let pe = p.next_event().ok().flatten().filter(|pe| {
-                        match (child.fork_ts, pe.ts_ms) {
-                            (Some(f), Some(t)) => t <= f,
-                            _ => true,
-                        }
-                    });
-                    if pe.is_some_and(|pe| pe.usage == ev.usage) {
-                        matched += 1;
-                        index += 1;
-                        continue;
-                    }
-                    parent = None;
-                }
-                let replayed = if matched > 0 { matched } else { child.burst };
-                if index >= replayed {
+                let next = || parent.as_mut().and_then(|p| p.next_event().ok().flatten());
+                if !filter.replayed(&ev, next) {
                     folder.add(&ev, &rd.scan().models);
                 }
-                index += 1;
             }
             let scan = rd.into_scan();
             Ok((scan.models, folder.buckets, folder.last_ts))
@@ -372,11 +357,11 @@ pub fn report_files(files: &[PathBuf], opts: &ReportOptions, pricing: &Pricing) 
         }
     }
 
-    // Forks: fold them again without the replayed prefix (each against its
-    // parent's whole file: a parent that is itself a fork replays on).
+    // Forks that replay their parent: fold them again without the replayed prefix
+    // (each against its parent's whole file: a parent that is itself a fork replays on).
     let refolded: Vec<(String, Result<_, String>)> = by_session
         .values()
-        .filter(|f| f.forked_from.is_some())
+        .filter(|f| f.replays_parent)
         .collect::<Vec<_>>()
         .par_iter()
         .map(|c| {

@@ -1,8 +1,9 @@
-//! The Codex-home report folds each rollout as it streams (and reads forks a
-//! second time, in lockstep with their parent): on generated homes full of
-//! forks, nested forks, orphan forks, copies, unpriced models, many days and
-//! `--since/--until` windows, it must say exactly what the straightforward
-//! computation says — every call kept in memory, forks resolved after.
+//! The Codex-home report folds each rollout as it streams (and reads forks that
+//! replay their parent a second time, in lockstep with the parent): on generated homes
+//! full of forks (paginated ones, ones copying their parent's history), nested forks,
+//! orphan forks, copies, unpriced models, many days and `--since/--until` windows, it
+//! must say exactly what the straightforward computation says — every call kept in
+//! memory, forks resolved after.
 
 mod common;
 
@@ -12,7 +13,7 @@ use std::path::{Path, PathBuf};
 use codex_summarize::Pricing;
 use codex_summarize::report::{self, GroupBy, ReportOptions, Row};
 use codex_summarize::rollout::{self, RolloutScan};
-use common::{Call, Lines, Rng};
+use common::{Call, Lines, Origin, Rng};
 use tempfile::TempDir;
 
 const MODELS: [&str; 3] = ["gpt-5", "gpt-5-codex", "mystery-model-x"];
@@ -44,10 +45,10 @@ fn reference(files: &[PathBuf], opts: &ReportOptions, pricing: &Pricing) -> (Vec
             }
         }
     }
-    // each fork against its parent's whole file
+    // each fork that replays its parent, against its parent's whole file
     let drops: Vec<(String, usize)> = by_session
         .values()
-        .filter(|c| c.scan.forked_from_id.is_some())
+        .filter(|c| c.scan.replays_parent())
         .map(|c| {
             let prefix = c
                 .scan
@@ -188,24 +189,30 @@ fn random_calls(rng: &mut Rng, start: i64, n: u64, model: &'static str) -> Vec<C
         .collect()
 }
 
-/// A home of `n` sessions, about a third of them forks (of sessions on disk,
+/// A home of `n` sessions, about half of them forks (of sessions on disk,
 /// of forks, of sessions not on disk; replaying their parent exactly, partly,
-/// re-stamped in a burst, or not at all), plus archived copies.
-fn generate(home: &Path, seed: u64, n: u64) {
+/// re-stamped in a burst, or not at all; paginated, their first own call often the
+/// parent's own, their own calls in a burst), plus archived copies.
+///
+/// Returns each paginated fork's session id and the total tokens of its own calls.
+fn generate(home: &Path, seed: u64, n: u64) -> Vec<(String, u64)> {
     let lines = Lines::load();
     let mut rng = Rng(seed);
-    let mut written: Vec<(String, Vec<Call>)> = Vec::new();
+    // session id, calls, the cumulative total its first call started from
+    let mut written: Vec<(String, Vec<Call>, [u64; 4])> = Vec::new();
+    let mut paginated = Vec::new();
     for i in 0..n {
         let start = T0 + (i as i64) * 5_400_000 + rng.below(3_600_000) as i64;
         let sid = common::session_id(start, seed * 1000 + i);
         let model = MODELS[rng.below(3) as usize];
         let n_own = rng.below(40);
         let own = random_calls(&mut rng, start, n_own, model);
-        let kind = if written.is_empty() { 0 } else { rng.below(7) };
+        let kind = if written.is_empty() { 0 } else { rng.below(8) };
+        let mut base = None;
         let (parent, fork_ts, calls) = match kind {
             // a fork of a session on disk (maybe itself a fork)
             1..=3 => {
-                let (pid, pcalls) = &written[rng.below(written.len() as u64) as usize];
+                let (pid, pcalls, _) = &written[rng.below(written.len() as u64) as usize];
                 let k = rng.below(pcalls.len() as u64 + 1) as usize;
                 // the fork instant: right after the k-th parent call (or later)
                 let fork_ts = pcalls
@@ -258,10 +265,41 @@ fn generate(home: &Path, seed: u64, n: u64) {
                 calls.extend(random_calls(&mut rng, after + 5_000, n_more, model));
                 (Some(pid), start, calls)
             }
+            // a paginated fork (`exec fork`): its totals go on from the parent's at
+            // the fork; its own calls come fast and may equal the parent's
+            5 | 6 => {
+                let (pid, pcalls, pbase) = &written[rng.below(written.len() as u64) as usize];
+                let k = rng.below(pcalls.len() as u64 + 1) as usize;
+                let mut b = *pbase;
+                for c in &pcalls[..k] {
+                    for (t, u) in b.iter_mut().zip([c.input, c.cached, c.output, c.reasoning]) {
+                        *t += u;
+                    }
+                }
+                base = Some(b);
+                let mut calls: Vec<Call> = pcalls
+                    .iter()
+                    .take(rng.below(3) as usize)
+                    .enumerate()
+                    .map(|(j, c)| Call {
+                        ts_ms: start + j as i64 * 200,
+                        ..*c
+                    })
+                    .collect();
+                let after = calls.last().map_or(start, |c| c.ts_ms);
+                let n_more = rng.below(10);
+                calls.extend(random_calls(&mut rng, after + 300, n_more, model));
+                (Some(pid.clone()), start, calls)
+            }
             _ => (None, start, own),
         };
         let path = common::rollout_path(home, fork_ts.min(start), &sid);
-        lines.write_rollout(&path, &sid, parent.as_deref(), fork_ts, calls.clone());
+        let origin = match (&parent, base) {
+            (Some(p), Some(b)) => Origin::Paginated(p, b),
+            (Some(p), None) => Origin::Copied(p),
+            (None, _) => Origin::New,
+        };
+        lines.write_rollout_from(&path, &sid, origin, fork_ts, calls.clone());
         // an archived copy: shorter, or the same
         if rng.below(8) == 0 {
             let keep = if rng.below(2) == 0 {
@@ -271,16 +309,15 @@ fn generate(home: &Path, seed: u64, n: u64) {
             };
             let name = path.file_name().expect("name");
             let copy = home.join("archived_sessions").join(name);
-            lines.write_rollout(
-                &copy,
-                &sid,
-                parent.as_deref(),
-                fork_ts,
-                calls[..keep].to_vec(),
-            );
+            lines.write_rollout_from(&copy, &sid, origin, fork_ts, calls[..keep].to_vec());
         }
-        written.push((sid, calls));
+        if base.is_some() {
+            let own: u64 = calls.iter().map(|c| c.input + c.output).sum();
+            paginated.push((sid.clone(), own));
+        }
+        written.push((sid, calls, base.unwrap_or_default()));
     }
+    paginated
 }
 
 #[test]
@@ -288,7 +325,12 @@ fn streamed_report_equals_the_in_memory_computation() {
     let pricing = Pricing::builtin();
     for seed in 1..=4u64 {
         let tmp = TempDir::new().expect("tmp");
-        generate(tmp.path(), seed, 60);
+        let paginated = generate(tmp.path(), seed, 60);
+        assert!(
+            paginated.len() >= 5,
+            "seed {seed}: {} paginated forks",
+            paginated.len()
+        );
         let files = rollout::list_rollouts(tmp.path());
         let forks = files
             .iter()
@@ -326,6 +368,13 @@ fn streamed_report_equals_the_in_memory_computation() {
                 assert_same(&got.totals, &totals, &what);
                 if since_ms.is_none() && until_ms.is_none() {
                     assert!(totals.total_tokens > 0, "{what}");
+                }
+                // a paginated fork: all of its own calls, whatever its parent's
+                if (since_ms, until_ms, by) == (None, None, GroupBy::Session) {
+                    for (sid, own) in &paginated {
+                        let row = got.rows.iter().find(|r| &r.key == sid);
+                        assert_eq!(row.map_or(0, |r| r.total_tokens), *own, "{what}: {sid}");
+                    }
                 }
             }
         }

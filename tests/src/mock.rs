@@ -28,6 +28,7 @@
 //! | `[stall]` / `[stall:30s]` | `response.created`, then nothing until the client goes away, the server stops, or the time (default: the scenario's `stall_max_secs`) runs out; then the stream ends without `response.completed` |
 //! | `[slow:200ms]` | wait that long before each event after the first |
 //! | `[usage:I,C,O,R]` | usage input I, cached C, output O, reasoning R |
+//! | `[spawn]` / `[spawn:fresh]` | a sub-agent: a `spawn_agent` call (codex's `multi_agent_v1` tools, 0.169 on) whose task is `child task`, forking this thread's history into it (`fresh`: not); once its output (the agent id) is in the input, a `wait_agent` call on that agent; once that output is in, an answer. The sub-agent's own request (its last prompt is the task) is an ordinary answer |
 //!
 //! In answer texts `{n}` is the number of the streamed answer (HTTP errors do not count),
 //! and with `usage_scales_with_call` the usage is multiplied by it — the scheme the
@@ -131,6 +132,9 @@ pub enum Action {
     Stall,
     /// A `response.failed` event.
     TurnFail,
+    /// A sub-agent: `spawn_agent` (forking the thread's history), then `wait_agent`, then
+    /// an answer.
+    Spawn,
 }
 
 /// One scripted answer (scenario files: `{"action":"tool","cmd":"echo hi"}` …).
@@ -250,6 +254,8 @@ pub struct Markers {
     pub stall: Option<Option<Duration>>,
     pub slow: Option<Duration>,
     pub usage: Option<Usage>,
+    /// `[spawn]`: Some(true) (fork the history), `[spawn:fresh]`: Some(false).
+    pub spawn: Option<bool>,
 }
 
 impl Markers {
@@ -296,6 +302,14 @@ impl Markers {
                     .is_some(),
                 ("slow", Some(a)) => parse_duration(a).ok().map(|d| m.slow = Some(d)).is_some(),
                 ("usage", Some(a)) => parse_usage(a).map(|u| m.usage = Some(u)).is_some(),
+                ("spawn", None) => {
+                    m.spawn = Some(true);
+                    true
+                }
+                ("spawn", Some("fresh")) => {
+                    m.spawn = Some(false);
+                    true
+                }
                 _ => false,
             };
             rest = if known { &after[close + 1..] } else { after };
@@ -312,6 +326,8 @@ impl Markers {
             Action::Stall
         } else if self.tool.is_some() {
             Action::Tool
+        } else if self.spawn.is_some() {
+            Action::Spawn
         } else if self.history {
             Action::History
         } else {
@@ -403,6 +419,60 @@ pub fn pending_tool_output(body: &Value) -> Option<String> {
             Some(other) => other.to_string(),
             None => String::new(),
         })
+}
+
+/// The last `function_call_output` after the last prompt (a user message that is not
+/// codex's own context: codex tells a thread of its sub-agent's end in a user message
+/// `<subagent_notification>…`), with the name of the call it answers and its text.
+fn pending_call(body: &Value) -> Option<(Option<String>, String)> {
+    let items = input_items(body);
+    let is_prompt = |i: &Value| {
+        is_user_message(i) && {
+            let t = message_text(i);
+            !t.starts_with('<') && !t.starts_with("# AGENTS.md")
+        }
+    };
+    let start = items.iter().rposition(is_prompt).map_or(0, |i| i + 1);
+    let out = items[start..]
+        .iter()
+        .rev()
+        .find(|i| i.get("type").and_then(Value::as_str) == Some("function_call_output"))?;
+    let call_id = out.get("call_id").and_then(Value::as_str);
+    let name = items
+        .iter()
+        .filter(|i| i.get("type").and_then(Value::as_str) == Some("function_call"))
+        .find(|i| i.get("call_id").and_then(Value::as_str) == call_id)
+        .and_then(|i| i.get("name").and_then(Value::as_str))
+        .map(str::to_owned);
+    let text = match out.get("output") {
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+        None => String::new(),
+    };
+    Some((name, text))
+}
+
+/// The `function_call` item of the sub-agent steps of [`Action::Spawn`]: `spawn_agent`
+/// first, `wait_agent` once the spawn's output (`{"agent_id":…}`) is in; `None` once the
+/// wait's output is in (then the answer).
+fn spawn_step(body: &Value, fork: bool, n: u64) -> Option<Value> {
+    let (name, args) = match pending_call(body) {
+        None => (
+            "spawn_agent",
+            json!({"message": "child task", "fork_context": fork}),
+        ),
+        Some((Some(name), out)) if name == "spawn_agent" => {
+            let id = serde_json::from_str::<Value>(&out)
+                .ok()
+                .and_then(|v| v.get("agent_id").and_then(Value::as_str).map(str::to_owned))
+                .unwrap_or_default();
+            ("wait_agent", json!({"targets": [id], "timeout_ms": 30000}))
+        }
+        Some(_) => return None,
+    };
+    Some(json!({"type": "response.output_item.done", "item": {
+        "type": "function_call", "name": name, "namespace": "multi_agent_v1",
+        "call_id": format!("c{n}"), "arguments": args.to_string()}}))
 }
 
 /// What the server sends back for one request.
@@ -533,6 +603,8 @@ fn plan(scenario: &Scenario, counters: &mut Counters, body: &Value) -> Reply {
             let list = Value::from(user_prompts(body)).to_string();
             message(format!("history has: {list}"))
         }
+        Action::Spawn => spawn_step(body, markers.spawn.unwrap_or(true), n)
+            .unwrap_or_else(|| message(render(&template))),
         Action::Answer | Action::Fail500 => message(render(&template)),
     };
     Reply::Stream {
@@ -884,6 +956,54 @@ mod tests {
             panic!("not a stream")
         };
         assert_eq!(events[1]["item"]["content"][0]["text"], "tool output: hi\n");
+    }
+
+    #[test]
+    fn spawn_then_wait_then_answer() {
+        let s = Scenario::default();
+        let mut c = Counters::default();
+        let item = |b: &Value, c: &mut Counters| match plan(&s, c, b) {
+            Reply::Stream { events, .. } => events[1]["item"].clone(),
+            Reply::Http { .. } => panic!("not a stream"),
+        };
+        let mut b = body(&["[spawn] go"]);
+        let spawn = item(&b, &mut c);
+        assert_eq!(spawn["name"], "spawn_agent");
+        assert_eq!(spawn["namespace"], "multi_agent_v1");
+        assert_eq!(
+            spawn["arguments"],
+            r#"{"message":"child task","fork_context":true}"#
+        );
+        let input = b["input"].as_array_mut().unwrap();
+        input.push(spawn.clone());
+        input.push(
+            json!({"type":"function_call_output","call_id":spawn["call_id"],
+            "output":r#"{"agent_id":"a-1","nickname":"N"}"#}),
+        );
+        let wait = item(&b, &mut c);
+        assert_eq!(wait["name"], "wait_agent");
+        assert_eq!(
+            wait["arguments"],
+            r#"{"targets":["a-1"],"timeout_ms":30000}"#
+        );
+        let input = b["input"].as_array_mut().unwrap();
+        input.push(wait.clone());
+        input.push(json!({"type":"function_call_output","call_id":wait["call_id"],"output":"{}"}));
+        input.push(
+            json!({"type":"message","role":"user","content":[{"type":"input_text",
+            "text":"<subagent_notification>\n{}\n</subagent_notification>"}]}),
+        );
+        assert_eq!(item(&b, &mut c)["type"], "message");
+        // the sub-agent's own request: its task is the last prompt
+        assert_eq!(
+            item(&body(&["[spawn] go", "child task"]), &mut c)["type"],
+            "message"
+        );
+        let fresh = item(&body(&["[spawn:fresh]"]), &mut c);
+        assert_eq!(
+            fresh["arguments"],
+            r#"{"message":"child task","fork_context":false}"#
+        );
     }
 
     #[test]

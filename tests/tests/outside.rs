@@ -253,6 +253,11 @@ fn expectations() -> Vec<Expect> {
             "3-rollout-v0.36.0-session_meta-token_count-excerpt.jsonl",
             &["9cd28a74-da7e-4458-a91a-fffec2be9d7a"],
         ),
+        // a sub-agent's rollout: its own id, not the root's `session_id` before it
+        e(
+            "3-rollout-v0.156.1-subagent-seat-excerpt.jsonl",
+            &["01a0e81b-4af7-7330-a113-bad47ba77c3e"],
+        ),
         Expect {
             model: Some("gpt-5.2-codex"),
             completed: Some(false),

@@ -5,7 +5,9 @@
 //! `token_count` (`info.total_token_usage` is cumulative for the session,
 //! `info.last_token_usage` is the last call; `info` may be null); the model comes
 //! from `turn_context` (`payload.model`); the session id and a fork's parent from
-//! `session_meta` (`payload.id`, `payload.forked_from_id`).
+//! `session_meta` (`payload.id`, `payload.forked_from_id`). Which of them are the
+//! session's own calls — a fork's inherited baseline, a sub-agent's copied lines,
+//! re-emitted counts — is decided in one place, [`own`].
 //!
 //! Files can be hundreds of MB, so a line is only parsed when a byte search finds
 //! one of those three words in it, and only the needed fields are deserialised,
@@ -38,8 +40,6 @@ static SESSION_META_TYPE: LazyLock<Finder<'static>> =
 static TOKEN_COUNT_TYPE: LazyLock<Finder<'static>> =
     LazyLock::new(|| Finder::new(b"\"payload\":{\"type\":\"token_count\""));
 static ID_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"id\":\""));
-static FORKED_KEY: LazyLock<Finder<'static>> =
-    LazyLock::new(|| Finder::new(b"\"forked_from_id\":"));
 static MODEL_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"model\":"));
 static MODEL_STR_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"model\":\""));
 static INFO_NULL: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"info\":null"));
@@ -80,6 +80,11 @@ pub struct RolloutScan {
     pub forked_from_id: Option<String>,
     /// The `session_meta` line's timestamp (a fork's fork instant).
     pub session_ts_ms: Option<i64>,
+    /// A fork's `session_meta` payload.history_mode is `"paginated"` (codex 0.148 on): its
+    /// file names its parent's history instead of copying it, or a sub-agent's copy of it
+    /// is marked (`subagent_history_start_ordinal`); either way the events are the
+    /// session's own calls (see [`own`]). False for a session that forked nothing.
+    pub history_paginated: bool,
     /// Models seen, in order of first use.
     pub models: Vec<String>,
     /// Per-call usage deltas, in file order.
@@ -93,6 +98,12 @@ pub struct RolloutScan {
 }
 
 impl RolloutScan {
+    /// A fork whose file may replay its parent's calls (its history is not paginated):
+    /// [`fork`] finds them, with the parent's file.
+    pub fn replays_parent(&self) -> bool {
+        self.forked_from_id.is_some() && !self.history_paginated
+    }
+
     /// The model name of an event.
     pub fn model_of(&self, ev: &UsageEvent) -> Option<&str> {
         ev.model
@@ -111,11 +122,13 @@ impl RolloutScan {
 
 mod files;
 mod fork;
+mod own;
 mod parse;
 mod run_session;
 
 pub use files::*;
 pub use fork::*;
+use own::*;
 use parse::*;
 pub use run_session::*;
 
@@ -438,6 +451,30 @@ mod tests {
             n += fast.events.len();
         }
         assert_eq!(n, 18);
+        // forks and a sub-agent (session_meta's history, token_usage_record lines)
+        for v in ["0.169.0", "0.171.0"] {
+            let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!(
+                "../tests/fixtures/codex-{v}/forks/codex-home/sessions/2026/12/07"
+            ));
+            let mut calls = 0;
+            for ent in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let bytes = std::fs::read(ent.path()).unwrap_or_default();
+                let fast = scan_bytes(&bytes);
+                let slow_text: Vec<u8> = bytes
+                    .split(|&b| b == b'\n')
+                    .flat_map(|l| [b" ".as_slice(), l, b"\n"].concat())
+                    .collect();
+                let slow = scan_bytes(&slow_text);
+                assert_eq!(fast.events, slow.events, "{}", ent.path().display());
+                assert_eq!(fast.forked_from_id, slow.forked_from_id);
+                assert_eq!(fast.history_paginated, slow.history_paginated);
+                assert_eq!(fast.history_paginated, fast.forked_from_id.is_some());
+                assert!(!fast.replays_parent());
+                assert_eq!(fast.skipped_lines, 0);
+                calls += fast.events.len();
+            }
+            assert_eq!(calls, 9, "{v}");
+        }
     }
 
     #[test]

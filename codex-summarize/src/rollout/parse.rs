@@ -8,7 +8,7 @@ use super::*;
 
 /// A string field that tolerates any other JSON type (read as absent).
 #[derive(Debug, Default)]
-pub(super) struct LStr<'a>(Option<Cow<'a, str>>);
+pub(super) struct LStr<'a>(pub(super) Option<Cow<'a, str>>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for LStr<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -129,7 +129,7 @@ pub(super) struct RawUsage {
 }
 
 impl RawUsage {
-    fn get(&self) -> Usage {
+    pub(super) fn get(&self) -> Usage {
         Usage {
             input_tokens: self.input_tokens.0,
             cached_input_tokens: self.cached_input_tokens.0,
@@ -165,6 +165,18 @@ pub(super) struct RawPayload<'a> {
     session_id: LStr<'a>,
     #[serde(default, borrow)]
     forked_from_id: LStr<'a>,
+    #[serde(default, borrow)]
+    history_mode: LStr<'a>,
+    #[serde(default)]
+    subagent_history_start_ordinal: Option<LNum>,
+    #[serde(default, borrow)]
+    pub(super) thread_id: LStr<'a>,
+    #[serde(default, borrow)]
+    pub(super) response_id: LStr<'a>,
+    #[serde(default)]
+    pub(super) usage: LUsage,
+    #[serde(default)]
+    pub(super) thread_token_usage: LUsage,
 }
 
 #[derive(Deserialize)]
@@ -173,6 +185,8 @@ pub(super) struct RawLine<'a> {
     timestamp: LStr<'a>,
     #[serde(rename = "type", default, borrow)]
     kind: LStr<'a>,
+    #[serde(default)]
+    ordinal: Option<LNum>,
     #[serde(default, borrow)]
     payload: Option<RawPayload<'a>>,
 }
@@ -181,16 +195,10 @@ pub(super) struct RawLine<'a> {
 #[derive(Default)]
 pub(super) struct Scanner {
     pub(super) scan: RolloutScan,
-    prev_total: Option<Usage>,
-    current_model: Option<u32>,
+    pub(super) current_model: Option<u32>,
     pending: Vec<u8>,
-    /// A user turn began (a `user_message` event) since the last counted call. Not a
-    /// `turn_context`: 0.42 writes one before each model request of a turn, followed by
-    /// the running total repeated — a repeat, not a resumed run's first call.
-    new_turn: bool,
-    /// The session's CLI counts its total per process (before 0.79, by its
-    /// `session_meta.cli_version`): a resumed run's total starts again.
-    per_process_totals: bool,
+    /// Which `token_count`s are this session's own calls.
+    pub(super) own: OwnCalls,
 }
 
 pub(super) enum Wanted {
@@ -206,6 +214,7 @@ impl Scanner {
         if TOKEN_COUNT.find(line).is_some()
             || TURN_CONTEXT.find(line).is_some()
             || USER_MESSAGE.find(line).is_some()
+            || RECORD.find(line).is_some()
         {
             return Wanted::Yes;
         }
@@ -252,6 +261,9 @@ impl Scanner {
         }
         if rest.starts_with(b"event_msg\"") {
             return None;
+        }
+        if rest.starts_with(b"token_usage_record\"") {
+            return Some(Wanted::Yes);
         }
         // any other top-level type (response_item, world_state, compacted, ...)
         let end = memchr::memchr(b'"', rest)?;
@@ -359,7 +371,11 @@ impl Scanner {
         if SESSION_META_TYPE.find(head).is_some() {
             return self.fast_session_meta(line, ts);
         }
-        if TOKEN_COUNT_TYPE.find(head).is_none() || MODEL_KEY.find(line).is_some() {
+        let ordinal = || fast_ordinal(line, TS.len() + ts_end + 1);
+        if TOKEN_COUNT_TYPE.find(head).is_none() {
+            return RECORD_TYPE.find(head).is_some() && self.fast_record(line, ordinal());
+        }
+        if MODEL_KEY.find(line).is_some() {
             return false;
         }
         let ts_ms = ts.and_then(parse_ts_ms);
@@ -383,7 +399,8 @@ impl Scanner {
         if total.is_none() && last.is_none() {
             return false;
         }
-        self.apply_counts(ts_ms, total, last, None);
+        let ordinal = self.own.inherited_below.and_then(|_| ordinal());
+        self.apply_counts(ts_ms, ordinal, total, last, None);
         true
     }
 
@@ -407,24 +424,21 @@ impl Scanner {
         if !is_uuid(id) || v.get(36) != Some(&b'"') {
             return false;
         }
-        let forked = match FORKED_KEY.find_iter(body).collect::<Vec<_>>().as_slice() {
-            [] => None,
-            [j] => {
-                let v = &body[j + FORKED_KEY.needle().len()..];
-                if v.starts_with(b"null") {
-                    None
-                } else {
-                    match v.get(1..37).and_then(|b| std::str::from_utf8(b).ok()) {
-                        Some(f) if v[0] == b'"' && is_uuid(f) => Some(f.to_owned()),
-                        _ => return false,
-                    }
-                }
-            }
-            _ => return false,
+        let Some(forked) = fast_forked(body) else {
+            return false;
+        };
+        let (paginated, start) = match forked {
+            Some(_) => match fast_history(body) {
+                Some(h) => h,
+                None => return false,
+            },
+            None => (false, None),
         };
         self.scan.session_id = Some(id.to_owned());
         self.scan.forked_from_id = forked;
         self.scan.session_ts_ms = ts.and_then(parse_ts_ms);
+        self.scan.history_paginated = paginated;
+        self.own.inherited_below = start;
         self.note_cli_version(line);
         true
     }
@@ -442,7 +456,7 @@ impl Scanner {
         let version = std::str::from_utf8(&rest[..end])
             .ok()
             .and_then(|v| v.parse::<codex_meta::codex_version::Version>().ok());
-        self.per_process_totals = version.is_some_and(|v| {
+        self.own.per_process_totals = version.is_some_and(|v| {
             !codex_meta::codex_version::has(
                 v,
                 codex_meta::codex_version::Fact::ResumeUsageIsCumulative,
@@ -463,14 +477,16 @@ impl Scanner {
             return;
         };
         let Some(payload) = rec.payload else { return };
+        let ordinal = rec.ordinal.map(|o| o.0);
         match rec.kind.0.as_deref() {
             Some("event_msg") if payload.kind.0.as_deref() == Some("token_count") => {
                 let ts = rec.timestamp.0.as_deref().and_then(parse_ts_ms);
-                self.token_count(ts, payload);
+                self.token_count(ts, ordinal, payload);
             }
             Some("event_msg") if payload.kind.0.as_deref() == Some("user_message") => {
-                self.new_turn = true;
+                self.own.user_message(ordinal);
             }
+            Some("token_usage_record") => self.record(ordinal, &payload),
             Some("turn_context") => {
                 if let Some(m) = payload
                     .model
@@ -494,22 +510,24 @@ impl Scanner {
                     .filter(|s| !s.is_empty())
                     .map(Cow::into_owned);
                 self.scan.session_ts_ms = rec.timestamp.0.as_deref().and_then(parse_ts_ms);
+                // a fork's only: a session that forked nothing holds no one else's lines
+                if self.scan.forked_from_id.is_some() {
+                    self.scan.history_paginated =
+                        payload.history_mode.0.as_deref() == Some("paginated");
+                    self.own.inherited_below = payload.subagent_history_start_ordinal.map(|o| o.0);
+                }
             }
             _ => {}
         }
     }
 
-    /// The delta rule ccusage uses, so totals agree with it: the call's own
-    /// `last_token_usage` when the cumulative total moved (or is absent), else the
-    /// difference of totals — a repeated `token_count` (same total) adds nothing,
-    /// and a total that went backwards (context reset) still adds its last call.
-    /// One refinement, by the session's `cli_version`: codex up to 0.77 counts the total
-    /// per process, so a resumed run's first call reports a total equal to its own
-    /// usage — which, when it equals the previous total, would look like a repeat. There
-    /// a call whose total is its own usage, in a turn that began after the last counted
-    /// call, is a new call. (Later versions repeat the session's total at a resume: that
-    /// one is a repeat.)
-    pub(super) fn token_count(&mut self, ts_ms: Option<i64>, payload: RawPayload<'_>) {
+    /// A `token_count` parsed by serde (see [`OwnCalls::count`] for what it counts).
+    pub(super) fn token_count(
+        &mut self,
+        ts_ms: Option<i64>,
+        ordinal: Option<u64>,
+        payload: RawPayload<'_>,
+    ) {
         let Some(info) = payload.info else { return };
         let total = info.total_token_usage.as_ref().map(RawUsage::get);
         let last = info.last_token_usage.as_ref().map(RawUsage::get);
@@ -518,47 +536,7 @@ impl Scanner {
             .0
             .or(payload.model.0)
             .filter(|m| !m.trim().is_empty());
-        self.apply_counts(ts_ms, total, last, model.as_deref().map(str::trim));
-    }
-
-    pub(super) fn apply_counts(
-        &mut self,
-        ts_ms: Option<i64>,
-        total: Option<Usage>,
-        last: Option<Usage>,
-        model: Option<&str>,
-    ) {
-        let restarted =
-            self.per_process_totals && self.new_turn && total.is_some() && total == last;
-        let advanced = restarted || total.is_none_or(|t| Some(t) != self.prev_total);
-        let delta = last.filter(|_| advanced).or_else(|| {
-            total.map(|t| {
-                t.saturating_sub(&self.prev_total.unwrap_or_default())
-                    .normalized()
-            })
-        });
-        if let Some(t) = total {
-            self.prev_total = Some(t);
-            self.scan.last_total = Some(t);
-        }
-        let Some(delta) = delta else { return };
-        if delta.is_zero() {
-            return;
-        }
-        self.new_turn = false;
-        let model = match model {
-            Some(m) => {
-                let i = self.scan.intern(m);
-                self.current_model = Some(i);
-                Some(i)
-            }
-            None => self.current_model,
-        };
-        self.scan.events.push(UsageEvent {
-            ts_ms,
-            usage: delta,
-            model,
-        });
+        self.apply_counts(ts_ms, ordinal, total, last, model.as_deref().map(str::trim));
     }
 }
 

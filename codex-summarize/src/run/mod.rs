@@ -562,9 +562,14 @@ fn price_whole(s: &mut RunSummary, run: &Usage, opts: &Options) {
     }
 }
 
-/// A fork's rollout starts with its parent's replayed history: drop it.
+/// A fork whose rollout replays its parent's history (older CLIs; paginated forks and
+/// sub-agents hold their own calls only): drop the replay ([`rollout::ReplayFilter`]).
 fn drop_fork_replay(home: &Path, scan: &mut RolloutScan) {
-    let Some(parent_id) = scan.forked_from_id.clone() else {
+    let Some(parent_id) = scan
+        .forked_from_id
+        .clone()
+        .filter(|_| scan.replays_parent())
+    else {
         return;
     };
     let days: Vec<i64> = rollout::uuid_v7_ms(&parent_id)
@@ -573,10 +578,8 @@ fn drop_fork_replay(home: &Path, scan: &mut RolloutScan) {
             vec![d, d - 1, d + 1]
         })
         .unwrap_or_default();
-    let prefix = rollout::find_rollout(home, &parent_id, &days)
-        .and_then(|p| rollout::scan_file(&p).ok())
-        .map(|p| rollout::parent_prefix(&p, scan.session_ts_ms));
-    let n = rollout::replayed_prefix_len(&scan.events, prefix.as_deref());
+    let parent = rollout::find_rollout(home, &parent_id, &days);
+    let n = rollout::replayed_len(&scan.events, scan.session_ts_ms, parent.as_deref());
     scan.events.drain(..n);
 }
 

@@ -2,7 +2,10 @@
 //! codex-cli 0.169.0 fixture line (`session_meta`, `turn_context`,
 //! `token_count`, compact JSON as codex writes it) with its timestamp, ids,
 //! model and token counts replaced. Lines are written from templates, so a
-//! million calls cost little more than their bytes.
+//! million calls cost little more than their bytes. A fork is either the real
+//! `exec fork` shape (its captured `session_meta`: paginated history, the totals going
+//! on from the parent's) or the older one that copies its parent's history
+//! (`history_mode: "legacy"`, its counts from zero, replaying the parent's calls).
 
 #![allow(dead_code)]
 
@@ -61,10 +64,29 @@ pub struct Call {
     pub reasoning: u64,
 }
 
+/// A fork's captured rollout (codex-cli 0.169.0 `exec fork`).
+pub fn fixture_fork_rollout() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(
+        "../tests/fixtures/codex-0.169.0/forks/codex-home/sessions/2026/12/07/rollout-2026-12-07T11-33-35-01a25047-da61-7003-acf8-4e154ddfb9e6.jsonl",
+    )
+}
+
+/// How a generated rollout's history began.
+#[derive(Debug, Clone, Copy)]
+pub enum Origin<'a> {
+    /// A session of its own.
+    New,
+    /// A fork that copies its parent's history (the calls replayed are among its calls).
+    Copied(&'a str),
+    /// A paginated fork: names its parent, its totals going on from `base`.
+    Paginated(&'a str, [u64; 4]),
+}
+
 /// The templates of the three kinds of lines a usage report reads.
 pub struct Lines {
     meta: Template,
     meta_forked: Template,
+    meta_paginated: Template,
     turn: Template,
     count: Template,
 }
@@ -101,7 +123,19 @@ impl Lines {
             }
         }
         *payload = with_parent;
+        // what copied its parent's history: no paginated history
+        forked["payload"]["history_mode"] = "legacy".into();
         let forked_t = Template::new(&forked.to_string(), &[TS, SID, SID, PARENT]);
+        // a paginated fork: the captured `exec fork` session_meta
+        let text = std::fs::read_to_string(fixture_fork_rollout()).expect("fork fixture");
+        let mut paged: Value =
+            serde_json::from_str(text.lines().next().expect("line")).expect("fork fixture JSON");
+        paged["timestamp"] = TS.into();
+        paged["payload"]["session_id"] = SID.into();
+        paged["payload"]["id"] = SID.into();
+        paged["payload"]["forked_from_id"] = PARENT.into();
+        paged["payload"]["history_base"]["thread_id"] = PARENT.into();
+        let paged_t = Template::new(&paged.to_string(), &[TS, SID, SID, PARENT, PARENT]);
 
         let mut turn = find(&|l| l["type"] == "turn_context");
         turn["timestamp"] = TS.into();
@@ -146,6 +180,7 @@ impl Lines {
         Lines {
             meta: meta_t,
             meta_forked: forked_t,
+            meta_paginated: paged_t,
             turn: turn_t,
             count: count_t,
         }
@@ -162,16 +197,34 @@ impl Lines {
         meta_ts_ms: i64,
         calls: impl IntoIterator<Item = Call>,
     ) {
+        let origin = forked_from.map_or(Origin::New, Origin::Copied);
+        self.write_rollout_from(path, sid, origin, meta_ts_ms, calls);
+    }
+
+    /// Like [`write_rollout`](Self::write_rollout), for any [`Origin`].
+    pub fn write_rollout_from(
+        &self,
+        path: &Path,
+        sid: &str,
+        origin: Origin<'_>,
+        meta_ts_ms: i64,
+        calls: impl IntoIterator<Item = Call>,
+    ) {
         std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
         let file = std::fs::File::create(path).expect("create");
         let mut w = BufWriter::with_capacity(1 << 20, file);
         let ts = rfc3339(meta_ts_ms);
-        match forked_from {
-            Some(p) => self.meta_forked.write(&mut w, &[&ts, &sid, &sid, &p]),
-            None => self.meta.write(&mut w, &[&ts, &sid, &sid]),
+        let mut tot = [0u64; 4];
+        match origin {
+            Origin::Copied(p) => self.meta_forked.write(&mut w, &[&ts, &sid, &sid, &p]),
+            Origin::Paginated(p, base) => {
+                tot = base;
+                self.meta_paginated
+                    .write(&mut w, &[&ts, &sid, &sid, &p, &p]);
+            }
+            Origin::New => self.meta.write(&mut w, &[&ts, &sid, &sid]),
         }
         let mut model = "";
-        let mut tot = [0u64; 4];
         for c in calls {
             let ts = rfc3339(c.ts_ms);
             if c.model != model {
