@@ -193,6 +193,11 @@ impl E2e {
             .env("CODEX_RUNS_DIR", &self.runs)
             .env("CODEX_BIN", &self.codex)
             .current_dir(self.dir.path());
+        // which Slurm the tools' sbatch/squeue/scontrol/scancel talk to (scripts/e2e-slurm's
+        // test Slurm), never the machine's own by default
+        if let Some(conf) = std::env::var_os("SLURM_CONF") {
+            cmd.env("SLURM_CONF", conf);
+        }
         cmd
     }
 

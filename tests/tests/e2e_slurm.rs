@@ -10,7 +10,9 @@
 //! job (its script runs again: a new run, which names the restart).
 //!
 //! Ignored by plain `cargo test`, skipped by `scripts/e2e`; `scripts/e2e-slurm` brings
-//! Slurm up and runs them (as root).
+//! Slurm up and runs them (as root), with SLURM_CONF naming the test Slurm's config, which
+//! every Slurm command here and the tools' own (through [`E2e::cmd`]) use: never the
+//! machine's own Slurm.
 #![allow(clippy::unwrap_used)]
 
 use std::process::Command;
@@ -48,6 +50,16 @@ fn job_scripts(s: &E2e) {
         "#!/bin/sh\nspawn=$1; shift\nexec \"$spawn\" --task-file \"tasks/$SLURM_ARRAY_TASK_ID.txt\" \"$@\"\n",
     )
     .unwrap();
+}
+
+/// The test Slurm (scripts/slurm-up's cluster), set up: SLURM_CONF names its config.
+fn test_slurm() -> E2e {
+    let conf = std::env::var_os("SLURM_CONF").unwrap_or_default();
+    assert!(
+        std::path::Path::new(&conf).is_file(),
+        "SLURM_CONF names no file ({conf:?}): run scripts/e2e-slurm (never the machine's own Slurm)"
+    );
+    E2e::new()
 }
 
 /// A command for `program` with the test's scrubbed environment (the tools' own), run
@@ -174,7 +186,7 @@ fn wait_running(s: &E2e, run: &RunLines, needle: &str) {
 #[test]
 #[ignore = "needs a real Slurm: run scripts/e2e-slurm"]
 fn slurm_six_batch_runs_succeed_each_naming_its_job_and_are_waited_for() {
-    let s = E2e::new();
+    let s = test_slurm();
     let t = tag();
     job_scripts(&s);
     // three plain jobs…
@@ -225,7 +237,7 @@ fn slurm_six_batch_runs_succeed_each_naming_its_job_and_are_waited_for() {
         let sched = &m["scheduler"];
         assert_eq!(sched["kind"], "slurm", "{m}");
         assert_eq!(sched["node"], node.as_str());
-        assert_eq!(sched["cluster"], "codex");
+        assert_eq!(sched["cluster"], "codextest"); // scripts/slurm-lib.sh's slurm_cluster
         if i < 3 {
             assert_eq!(sched["job_id"], job.as_str(), "{sched}");
             assert!(
@@ -259,7 +271,7 @@ fn slurm_six_batch_runs_succeed_each_naming_its_job_and_are_waited_for() {
 #[test]
 #[ignore = "needs a real Slurm: run scripts/e2e-slurm"]
 fn slurm_cancel_of_a_running_run_ends_its_job_here_and_from_another_host() {
-    let s = E2e::new();
+    let s = test_slurm();
     let t = tag();
     job_scripts(&s);
     // on the run's own host: its supervisor is signalled, the job ends with it
@@ -338,7 +350,7 @@ fn slurm_cancel_of_a_running_run_ends_its_job_here_and_from_another_host() {
 #[test]
 #[ignore = "needs a real Slurm: run scripts/e2e-slurm"]
 fn slurm_a_run_whose_job_ended_without_its_final_meta_is_lost_from_another_host() {
-    let s = E2e::new();
+    let s = test_slurm();
     let t = tag();
     job_scripts(&s);
     let job = sbatch(
@@ -414,7 +426,7 @@ fn restarts(job: &str) -> Option<u32> {
 #[test]
 #[ignore = "needs a real Slurm: run scripts/e2e-slurm"]
 fn slurm_a_requeued_jobs_old_run_is_lost_from_another_host_and_its_new_run_names_the_restart() {
-    let s = E2e::new();
+    let s = test_slurm();
     let t = tag();
     job_scripts(&s);
     let job = sbatch(
