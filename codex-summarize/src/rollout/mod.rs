@@ -430,6 +430,16 @@ mod tests {
         assert_eq!(replayed_prefix_len(&own, None), 0);
     }
 
+    /// A rollout scanned as it is, and with a leading space on every line — which
+    /// defeats every fast path, so serde reads each line.
+    fn fast_and_slow(bytes: &[u8]) -> (RolloutScan, RolloutScan) {
+        let slow_text: Vec<u8> = bytes
+            .split(|&b| b == b'\n')
+            .flat_map(|l| [b" ".as_slice(), l, b"\n"].concat())
+            .collect();
+        (scan_bytes(bytes), scan_bytes(&slow_text))
+    }
+
     #[test]
     fn fast_and_serde_paths_agree_on_real_rollouts() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -437,13 +447,7 @@ mod tests {
         let mut n = 0;
         for ent in std::fs::read_dir(dir).into_iter().flatten().flatten() {
             let bytes = std::fs::read(ent.path()).unwrap_or_default();
-            let fast = scan_bytes(&bytes);
-            // a leading space defeats every fast path: serde reads each line
-            let slow_text: Vec<u8> = bytes
-                .split(|&b| b == b'\n')
-                .flat_map(|l| [b" ".as_slice(), l, b"\n"].concat())
-                .collect();
-            let slow = scan_bytes(&slow_text);
+            let (fast, slow) = fast_and_slow(&bytes);
             assert_eq!(fast.events, slow.events, "{}", ent.path().display());
             assert_eq!(fast.session_id, slow.session_id);
             assert_eq!(fast.models, slow.models);
@@ -459,12 +463,7 @@ mod tests {
             let mut calls = 0;
             for ent in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
                 let bytes = std::fs::read(ent.path()).unwrap_or_default();
-                let fast = scan_bytes(&bytes);
-                let slow_text: Vec<u8> = bytes
-                    .split(|&b| b == b'\n')
-                    .flat_map(|l| [b" ".as_slice(), l, b"\n"].concat())
-                    .collect();
-                let slow = scan_bytes(&slow_text);
+                let (fast, slow) = fast_and_slow(&bytes);
                 assert_eq!(fast.events, slow.events, "{}", ent.path().display());
                 assert_eq!(fast.forked_from_id, slow.forked_from_id);
                 assert_eq!(fast.history_paginated, slow.history_paginated);
