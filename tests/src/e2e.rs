@@ -21,6 +21,30 @@ pub const LIMIT: Duration = Duration::from_secs(60);
 /// codex's option for running the mock's `exec_command` calls without prompts.
 pub const BYPASS: &str = "--dangerously-bypass-approvals-and-sandbox";
 
+/// The token fields of a summary's `token_usage` or a report row, to compare with
+/// [`served`].
+pub fn token_fields(v: &Value) -> Value {
+    serde_json::json!({
+        "input_tokens": v["input_tokens"],
+        "cached_input_tokens": v["cached_input_tokens"],
+        "output_tokens": v["output_tokens"],
+        "reasoning_output_tokens": v["reasoning_output_tokens"],
+        "total_tokens": v["total_tokens"],
+    })
+}
+
+/// `calls` responses of the mock, each reporting usage (input, cached, output,
+/// reasoning), as [`token_fields`] shows them (the total: input + output).
+pub fn served(calls: u64, (i, c, o, r): (u64, u64, u64, u64)) -> Value {
+    serde_json::json!({
+        "input_tokens": calls * i,
+        "cached_input_tokens": calls * c,
+        "output_tokens": calls * o,
+        "reasoning_output_tokens": calls * r,
+        "total_tokens": calls * (i + o),
+    })
+}
+
 /// A token unique to this call, so a marker found in a file can only come from this test.
 pub fn tag() -> String {
     static N: AtomicU32 = AtomicU32::new(0);

@@ -17,25 +17,15 @@ use std::collections::BTreeMap;
 use std::process::Command;
 
 use codex_meta::codex_version::Fact;
-use codex_tools_tests::e2e::{BYPASS, E2e};
-use serde_json::{Value, json};
+use codex_tools_tests::e2e::{BYPASS, E2e, token_fields};
+use serde_json::Value;
 
-/// `calls` responses of the mock (each 1,000 in, 200 cached, 50 out, 10 reasoning).
+/// What each of the mock's responses reports: 1,000 in, 200 cached, 50 out, 10 reasoning.
+const CALL: (u64, u64, u64, u64) = (1000, 200, 50, 10);
+
+/// `calls` responses of the mock.
 fn served(calls: u64) -> Value {
-    json!({
-        "input_tokens": 1000 * calls, "cached_input_tokens": 200 * calls,
-        "output_tokens": 50 * calls, "reasoning_output_tokens": 10 * calls,
-        "total_tokens": 1050 * calls,
-    })
-}
-
-/// The token fields of a report row or a summary's `token_usage`.
-fn tokens(v: &Value) -> Value {
-    json!({
-        "input_tokens": v["input_tokens"], "cached_input_tokens": v["cached_input_tokens"],
-        "output_tokens": v["output_tokens"], "reasoning_output_tokens": v["reasoning_output_tokens"],
-        "total_tokens": v["total_tokens"],
-    })
+    codex_tools_tests::e2e::served(calls, CALL)
 }
 
 /// gpt-5: (1000 - 200) x $1.25 + 200 x $0.125 + 50 x $10 per million tokens, a call.
@@ -79,7 +69,7 @@ fn rows(r: &Value) -> BTreeMap<String, Value> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|row| (row["key"].as_str().unwrap().to_owned(), tokens(row)))
+        .map(|row| (row["key"].as_str().unwrap().to_owned(), token_fields(row)))
         .collect()
 }
 
@@ -97,7 +87,11 @@ fn assert_reports(s: &E2e, sessions: &[(&str, u64)]) {
     assert_eq!(rows(&by_session), want, "{by_session:#}");
     for by in ["session", "day", "model"] {
         let r = report(s, by);
-        assert_eq!(tokens(&r["totals"]), served(calls), "--by {by}: {r:#}");
+        assert_eq!(
+            token_fields(&r["totals"]),
+            served(calls),
+            "--by {by}: {r:#}"
+        );
         let usd = r["totals"]["cost_usd"].as_f64().unwrap();
         assert!(
             (usd - calls as f64 * USD_PER_CALL).abs() < 1e-12,
@@ -179,11 +173,11 @@ fn a_resumed_forks_run_counts_its_call_and_the_fork_its_own_history() {
     for sum in [written, s.summarize(&[&run.run_id])] {
         let ctx = format!("{sum:#}{}", s.context(&run));
         assert_eq!(sum["session_id"], fork.as_str(), "{ctx}");
-        assert_eq!(tokens(&sum["token_usage"]), served(1), "{ctx}");
+        assert_eq!(token_fields(&sum["token_usage"]), served(1), "{ctx}");
         assert_eq!(sum["token_usage"]["source"], "rollout", "{ctx}");
         // the fork's own two calls, not the root's one it started from
         assert_eq!(
-            tokens(&sum["token_usage"]["session_total"]),
+            token_fields(&sum["token_usage"]["session_total"]),
             served(2),
             "{ctx}"
         );

@@ -17,30 +17,10 @@ use std::process::Command;
 
 use codex_meta::codex_version::Fact;
 
-use codex_tools_tests::e2e::{E2e, LIMIT, Out, run_bounded};
+use codex_tools_tests::e2e::{E2e, LIMIT, Out, run_bounded, served, token_fields};
 use codex_tools_tests::mock::user_prompts;
 use codex_tools_tests::tools::RunLines;
-use serde_json::{Value, json};
-
-/// The token fields of a summary's `token_usage`.
-fn tokens(v: &Value) -> Value {
-    json!({
-        "input_tokens": v["input_tokens"],
-        "cached_input_tokens": v["cached_input_tokens"],
-        "output_tokens": v["output_tokens"],
-        "reasoning_output_tokens": v["reasoning_output_tokens"],
-    })
-}
-
-/// One call of the mock with `[usage:I,C,O,R]`.
-fn served((i, c, o, r): (u64, u64, u64, u64)) -> Value {
-    json!({
-        "input_tokens": i,
-        "cached_input_tokens": c,
-        "output_tokens": o,
-        "reasoning_output_tokens": r,
-    })
-}
+use serde_json::Value;
 
 /// The session id of every request the mock got that `pick`s, each once.
 fn sessions_of(s: &E2e, pick: impl Fn(&Value) -> bool) -> Vec<String> {
@@ -92,7 +72,11 @@ fn assert_own_session(s: &E2e, run: &RunLines, want: &str, usage: (u64, u64, u64
         .as_str()
         .unwrap_or_default();
     assert!(file.ends_with(&format!("-{want}.jsonl")), "{sum:#}{ctx}");
-    assert_eq!(tokens(&sum["token_usage"]), served(usage), "{sum:#}{ctx}");
+    assert_eq!(
+        token_fields(&sum["token_usage"]),
+        served(1, usage),
+        "{sum:#}{ctx}"
+    );
 }
 
 #[test]

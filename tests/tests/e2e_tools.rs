@@ -19,32 +19,10 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use codex_meta::codex_version::Fact;
-use codex_tools_tests::e2e::{BYPASS, E2e, LIMIT, Out, run_bounded, tag};
+use codex_tools_tests::e2e::{BYPASS, E2e, LIMIT, Out, run_bounded, served, tag, token_fields};
 use codex_tools_tests::mock::user_prompts;
 use codex_tools_tests::tools::{RUN_LINE_KEYS, RunLines, last_value};
 use serde_json::{Value, json};
-
-/// The token fields of a summary's `token_usage` (or a report row).
-fn tokens(v: &Value) -> Value {
-    json!({
-        "input_tokens": v["input_tokens"],
-        "cached_input_tokens": v["cached_input_tokens"],
-        "output_tokens": v["output_tokens"],
-        "reasoning_output_tokens": v["reasoning_output_tokens"],
-        "total_tokens": v["total_tokens"],
-    })
-}
-
-/// `calls` responses of the mock, each reporting usage (input, cached, output, reasoning).
-fn served(calls: u64, (i, c, o, r): (u64, u64, u64, u64)) -> Value {
-    json!({
-        "input_tokens": calls * i,
-        "cached_input_tokens": calls * c,
-        "output_tokens": calls * o,
-        "reasoning_output_tokens": calls * r,
-        "total_tokens": calls * (i + o),
-    })
-}
 
 /// gpt-5 list prices, USD per million tokens: input, cached input, output.
 const GPT5: (f64, f64, f64) = (1.25, 0.125, 10.0);
@@ -156,7 +134,7 @@ fn new_run_with_a_tool_call_in_the_foreground() {
     let meta_path = run.meta_file.to_str().unwrap();
     let again = s.summarize(&["--log", run.log_file.to_str().unwrap(), "--meta", meta_path]);
     assert_eq!(
-        tokens(&again["token_usage"]),
+        token_fields(&again["token_usage"]),
         served(2, (1000, 200, 50, 10)),
         "{again:#}"
     );
@@ -291,7 +269,7 @@ fn detached_run_shows_its_session_while_running_then_wait_and_summarize() {
     let summary = s.summarize(&[&run.run_id]);
     let ctx = || format!("{summary:#}{}", s.context(&run));
     assert_eq!(
-        tokens(&summary["token_usage"]),
+        token_fields(&summary["token_usage"]),
         served(2, (1000, 200, 50, 10)),
         "{}",
         ctx()
@@ -474,7 +452,7 @@ fn json_pass_through_mode_captures_the_session_and_summarizes() {
     // Summaries: from the rollout, and from the log's events without it.
     let want = served(2, (1000, 200, 50, 10));
     let summary = s.summarize(&[run.meta_file.to_str().unwrap()]);
-    assert_eq!(tokens(&summary["token_usage"]), want, "{summary:#}");
+    assert_eq!(token_fields(&summary["token_usage"]), want, "{summary:#}");
     assert_eq!(summary["token_usage"]["source"], "rollout", "{summary:#}");
     // the result object's usage is the summary's
     for k in [
@@ -500,7 +478,11 @@ fn json_pass_through_mode_captures_the_session_and_summarizes() {
         events_only["token_usage"]["source"], "events",
         "{events_only:#}"
     );
-    assert_eq!(tokens(&events_only["token_usage"]), want, "{events_only:#}");
+    assert_eq!(
+        token_fields(&events_only["token_usage"]),
+        want,
+        "{events_only:#}"
+    );
     // Without the rollout the model comes from the meta, so the cost is still known.
     assert_usd(
         &events_only["cost"]["usd"],
@@ -553,7 +535,10 @@ fn failing_endpoint_exits_1_and_the_summary_says_failed() {
         assert_eq!(sum["outcome_reason"], meta["outcome_reason"], "{sum:#}");
     }
     // Nothing was served, so nothing is counted.
-    assert_eq!(tokens(&summary["token_usage"]), served(0, (0, 0, 0, 0)));
+    assert_eq!(
+        token_fields(&summary["token_usage"]),
+        served(0, (0, 0, 0, 0))
+    );
     let compact = s.tool("codex-summarize", &[&run.run_id, "--format", "compact"]);
     assert!(
         compact
@@ -676,7 +661,7 @@ fn tokens_of_a_new_and_a_resumed_run_are_what_the_mock_served_to_each() {
 
     let sum1 = s.summarize(&[&run1.run_id]);
     let ctx1 = format!("{sum1:#}{}", s.context(&run1));
-    assert_eq!(tokens(&sum1["token_usage"]), served(2, u1), "{ctx1}");
+    assert_eq!(token_fields(&sum1["token_usage"]), served(2, u1), "{ctx1}");
     assert_eq!(sum1["token_usage"]["source"], "rollout", "{ctx1}");
     assert_eq!(sum1["cost"]["model"], "gpt-5", "{ctx1}");
     // 2 × ((1000-200)×1.25 + 200×0.125 + 50×10) / 1e6 = $0.00305
@@ -686,7 +671,7 @@ fn tokens_of_a_new_and_a_resumed_run_are_what_the_mock_served_to_each() {
     // The resumed run: only its own two calls, though the session holds four.
     let sum2 = s.summarize(&[&run2.run_id]);
     let ctx2 = format!("{sum2:#}{}", s.context(&run2));
-    assert_eq!(tokens(&sum2["token_usage"]), served(2, u2), "{ctx2}");
+    assert_eq!(token_fields(&sum2["token_usage"]), served(2, u2), "{ctx2}");
     assert_eq!(sum2["token_usage"]["source"], "rollout", "{ctx2}");
     assert_eq!(sum2["session_id"], sid.as_str(), "{ctx2}");
     // 2 × ((3000-500)×1.25 + 500×0.125 + 70×10) / 1e6 = $0.007775
