@@ -423,13 +423,20 @@ impl Run {
                 .map(|l| l.watching(codex.pgid().as_raw())),
             Some(_) => None, // a later attempt resumes the session it knows
         };
-        let ticking = rollouts.is_some() || ctx.budget.is_some();
+        // wake as often as the most frequent look asks (a budget alone: its own pace)
+        let tick = [
+            rollouts.as_ref().map(|_| RolloutLookup::EVERY),
+            ctx.budget.as_ref().map(|_| BudgetWatch::EVERY),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         let limits = Limits {
             run_deadline: ctx.run_deadline,
             own_deadline: None,
             stall: self.config.stall_timeout,
             grace: self.config.kill_grace,
-            tick: ticking.then_some(RolloutLookup::EVERY.min(BudgetWatch::EVERY)),
+            tick,
         };
         let mut over_budget: Option<String> = None;
         let spare = ctx.spare();
