@@ -32,6 +32,7 @@ mod launch;
 mod line;
 mod position;
 mod read;
+mod sys;
 
 pub mod cli;
 pub mod counts;

@@ -20,6 +20,9 @@ use codex_meta::codex_version::Version;
 
 use crate::text::strip_stamp;
 
+/// The label of the human transcript's usage line (messages about it name it so).
+pub const TOKENS_USED: &str = "tokens used";
+
 /// The banner that opens a human transcript's header.
 const BANNER: &[u8] = b"OpenAI Codex v";
 
@@ -150,7 +153,7 @@ impl TokensUsed {
             }
             return None;
         }
-        if text.eq_ignore_ascii_case(b"tokens used") {
+        if text.eq_ignore_ascii_case(TOKENS_USED.as_bytes()) {
             self.in_agent = false;
             let numbers = self.agent_numbers.replace(Vec::new());
             self.awaiting = Some((0, numbers));

@@ -22,6 +22,6 @@ pub mod json;
 pub mod lines;
 
 pub use crate::counts::TokenCounts;
-pub use human::{MAX_SEPARATION, Reading, TokensUsed, parse_count, version_in};
+pub use human::{MAX_SEPARATION, Reading, TOKENS_USED, TokensUsed, parse_count, version_in};
 pub use json::{JsonEvent, LegacyEvent, TURN_FAILED};
 pub use lines::{Line, Lines};

@@ -108,8 +108,9 @@ impl Blended {
             None if self.decreased => true,
             None => {
                 return Err(format!(
-                    "{} one-line `tokens used` readings and no CLI version: before 0.34 each counts one model call, from 0.34 each is the running total",
-                    self.readings
+                    "{} one-line `{}` readings and no CLI version: before 0.34 each counts one model call, from 0.34 each is the running total",
+                    self.readings,
+                    human::TOKENS_USED
                 ));
             }
         };
