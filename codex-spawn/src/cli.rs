@@ -59,13 +59,13 @@ pub const EXIT_STATUS: &[(u8, &str)] = &[
 ];
 
 /// The exit status of a `verify_failed` run.
-pub const EXIT_VERIFY_FAILED: u8 = 3;
+pub const EXIT_VERIFY_FAILED: u8 = codex_meta::exit::VERIFY_FAILED;
 /// The exit status of an `over_budget` run.
-pub const EXIT_OVER_BUDGET: u8 = 4;
+pub const EXIT_OVER_BUDGET: u8 = codex_meta::exit::OVER_BUDGET;
 /// The exit status of a `dependency_failed` run.
-pub const EXIT_DEPENDENCY_FAILED: u8 = 5;
+pub const EXIT_DEPENDENCY_FAILED: u8 = codex_meta::exit::DEPENDENCY_FAILED;
 /// The exit status of a `timed_out` or `stalled` run.
-pub const EXIT_TIMED_OUT: u8 = 124;
+pub const EXIT_TIMED_OUT: u8 = codex_meta::exit::TIMED_OUT;
 
 macro_rules! after_help {
     () => {
