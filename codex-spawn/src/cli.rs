@@ -162,8 +162,9 @@ invocation (it must exceed codex's longest silent tool call)."
 );
 
 /// Run `codex exec` as a fire-and-forget job: run id and files at once, a complete log,
-/// a live meta, a summary at the end.
-#[derive(Parser, Debug, Default)]
+/// a live meta, a summary at the end. A value of this type is a launch request (also
+/// what codex-mcp's `spawn` builds and renders with [`Args::to_argv`]).
+#[derive(Parser, Debug, Default, Clone, PartialEq)]
 #[command(
     name = "codex-spawn",
     version,
@@ -356,6 +357,37 @@ mod tests {
     #[test]
     fn verify_cli() {
         command().debug_assert();
+    }
+
+    /// The defaults the help states are the ones the code applies (each stated once, in
+    /// [`crate::config`] and [`crate::events`], and checked here).
+    #[test]
+    fn help_states_the_defaults_the_code_applies() {
+        use crate::config::{
+            DEFAULT_DETACH_TIMEOUT, DEFAULT_KILL_GRACE, DEFAULT_MAX_ATTEMPTS,
+            DEFAULT_VERIFY_TIMEOUT,
+        };
+        let cmd = command();
+        let stated = |id: &str| {
+            let arg = cmd.get_arguments().find(|a| a.get_id() == id).unwrap();
+            let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+            let (_, tail) = help.rsplit_once("[default: ").unwrap_or(("", ""));
+            tail.strip_suffix(']').unwrap_or_default().to_owned()
+        };
+        for (id, default) in [
+            ("notify_timeout", crate::events::NOTIFY_WAIT),
+            ("detach_timeout", DEFAULT_DETACH_TIMEOUT),
+            ("verify_timeout", DEFAULT_VERIFY_TIMEOUT),
+            ("kill_grace", DEFAULT_KILL_GRACE),
+        ] {
+            let text = stated(id);
+            assert_eq!(
+                codex_meta::parse_duration(&text),
+                Ok(default),
+                "{id}: {text:?}"
+            );
+        }
+        assert_eq!(stated("max_attempts"), DEFAULT_MAX_ATTEMPTS.to_string());
     }
 
     #[test]

@@ -234,240 +234,35 @@ impl Budget {
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 /// `--verify-timeout` when not given.
 pub const DEFAULT_VERIFY_TIMEOUT: Duration = Duration::from_secs(600);
+/// `--kill-grace` when not given: SIGTERM, then SIGKILL this much later.
+pub const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(5);
 
 impl Config {
     /// Validate parsed arguments. `stdin` is read only for `--task -`.
     pub fn from_args(args: Args, stdin: &mut dyn Read) -> Result<Config, SpawnError> {
-        let repo = args
-            .repo
-            .ok_or_else(|| SpawnError::usage("--repo is required"))?;
-        let repo_abs = match std::fs::metadata(&repo) {
-            Ok(m) if m.is_dir() => std::fs::canonicalize(&repo)
-                .map_err(|e| SpawnError::usage(format!("--repo {}: {e}", repo.display())))?,
-            Ok(_) => {
-                return Err(SpawnError::usage(format!(
-                    "--repo {}: not a directory",
-                    repo.display()
-                )));
-            }
-            Err(e) => {
-                return Err(SpawnError::usage(format!(
-                    "--repo {}: {}",
-                    repo.display(),
-                    describe(&e)
-                )));
-            }
-        };
-
-        let resume = match args.resume.as_deref() {
-            None => None,
-            Some("last") => Some(Resume::Last),
-            Some("") => return Err(SpawnError::usage("--resume is empty")),
-            Some(id) if id.starts_with('-') => {
-                return Err(SpawnError::usage(format!(
-                    "--resume '{id}': a session id cannot start with '-'"
-                )));
-            }
-            Some(id) => Some(Resume::Id(id.to_owned())),
-        };
-
-        let task = match (args.task, args.task_file) {
-            (Some(_), Some(_)) => {
-                return Err(SpawnError::usage(
-                    "--task and --task-file cannot be used together",
-                ));
-            }
-            (Some(t), None) if t == "-" => Task::new(read_stdin(stdin)?, TaskSource::Stdin),
-            (Some(t), None) => {
-                if t.is_empty() {
-                    return Err(SpawnError::usage("--task is empty"));
-                }
-                Task::new(t.into_bytes(), TaskSource::Argument)
-            }
-            (None, Some(f)) if f.as_os_str() == "-" => {
-                Task::new(read_stdin(stdin)?, TaskSource::Stdin)
-            }
-            (None, Some(f)) => {
-                let cannot = |e: std::io::Error| {
-                    SpawnError::usage(format!(
-                        "--task-file {}: cannot read: {}",
-                        f.display(),
-                        describe(&e)
-                    ))
-                };
-                let file = std::fs::File::open(&f).map_err(cannot)?;
-                let bytes = codex_meta::files::read_to_cap(file, MAX_TASK_BYTES)
-                    .map_err(cannot)?
-                    .ok_or_else(|| {
-                        SpawnError::usage(format!(
-                            "--task-file {}: larger than {} MiB (the limit for a task)",
-                            f.display(),
-                            MAX_TASK_BYTES >> 20
-                        ))
-                    })?;
-                if bytes.is_empty() {
-                    return Err(SpawnError::usage(format!(
-                        "--task-file {}: empty file",
-                        f.display()
-                    )));
-                }
-                Task::new(bytes, TaskSource::File(absolute(&f)))
-            }
-            (None, None) if resume.is_some() => Task::new(
-                DEFAULT_FOLLOW_UP.as_bytes().to_vec(),
-                TaskSource::DefaultFollowUp,
-            ),
-            (None, None) => {
-                return Err(SpawnError::usage(
-                    "a task is required: --task TEXT, --task -, --task-file FILE, or --resume ID",
-                ));
-            }
-        };
-
-        let verbosity = match (args.verbosity, args.verbose) {
-            (Some(v), _) => v,
-            (None, n) if n > 0 => Verbosity::from_count(n),
-            (None, _) => match std::env::var_os("CODEX_LOG_VERBOSITY") {
-                Some(v) if !v.is_empty() => {
-                    let text = v.to_string_lossy();
-                    Verbosity::parse(&text).ok_or_else(|| {
-                        SpawnError::usage(format!(
-                            "CODEX_LOG_VERBOSITY '{text}': expected low, normal, high or extreme"
-                        ))
-                    })?
-                }
-                _ => Verbosity::Normal,
-            },
-        };
-
-        let timeout = match args.timeout.as_deref() {
-            None => None,
-            Some(s) => Some(duration("--timeout", s)?),
-        };
-        let kill_grace = match args.kill_grace.as_deref() {
-            None => Duration::from_secs(5),
-            Some(s) => duration("--kill-grace", s)?,
-        };
-
-        let notify_timeout = match args.notify_timeout.as_deref() {
-            None => crate::events::NOTIFY_WAIT,
-            Some(s) => duration("--notify-timeout", s)?,
-        };
-
-        let verify = match args.verify {
-            Some(v) if v.trim().is_empty() => {
-                return Err(SpawnError::usage("--verify is empty"));
-            }
-            v => v,
-        };
-        if verify.is_none() {
-            for (given, option) in [
-                (args.max_attempts.is_some(), "--max-attempts"),
-                (args.verify_timeout.is_some(), "--verify-timeout"),
-            ] {
-                if given {
-                    return Err(SpawnError::usage(format!("{option} needs --verify CMD")));
-                }
-            }
-        }
-        let max_attempts = match args.max_attempts {
-            None if verify.is_some() => DEFAULT_MAX_ATTEMPTS,
-            None => 1,
-            Some(0) => return Err(SpawnError::usage("--max-attempts 0: must be at least 1")),
-            Some(n) => n,
-        };
-        let verify_timeout = match args.verify_timeout.as_deref() {
-            None => DEFAULT_VERIFY_TIMEOUT,
-            Some(s) => duration("--verify-timeout", s)?,
-        };
-        let stall_timeout = match args.stall_timeout.as_deref() {
-            None => None,
-            Some(s) => Some(duration("--stall-timeout", s)?),
-        };
-
-        let detach_session = match args.detach.as_deref() {
-            Some("session") => Some(match args.detach_timeout.as_deref() {
-                None => DEFAULT_DETACH_TIMEOUT,
-                Some(s) => duration("--detach-timeout", s)?,
-            }),
-            _ if args.detach_timeout.is_some() => {
-                return Err(SpawnError::usage("--detach-timeout needs --detach=session"));
-            }
-            _ => None,
-        };
-        // --detach inside a Slurm job: the run ends when the job does (its script's end,
-        // or the allocation's). Said, not refused: an MCP host on a compute node
-        // (salloc, srun --pty) detaches every run and ends the job itself.
-        let mut early_warnings = Vec::new();
-        if args.detach.is_some() {
-            if let Some(s) =
-                codex_meta::scheduler::Scheduler::from_env().filter(|s| s.kind == "slurm")
-            {
-                early_warnings.push(format!(
-                    "--detach inside {}: the run is stopped when the job ends (a batch job ends with its script: run codex-spawn in its foreground, `exec`ed)",
-                    s.describe()
-                ));
-            }
-        }
-        let queue = match args.max_running {
-            None => None,
-            Some(0) => return Err(SpawnError::usage("--max-running 0: must be at least 1")),
-            Some(n) => {
-                let name = args.queue.unwrap_or_else(|| DEFAULT_QUEUE.to_owned());
-                let good = !name.is_empty()
-                    && name.len() <= 64
-                    && !name.starts_with('.')
-                    && name
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
-                if !good {
-                    return Err(SpawnError::usage(format!(
-                        "--queue '{name}': a queue name is 1-64 letters, digits, '.', '_' or '-' (not starting with '.')"
-                    )));
-                }
-                Some(Queue {
-                    name,
-                    max_running: n,
-                })
-            }
-        };
-        if let Some(a) = args.after.iter().find(|a| a.trim().is_empty()) {
-            return Err(SpawnError::usage(format!("--after '{a}': names no run")));
-        }
-        if args.max_tokens == Some(0) {
-            return Err(SpawnError::usage("--max-tokens 0: must be at least 1"));
-        }
-        if let Some(c) = args.max_cost.filter(|c| !(c.is_finite() && *c > 0.0)) {
-            return Err(SpawnError::usage(format!(
-                "--max-cost {c}: must be a positive number of US dollars"
-            )));
-        }
-        let budget = Budget {
-            max_tokens: args.max_tokens,
-            max_cost_usd: args.max_cost,
-        };
-
-        let worktree = args.worktree.then(|| crate::worktree::Request {
-            base: args.base.clone(),
-            branch: args.branch.clone(),
-            keep: args.keep_worktree,
-        });
-        if worktree.is_some() && resume == Some(Resume::Last) {
-            return Err(SpawnError::usage(
-                "--worktree with --resume last: name the session or run to resume (its branch is found from it)",
-            ));
-        }
-        for (value, option) in [(&args.base, "--base"), (&args.branch, "--branch")] {
-            if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
-                return Err(SpawnError::usage(format!("{option} is empty")));
-            }
-        }
-
-        let codex_bin = args.codex_bin.unwrap_or_else(|| OsString::from("codex"));
+        let (repo, repo_abs) = repo_of(args.repo.clone())?;
+        let resume = resume_of(args.resume.as_deref())?;
+        let task = task_of(args.task.clone(), args.task_file.clone(), &resume, stdin)?;
+        let verbosity = verbosity_of(&args)?;
+        let timeout = optional_duration("--timeout", &args.timeout)?;
+        let kill_grace =
+            optional_duration("--kill-grace", &args.kill_grace)?.unwrap_or(DEFAULT_KILL_GRACE);
+        let notify_timeout = optional_duration("--notify-timeout", &args.notify_timeout)?
+            .unwrap_or(crate::events::NOTIFY_WAIT);
+        let verify = verify_of(&args)?;
+        let stall_timeout = optional_duration("--stall-timeout", &args.stall_timeout)?;
+        let detach_session = detach_session_of(&args)?;
+        let queue = queue_of(args.max_running, args.queue.clone())?;
+        let budget = budget_of(&args)?;
+        let worktree = worktree_of(&args, &resume)?;
+        let codex_bin = args
+            .codex_bin
+            .clone()
+            .unwrap_or_else(|| OsString::from("codex"));
         if codex_bin.is_empty() {
             return Err(SpawnError::usage("--codex-bin is empty"));
         }
-
+        let early_warnings = detach_warnings(&args);
         Ok(Config {
             repo,
             workdir: repo_abs.clone(),
@@ -487,9 +282,9 @@ impl Config {
             timeout,
             kill_grace,
             codex_args: args.codex_args,
-            verify,
-            max_attempts,
-            verify_timeout,
+            verify: verify.command,
+            max_attempts: verify.max_attempts,
+            verify_timeout: verify.timeout,
             stall_timeout,
             detach_session,
             queue,
@@ -508,6 +303,267 @@ impl Config {
             codex_meta::Mode::New
         }
     }
+}
+
+/// `--repo` as given, and absolute and canonical.
+fn repo_of(repo: Option<PathBuf>) -> Result<(PathBuf, PathBuf), SpawnError> {
+    let repo = repo.ok_or_else(|| SpawnError::usage("--repo is required"))?;
+    let abs = match std::fs::metadata(&repo) {
+        Ok(m) if m.is_dir() => std::fs::canonicalize(&repo)
+            .map_err(|e| SpawnError::usage(format!("--repo {}: {e}", repo.display())))?,
+        Ok(_) => {
+            return Err(SpawnError::usage(format!(
+                "--repo {}: not a directory",
+                repo.display()
+            )));
+        }
+        Err(e) => {
+            return Err(SpawnError::usage(format!(
+                "--repo {}: {}",
+                repo.display(),
+                describe(&e)
+            )));
+        }
+    };
+    Ok((repo, abs))
+}
+
+/// `--resume`: `last` or a session id (or a run, resolved later).
+fn resume_of(resume: Option<&str>) -> Result<Option<Resume>, SpawnError> {
+    Ok(match resume {
+        None => None,
+        Some("last") => Some(Resume::Last),
+        Some("") => return Err(SpawnError::usage("--resume is empty")),
+        Some(id) if id.starts_with('-') => {
+            return Err(SpawnError::usage(format!(
+                "--resume '{id}': a session id cannot start with '-'"
+            )));
+        }
+        Some(id) => Some(Resume::Id(id.to_owned())),
+    })
+}
+
+/// The prompt: `--task`, `--task -`, `--task-file`, or a resume's default follow-up.
+fn task_of(
+    task: Option<String>,
+    task_file: Option<PathBuf>,
+    resume: &Option<Resume>,
+    stdin: &mut dyn Read,
+) -> Result<Task, SpawnError> {
+    Ok(match (task, task_file) {
+        (Some(_), Some(_)) => {
+            return Err(SpawnError::usage(
+                "--task and --task-file cannot be used together",
+            ));
+        }
+        (Some(t), None) if t == "-" => Task::new(read_stdin(stdin)?, TaskSource::Stdin),
+        (Some(t), None) => {
+            if t.is_empty() {
+                return Err(SpawnError::usage("--task is empty"));
+            }
+            Task::new(t.into_bytes(), TaskSource::Argument)
+        }
+        (None, Some(f)) if f.as_os_str() == "-" => Task::new(read_stdin(stdin)?, TaskSource::Stdin),
+        (None, Some(f)) => Task::new(read_task_file(&f)?, TaskSource::File(absolute(&f))),
+        (None, None) if resume.is_some() => Task::new(
+            DEFAULT_FOLLOW_UP.as_bytes().to_vec(),
+            TaskSource::DefaultFollowUp,
+        ),
+        (None, None) => {
+            return Err(SpawnError::usage(
+                "a task is required: --task TEXT, --task -, --task-file FILE, or --resume ID",
+            ));
+        }
+    })
+}
+
+/// `--task-file FILE`: at most [`MAX_TASK_BYTES`], not empty.
+fn read_task_file(f: &Path) -> Result<Vec<u8>, SpawnError> {
+    let cannot = |e: std::io::Error| {
+        SpawnError::usage(format!(
+            "--task-file {}: cannot read: {}",
+            f.display(),
+            describe(&e)
+        ))
+    };
+    let file = std::fs::File::open(f).map_err(cannot)?;
+    let bytes = codex_meta::files::read_to_cap(file, MAX_TASK_BYTES)
+        .map_err(cannot)?
+        .ok_or_else(|| {
+            SpawnError::usage(format!(
+                "--task-file {}: larger than {} MiB (the limit for a task)",
+                f.display(),
+                MAX_TASK_BYTES >> 20
+            ))
+        })?;
+    if bytes.is_empty() {
+        return Err(SpawnError::usage(format!(
+            "--task-file {}: empty file",
+            f.display()
+        )));
+    }
+    Ok(bytes)
+}
+
+/// `--verbosity`, `-v…`, else `$CODEX_LOG_VERBOSITY`, else normal.
+fn verbosity_of(args: &Args) -> Result<Verbosity, SpawnError> {
+    Ok(match (args.verbosity, args.verbose) {
+        (Some(v), _) => v,
+        (None, n) if n > 0 => Verbosity::from_count(n),
+        (None, _) => match std::env::var_os("CODEX_LOG_VERBOSITY") {
+            Some(v) if !v.is_empty() => {
+                let text = v.to_string_lossy();
+                Verbosity::parse(&text).ok_or_else(|| {
+                    SpawnError::usage(format!(
+                        "CODEX_LOG_VERBOSITY '{text}': expected low, normal, high or extreme"
+                    ))
+                })?
+            }
+            _ => Verbosity::Normal,
+        },
+    })
+}
+
+/// `--verify CMD [--max-attempts N] [--verify-timeout DUR]`.
+struct VerifyOptions {
+    command: Option<String>,
+    max_attempts: u32,
+    timeout: Duration,
+}
+
+fn verify_of(args: &Args) -> Result<VerifyOptions, SpawnError> {
+    let command = match &args.verify {
+        Some(v) if v.trim().is_empty() => {
+            return Err(SpawnError::usage("--verify is empty"));
+        }
+        v => v.clone(),
+    };
+    if command.is_none() {
+        for (given, option) in [
+            (args.max_attempts.is_some(), "--max-attempts"),
+            (args.verify_timeout.is_some(), "--verify-timeout"),
+        ] {
+            if given {
+                return Err(SpawnError::usage(format!("{option} needs --verify CMD")));
+            }
+        }
+    }
+    let max_attempts = match args.max_attempts {
+        None if command.is_some() => DEFAULT_MAX_ATTEMPTS,
+        None => 1,
+        Some(0) => return Err(SpawnError::usage("--max-attempts 0: must be at least 1")),
+        Some(n) => n,
+    };
+    let timeout = optional_duration("--verify-timeout", &args.verify_timeout)?
+        .unwrap_or(DEFAULT_VERIFY_TIMEOUT);
+    Ok(VerifyOptions {
+        command,
+        max_attempts,
+        timeout,
+    })
+}
+
+/// `--detach=session [--detach-timeout DUR]`: how long to wait for the session id.
+fn detach_session_of(args: &Args) -> Result<Option<Duration>, SpawnError> {
+    match args.detach.as_deref() {
+        Some("session") => Ok(Some(
+            optional_duration("--detach-timeout", &args.detach_timeout)?
+                .unwrap_or(DEFAULT_DETACH_TIMEOUT),
+        )),
+        _ if args.detach_timeout.is_some() => {
+            Err(SpawnError::usage("--detach-timeout needs --detach=session"))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// --detach inside a Slurm job: the run ends when the job does (its script's end, or
+/// the allocation's). Said, not refused: an MCP host on a compute node (salloc, srun
+/// --pty) detaches every run and ends the job itself.
+fn detach_warnings(args: &Args) -> Vec<String> {
+    let mut early_warnings = Vec::new();
+    if args.detach.is_some() {
+        if let Some(s) = codex_meta::scheduler::Scheduler::from_env().filter(|s| s.kind == "slurm")
+        {
+            early_warnings.push(format!(
+                "--detach inside {}: the run is stopped when the job ends (a batch job ends with its script: run codex-spawn in its foreground, `exec`ed)",
+                s.describe()
+            ));
+        }
+    }
+    early_warnings
+}
+
+/// `--max-running N [--queue NAME]`.
+fn queue_of(max_running: Option<u32>, queue: Option<String>) -> Result<Option<Queue>, SpawnError> {
+    let n = match max_running {
+        None => return Ok(None),
+        Some(0) => return Err(SpawnError::usage("--max-running 0: must be at least 1")),
+        Some(n) => n,
+    };
+    let name = queue.unwrap_or_else(|| DEFAULT_QUEUE.to_owned());
+    let good = !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if !good {
+        return Err(SpawnError::usage(format!(
+            "--queue '{name}': a queue name is 1-64 letters, digits, '.', '_' or '-' (not starting with '.')"
+        )));
+    }
+    Ok(Some(Queue {
+        name,
+        max_running: n,
+    }))
+}
+
+/// `--after` (each must name a run), `--max-tokens`, `--max-cost`.
+fn budget_of(args: &Args) -> Result<Budget, SpawnError> {
+    if let Some(a) = args.after.iter().find(|a| a.trim().is_empty()) {
+        return Err(SpawnError::usage(format!("--after '{a}': names no run")));
+    }
+    if args.max_tokens == Some(0) {
+        return Err(SpawnError::usage("--max-tokens 0: must be at least 1"));
+    }
+    if let Some(c) = args.max_cost.filter(|c| !(c.is_finite() && *c > 0.0)) {
+        return Err(SpawnError::usage(format!(
+            "--max-cost {c}: must be a positive number of US dollars"
+        )));
+    }
+    Ok(Budget {
+        max_tokens: args.max_tokens,
+        max_cost_usd: args.max_cost,
+    })
+}
+
+/// `--worktree [--base REF] [--branch NAME] [--keep-worktree]`.
+fn worktree_of(
+    args: &Args,
+    resume: &Option<Resume>,
+) -> Result<Option<crate::worktree::Request>, SpawnError> {
+    let worktree = args.worktree.then(|| crate::worktree::Request {
+        base: args.base.clone(),
+        branch: args.branch.clone(),
+        keep: args.keep_worktree,
+    });
+    if worktree.is_some() && *resume == Some(Resume::Last) {
+        return Err(SpawnError::usage(
+            "--worktree with --resume last: name the session or run to resume (its branch is found from it)",
+        ));
+    }
+    for (value, option) in [(&args.base, "--base"), (&args.branch, "--branch")] {
+        if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+            return Err(SpawnError::usage(format!("{option} is empty")));
+        }
+    }
+    Ok(worktree)
+}
+
+/// An optional duration option (see [`duration`]).
+fn optional_duration(option: &str, text: &Option<String>) -> Result<Option<Duration>, SpawnError> {
+    text.as_deref().map(|s| duration(option, s)).transpose()
 }
 
 /// Parse a duration option (`90s`, `30m`, `1h30m`, `250ms`, a bare number of seconds).
