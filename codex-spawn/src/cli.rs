@@ -25,31 +25,31 @@ pub const EXIT_STATUS: &[(u8, &str)] = &[
         "usage error (one line on stderr says what is wrong; no run is created)",
     ),
     (
-        3,
+        codex_meta::exit::VERIFY_FAILED,
         "verify_failed: --verify's check still failed when --max-attempts were spent (or codex's session id was unknown, so it could not be resumed)",
     ),
     (
-        4,
+        codex_meta::exit::OVER_BUDGET,
         "over_budget: the run passed --max-tokens or --max-cost; codex's process group was stopped (SIGTERM, then SIGKILL after --kill-grace), or codex had finished before the usage showed it (its work and summary kept)",
     ),
     (
-        5,
+        codex_meta::exit::DEPENDENCY_FAILED,
         "dependency_failed: a run named by --after did not succeed; codex was not started",
     ),
     (
-        124,
+        codex_meta::exit::TIMED_OUT,
         "timed_out (--timeout) or stalled (--stall-timeout): codex's process group (or the check's) got SIGTERM, then SIGKILL; the meta's status says which. With --detach=session: no session id within --detach-timeout (the run goes on)",
     ),
     (
-        125,
+        codex_meta::exit::OWN_FAILURE,
         "codex-spawn could not write its files: the runs dir is unusable (unsafe, or full at the start: nothing is started), the log was cut short by a full disk (the meta says log_truncated), or the summary, --json-out, --event-stream or stdout could not be written; or a --worktree run's work could not be committed to its branch, and its worktree was left as it is; one line on stderr says which (the meta's warnings list them)",
     ),
     (
-        126,
+        codex_meta::exit::NOT_EXECUTABLE,
         "the codex binary is not executable (the run's meta says so)",
     ),
     (
-        127,
+        codex_meta::exit::NOT_FOUND,
         "the codex binary was not found (the run's meta says so)",
     ),
     (
