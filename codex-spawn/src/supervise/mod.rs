@@ -486,10 +486,7 @@ impl Run {
         let pre = self.preamble();
         log.write(pre.as_bytes());
         // Queued: wait for --after and a slot (the slot is held to the end of the run).
-        let (slot, waited) = match self.leave_queue(&mut log, sigs, &mut warnings) {
-            Ok(slot) => (slot, None),
-            Err(end) => (None, Some(end)),
-        };
+        let (slot, waited) = self.leave_queue(&mut log, sigs, &mut warnings);
         let mut output_bytes = 0u64;
         let end = match waited {
             Some(end) => end,
@@ -576,21 +573,23 @@ impl Run {
         })
     }
 
-    /// A queued run waits for `--after` and a slot (held to the end of the run), then its
-    /// worktree is made; `Err` with how the run ended when it never leaves the queue.
+    /// A queued run waits for `--after` and a slot (held to the end of the run, even
+    /// when the run ends here), then its worktree is made; with how the run ended when it
+    /// never leaves the queue.
     fn leave_queue(
         &mut self,
         log: &mut Log,
         sigs: &Signals,
         warnings: &mut Warnings,
-    ) -> Result<Option<queue::Slot>, attempts::Final> {
-        let slot = if self.queued() {
-            self.wait_queued(log, sigs, warnings)?
-        } else {
-            None
-        };
-        self.make_queued_worktree(log)?;
-        Ok(slot)
+    ) -> (Option<queue::Slot>, Option<attempts::Final>) {
+        let mut slot = None;
+        if self.queued() {
+            match self.wait_queued(log, sigs, warnings) {
+                Ok(s) => slot = s,
+                Err(end) => return (None, Some(end)),
+            }
+        }
+        (slot, self.make_queued_worktree(log).err())
     }
 }
 
