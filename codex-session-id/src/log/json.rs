@@ -13,7 +13,10 @@
 //!
 //! Only the top-level object's `type` counts (an item's text may quote any event).
 
+use std::borrow::Cow;
+
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 use serde_json::Value;
 
 use crate::counts::TokenCounts;
@@ -70,35 +73,85 @@ pub enum LegacyEvent {
 /// told by it without parsing.
 const ITEM_HEAD: &[u8] = br#"{"type":"item."#;
 
+/// The top-level fields read, typed: only what the events need is built (a `Value` of
+/// every `turn.completed` line made codex-summarize's scan of a `--json` log 1.8x
+/// slower). A line whose fields have other shapes falls back to [`decode_value`].
+#[derive(Deserialize)]
+struct Raw<'a> {
+    #[serde(rename = "type", default, borrow)]
+    kind: Option<Cow<'a, str>>,
+    /// Whether the line has an `id` (the stream before 0.44), whatever its value.
+    #[serde(default, deserialize_with = "present")]
+    id: bool,
+    #[serde(default)]
+    msg: Option<Value>,
+    #[serde(default)]
+    usage: Option<TokenCounts>,
+    #[serde(default)]
+    error: Option<Value>,
+    #[serde(default, borrow)]
+    message: Option<Cow<'a, str>>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    IgnoredAny::deserialize(d).map(|_| true)
+}
+
 /// Decodes one line (a [`plain`](crate::text::plain) line starting with `{`); `None`
 /// when it is not one of codex's events.
 pub fn decode(text: &[u8]) -> Option<JsonEvent> {
     if text.starts_with(ITEM_HEAD) {
         return Some(JsonEvent::Other);
     }
+    let Ok(raw) = serde_json::from_slice::<Raw<'_>>(text) else {
+        return decode_value(text);
+    };
+    if let Some(msg) = raw.msg.as_ref().filter(|_| raw.id) {
+        return legacy(msg).map(JsonEvent::Legacy);
+    }
+    event(
+        raw.kind.as_deref()?,
+        raw.usage,
+        raw.error.as_ref(),
+        raw.message.map(Cow::into_owned),
+    )
+}
+
+/// [`decode`] of a line whose fields are not all of the usual shapes (or that is not
+/// JSON): read as a `Value`, a field of another shape is as good as none.
+fn decode_value(text: &[u8]) -> Option<JsonEvent> {
     let Ok(Value::Object(obj)) = serde_json::from_slice::<Value>(text) else {
         return None;
     };
     if let Some(msg) = obj.get("msg").filter(|_| obj.contains_key("id")) {
         return legacy(msg).map(JsonEvent::Legacy);
     }
-    let kind = obj.get("type").and_then(Value::as_str)?;
-    let message = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
+    event(
+        obj.get("type").and_then(Value::as_str)?,
+        obj.get("usage")
+            .and_then(|u| Option::<TokenCounts>::deserialize(u).ok().flatten()),
+        obj.get("error"),
+        obj.get("message")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+    )
+}
+
+/// The event of a `--json` line of type `kind`.
+fn event(
+    kind: &str,
+    usage: Option<TokenCounts>,
+    error: Option<&Value>,
+    message: Option<String>,
+) -> Option<JsonEvent> {
     Some(match kind {
-        "turn.completed" => JsonEvent::TurnCompleted {
-            usage: obj
-                .get("usage")
-                .and_then(|u| Option::<TokenCounts>::deserialize(u).ok().flatten()),
-        },
+        "turn.completed" => JsonEvent::TurnCompleted { usage },
         TURN_FAILED => JsonEvent::TurnFailed {
-            message: obj
-                .get("error")
+            message: error
                 .and_then(|e| e.get("message").and_then(Value::as_str).or(e.as_str()))
                 .map(str::to_owned),
         },
-        "error" => JsonEvent::Error {
-            message: message(obj.get("message")),
-        },
+        "error" => JsonEvent::Error { message },
         k if k == "thread.started" || k.starts_with("turn.") || k.starts_with("item.") => {
             JsonEvent::Other
         }
@@ -202,6 +255,21 @@ mod tests {
             Some(JsonEvent::Other)
         );
         assert_eq!(d(r#"{"type":"agent_message"}"#), None);
+        assert_eq!(
+            d(r#"{"type":"error","message":7}"#),
+            Some(JsonEvent::Error { message: None })
+        );
+        assert_eq!(
+            d(r#"{"type":"turn.failed","error":"x"}"#),
+            Some(JsonEvent::TurnFailed {
+                message: Some("x".into())
+            })
+        );
+        assert_eq!(d(r#"{"type":7}"#), None);
+        assert_eq!(
+            d(r#"{"id":null,"msg":{"type":"task_complete"}}"#),
+            Some(JsonEvent::Legacy(LegacyEvent::TaskComplete))
+        );
         assert_eq!(d("{not json"), None);
         assert_eq!(
             d(r#"{"id":"0","msg":{"type":"token_count","info":null}}"#),
