@@ -25,3 +25,22 @@ pub use crate::counts::TokenCounts;
 pub use human::{MAX_SEPARATION, Reading, TOKENS_USED, TokensUsed, parse_count, version_in};
 pub use json::{JsonEvent, LegacyEvent, TURN_FAILED};
 pub use lines::{Line, Lines};
+
+/// What counts as a completed (or failed) turn, for codex-spawn's `--help` and man page:
+/// the decoder's rules in words, stated beside the decoder.
+pub const WHAT_COUNTS: &str =
+    "What counts as a completed turn (codex-cli 0.169.0). The output's format is decided by
+its first recognisable line (a JSON event, or the header `OpenAI Codex v...`):
+  --json mode: a top-level {\"type\":\"turn.completed\"} event. A top-level turn.failed
+    event fails the attempt (outcome_reason `turn.failed: <message>`); a top-level error
+    event fails it only when no turn.completed follows (codex prints `error` events
+    for retries, `Reconnecting... 1/5`, that may still succeed).
+  human mode: a line `tokens used` followed by a number line (`1,700`). A line starting
+    `ERROR:` fails the attempt unless a completion follows it. After the completion
+    codex repeats the final message, which is not inspected.
+  Output with no completed turn: `no completed turn in codex's output`.
+
+";
+
+/// Why an output shows no completed turn (codex-spawn's exit status 1), in words.
+pub const NO_TURN_CAUSES: &str = "turn.failed, an error event, no turn.completed / `tokens used`";
