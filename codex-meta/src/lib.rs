@@ -34,6 +34,7 @@ mod runs_dir;
 pub mod scheduler;
 pub mod schema;
 mod store;
+pub mod sys;
 mod wait;
 pub mod witness;
 

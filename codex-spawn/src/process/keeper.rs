@@ -292,7 +292,7 @@ impl Child {
             return false;
         }
         let me = std::process::id() as i32;
-        let children = crate::sys::proc_table::children(me);
+        let children = codex_meta::sys::proc::children(me);
         children.is_some_and(|c| c.iter().all(|&p| p == self.pid.as_raw()))
     }
 }

@@ -1,20 +1,20 @@
 //! What differs by platform, one small module per mechanism, each with its Linux and its
 //! portable implementation side by side (the `portable` feature forces the portable one
 //! on Linux, so both are tested here). Nothing outside this directory (and codex-meta's
-//! `witness`) names signalfd, memfd, prctl or /proc.
+//! `sys`) names signalfd, memfd, prctl or /proc.
 //!
 //! - [`signals`]: signals as poll(2) events (signalfd | self-pipe), and the reset every
 //!   child gets before exec;
 //! - [`stdin`]: the prompt on a child's stdin (memfd | a pipe the keeper feeds);
 //! - [`reaper`]: orphans adopted and codex dying with its keeper (subreaper and
 //!   parent-death signal | neither);
-//! - [`proc_table`]: the process table (/proc | libproc);
+//! - the process table (/proc | libproc) is codex-meta's one reader,
+//!   [`codex_meta::sys::proc`] (the witness reads it too);
 //! - [`open_files`]: the files a process tree holds open (/proc | not known);
 //! - [`reserve`]: room kept on the runs dir's disk for the final record (fallocate |
 //!   written zeros).
 
 pub mod open_files;
-pub mod proc_table;
 pub mod reaper;
 pub mod reserve;
 pub mod signals;
