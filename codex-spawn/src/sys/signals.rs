@@ -138,7 +138,10 @@ fn set_disposition(sig: libc::c_int, how: Disposition) -> bool {
         Disposition::Default => (libc::SIG_DFL, 0),
         Disposition::Ignore => (libc::SIG_IGN, 0),
         #[cfg(not(linux_native))]
-        Disposition::SelfPipe => (imp::on_signal as libc::sighandler_t, libc::SA_RESTART),
+        Disposition::SelfPipe => (
+            imp::on_signal as *const () as libc::sighandler_t,
+            libc::SA_RESTART,
+        ),
     };
     // SAFETY: a zeroed sigaction is a valid one, filled here with an empty mask and a
     // disposition that is SIG_DFL, SIG_IGN or `on_signal` (which only calls write(2) and
