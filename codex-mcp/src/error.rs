@@ -42,12 +42,7 @@ impl ToolError {
 }
 
 /// `text` on one line (control characters as spaces, whitespace runs collapsed).
-pub fn one_line(text: &str) -> String {
-    text.split(|c: char| c.is_whitespace() || c.is_control())
-        .filter(|w| !w.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
-}
+pub use codex_meta::io::words_on_one_line as one_line;
 
 #[cfg(test)]
 mod tests {

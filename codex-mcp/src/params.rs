@@ -144,3 +144,36 @@ pub fn seconds(name: &str, value: f64) -> Result<std::time::Duration, String> {
     }
     Ok(std::time::Duration::from_secs_f64(value.min(86_400.0)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The defaults `spawn`'s schema tells an agent are codex-spawn's (stated once there).
+    #[test]
+    fn spawn_schema_states_codex_spawns_defaults() {
+        use codex_spawn::config::{
+            DEFAULT_DETACH_TIMEOUT, DEFAULT_MAX_ATTEMPTS, DEFAULT_VERIFY_TIMEOUT,
+        };
+        let schema = serde_json::to_value(schemars::schema_for!(SpawnParams)).unwrap();
+        let stated = |field: &str| {
+            let d = schema["properties"][field]["description"]
+                .as_str()
+                .unwrap_or_default();
+            let (_, tail) = d.rsplit_once("(default ").unwrap_or(("", ""));
+            tail.strip_suffix(')').unwrap_or_default().to_owned()
+        };
+        assert_eq!(stated("max_attempts"), DEFAULT_MAX_ATTEMPTS.to_string());
+        for (field, default) in [
+            ("verify_timeout", DEFAULT_VERIFY_TIMEOUT),
+            ("session_timeout", DEFAULT_DETACH_TIMEOUT),
+        ] {
+            let text = stated(field);
+            assert_eq!(
+                codex_meta::parse_duration(&text),
+                Ok(default),
+                "{field}: {text:?}"
+            );
+        }
+    }
+}

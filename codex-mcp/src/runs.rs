@@ -348,48 +348,20 @@ pub fn cancel(runs: &RunsDir, run: &str, signal: Option<&str>) -> Result<Cancel,
     let id = c.id;
     let mut v = Map::new();
     v.insert("run_id".into(), json!(id));
+    if let Some(why) = c.outcome.refusal(&id) {
+        return Err(ToolError::Refused(why));
+    }
+    let note = c.outcome.note(signal).unwrap_or_default();
     let signalled = match c.outcome {
         CancelOutcome::AlreadyEnded(s) => {
             v.insert("status".into(), json!(s.as_str()));
-            v.insert("note".into(), json!("already ended, nothing to cancel"));
+            v.insert("note".into(), json!(note));
             None
         }
-        CancelOutcome::Signalled { pid } => {
+        _ => {
             v.insert("status".into(), json!("cancelling"));
-            v.insert(
-                "note".into(),
-                json!(format!(
-                    "{} sent to its supervisor (pid {pid})",
-                    signal.as_str()
-                )),
-            );
+            v.insert("note".into(), json!(note));
             Some(path)
-        }
-        CancelOutcome::Scheduled { asked, job, host } => {
-            v.insert("status".into(), json!("cancelling"));
-            v.insert(
-                "note".into(),
-                json!(format!("{asked} ({job} on host {host})")),
-            );
-            Some(path)
-        }
-        CancelOutcome::SchedulerFailed { job, error } => {
-            return Err(ToolError::Refused(format!("run {id} ({job}): {error}")));
-        }
-        CancelOutcome::OtherHost { host, here } => {
-            return Err(ToolError::Refused(format!(
-                "run {id} runs on host {host}, not on this one ({here}), under no scheduler this host can ask: cancel it there"
-            )));
-        }
-        CancelOutcome::NoWitness => {
-            return Err(ToolError::Refused(format!(
-                "run {id}: its meta names no supervisor process (pid, pid_start, boot_id): nothing can be signalled safely"
-            )));
-        }
-        CancelOutcome::SignalFailed { pid, error } => {
-            return Err(ToolError::Refused(format!(
-                "run {id}: cannot signal its supervisor (pid {pid}): {error}"
-            )));
         }
     };
     if let Some(w) = c.warning {

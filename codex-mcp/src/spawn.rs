@@ -21,6 +21,9 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 
+use codex_spawn::cli::Args;
+use codex_spawn::config::DEFAULT_DETACH_TIMEOUT;
+
 use crate::error::{ToolError, one_line};
 use crate::params::SpawnParams;
 
@@ -32,9 +35,6 @@ const ARGV_TASK_MAX: usize = 32 * 1024;
 /// waits for a session id (it probes codex's version once per binary).
 const LAUNCH_GRACE: Duration = Duration::from_secs(60);
 
-/// codex-spawn's default `--detach-timeout`.
-const SESSION_TIMEOUT: Duration = Duration::from_secs(60);
-
 /// What to run: codex-spawn's arguments, and what goes on its stdin.
 #[derive(Debug, PartialEq)]
 pub struct Launch {
@@ -45,101 +45,65 @@ pub struct Launch {
     pub wait_for_session: bool,
 }
 
-/// Map the tool's arguments onto codex-spawn's flags (see the module docs).
+/// Map the tool's arguments onto a launch request, and that onto codex-spawn's argv
+/// (see the module docs).
 pub fn launch(p: &SpawnParams, runs_dir: &Path) -> Result<Launch, ToolError> {
-    let mut args: Vec<OsString> = Vec::new();
-    let mut flag = |name: &str, value: &str| {
-        args.push(format!("--{name}").into());
-        args.push(value.into());
+    let dur = |name: &str, d: &Option<crate::params::Duration>| {
+        d.as_ref()
+            .map(|d| {
+                d.to_arg()
+                    .map_err(|e| ToolError::bad_args(format!("{name}: {e}")))
+            })
+            .transpose()
     };
-    let dur = |name: &str, d: &crate::params::Duration| {
-        d.to_arg()
-            .map_err(|e| ToolError::bad_args(format!("{name}: {e}")))
-    };
-    flag("repo", &p.repo);
     let mut stdin = None;
-    if let Some(task) = &p.task {
+    let task = p.task.as_ref().map(|task| {
         if task == "-" || task.len() > ARGV_TASK_MAX {
-            flag("task", "-");
             stdin = Some(task.as_bytes().to_vec());
+            "-".to_owned()
         } else {
-            flag("task", task);
+            task.clone()
         }
-    }
-    if let Some(f) = &p.task_file {
-        flag("task-file", f);
-    }
-    if let Some(r) = &p.resume {
-        flag("resume", r);
-    }
-    if let Some(v) = &p.verify {
-        flag("verify", v);
-    }
-    if let Some(n) = p.max_attempts {
-        flag("max-attempts", &n.to_string());
-    }
-    if let Some(d) = &p.verify_timeout {
-        flag("verify-timeout", &dur("verify_timeout", d)?);
-    }
-    if let Some(d) = &p.timeout {
-        flag("timeout", &dur("timeout", d)?);
-    }
-    if let Some(d) = &p.stall_timeout {
-        flag("stall-timeout", &dur("stall_timeout", d)?);
-    }
-    if let Some(c) = p.max_cost_usd {
-        flag("max-cost", &c.to_string());
-    }
-    if let Some(n) = p.max_tokens {
-        flag("max-tokens", &n.to_string());
-    }
-    if let Some(n) = p.max_running {
-        flag("max-running", &n.to_string());
-    }
-    if let Some(q) = &p.queue {
-        flag("queue", q);
-    }
-    for a in p.after.iter().flatten() {
-        flag("after", a);
-    }
-    if let Some(b) = &p.base {
-        flag("base", b);
-    }
-    if let Some(b) = &p.branch {
-        flag("branch", b);
-    }
+    });
     let wait_for_session = p.wait_for_session.unwrap_or(false);
-    let mut session_wait = Duration::ZERO;
-    if let Some(d) = &p.session_timeout {
-        let text = dur("session_timeout", d)?;
-        session_wait = codex_meta::parse_duration(&text)
-            .map_err(|e| ToolError::bad_args(format!("session_timeout: {e}")))?;
-        flag("detach-timeout", &text);
-    } else if wait_for_session {
-        session_wait = SESSION_TIMEOUT;
-    }
-    flag("runs-dir", &runs_dir.display().to_string());
-    if p.worktree.unwrap_or(false) {
-        args.push("--worktree".into());
-    }
-    if p.keep_worktree.unwrap_or(false) {
-        args.push("--keep-worktree".into());
-    }
-    // --detach=session without --json: the run lines come at once and the session line
-    // when codex names it (with --json the one object would wait for it, and a call cut
-    // short would know no run)
-    if wait_for_session {
-        args.push("--detach=session".into());
-    } else {
-        args.push("--detach".into());
-        args.push("--json".into());
-    }
-    if let Some(extra) = p.codex_args.as_ref().filter(|a| !a.is_empty()) {
-        args.push("--".into());
-        args.extend(extra.iter().map(OsString::from));
-    }
+    let detach_timeout = dur("session_timeout", &p.session_timeout)?;
+    let session_wait = match &detach_timeout {
+        Some(text) => codex_meta::parse_duration(text)
+            .map_err(|e| ToolError::bad_args(format!("session_timeout: {e}")))?,
+        None if wait_for_session => DEFAULT_DETACH_TIMEOUT,
+        None => Duration::ZERO,
+    };
+    let request = Args {
+        repo: Some(PathBuf::from(&p.repo)),
+        task,
+        task_file: p.task_file.as_ref().map(PathBuf::from),
+        resume: p.resume.clone(),
+        verify: p.verify.clone(),
+        max_attempts: p.max_attempts,
+        verify_timeout: dur("verify_timeout", &p.verify_timeout)?,
+        timeout: dur("timeout", &p.timeout)?,
+        stall_timeout: dur("stall_timeout", &p.stall_timeout)?,
+        max_cost: p.max_cost_usd,
+        max_tokens: p.max_tokens,
+        max_running: p.max_running,
+        queue: p.queue.clone(),
+        after: p.after.clone().unwrap_or_default(),
+        base: p.base.clone(),
+        branch: p.branch.clone(),
+        detach_timeout,
+        runs_dir: Some(runs_dir.to_path_buf()),
+        worktree: p.worktree.unwrap_or(false),
+        keep_worktree: p.keep_worktree.unwrap_or(false),
+        // --detach=session without --json: the run lines come at once and the session
+        // line when codex names it (with --json the one object would wait for it, and a
+        // call cut short would know no run)
+        detach: Some(if wait_for_session { "session" } else { "now" }.to_owned()),
+        json: !wait_for_session,
+        codex_args: p.codex_args.iter().flatten().map(OsString::from).collect(),
+        ..Args::default()
+    };
     Ok(Launch {
-        args,
+        args: request.to_argv(),
         stdin,
         limit: if wait_for_session {
             session_wait + LAUNCH_GRACE
@@ -175,12 +139,12 @@ pub async fn run(
         .stderr(Stdio::piped())
         .spawn()
         .map_err(cannot)?;
-    if let (Some(bytes), Some(mut pipe)) = (launch.stdin, child.stdin.take()) {
+    if let (Some(bytes), Some(mut pipe)) = (launch.stdin.as_deref(), child.stdin.take()) {
         // codex-spawn reads the whole task before it makes a file: a call that ends while
         // the task is written (the client cancels it) kills codex-spawn, which would
         // otherwise take the cut task for the whole one and start a run of it
         let mut guard = KillUnlessDone(child.id());
-        let _ = pipe.write_all(&bytes).await;
+        let _ = pipe.write_all(bytes).await;
         drop(pipe);
         guard.0 = None; // written: codex-spawn goes on
     }
@@ -191,24 +155,7 @@ pub async fn run(
             String::from_utf8_lossy(&buf).into_owned()
         })
     });
-    // The run lines as they come: the run is known from the first ones, the session id
-    // (--detach=session) when codex names it.
-    let mut line = Map::new();
-    let mut ended = false;
-    if let Some(out) = child.stdout.take() {
-        let mut lines = tokio::io::BufReader::new(out.take(1 << 20)).lines();
-        let deadline = tokio::time::Instant::now() + launch.limit;
-        loop {
-            match tokio::time::timeout_at(deadline, lines.next_line()).await {
-                Ok(Ok(Some(l))) => absorb(&l, &mut line),
-                Ok(_) => {
-                    ended = true;
-                    break;
-                }
-                Err(_) => break, // the time is up: what is known is said
-            }
-        }
-    }
+    let (line, ended) = read_run_lines(&mut child, launch.limit).await;
     let status = if ended {
         tokio::time::timeout(Duration::from_secs(5), child.wait())
             .await
@@ -225,7 +172,42 @@ pub async fn run(
             .unwrap_or_default(),
         _ => String::new(),
     };
-    let said = last_line(&stderr);
+    let pid = child.id();
+    tool_result(&launch, &line, ended, status, &stderr, pid)
+}
+
+/// The run lines as they come, until codex-spawn exits (true) or `limit` passes: the
+/// run is known from the first ones, the session id (`--detach=session`) when codex
+/// names it.
+async fn read_run_lines(
+    child: &mut tokio::process::Child,
+    limit: Duration,
+) -> (Map<String, Value>, bool) {
+    let mut line = Map::new();
+    let Some(out) = child.stdout.take() else {
+        return (line, false);
+    };
+    let mut lines = tokio::io::BufReader::new(out.take(1 << 20)).lines();
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, lines.next_line()).await {
+            Ok(Ok(Some(l))) => absorb(&l, &mut line),
+            Ok(_) => return (line, true),
+            Err(_) => return (line, false), // the time is up: what is known is said
+        }
+    }
+}
+
+/// The tool's result from what codex-spawn printed: the run, or why there is none.
+fn tool_result(
+    launch: &Launch,
+    line: &Map<String, Value>,
+    ended: bool,
+    status: Option<std::process::ExitStatus>,
+    stderr: &str,
+    pid: Option<u32>,
+) -> Result<Map<String, Value>, ToolError> {
+    let said = last_line(stderr);
     if line.get("codex_run_id").is_none_or(|v| !v.is_string()) {
         return Err(ToolError::Spawn(match (said, ended, status) {
             (Some(s), _, _) => s,
@@ -238,7 +220,7 @@ pub async fn run(
             _ => format!(
                 "codex-spawn printed no run line within {} s (it goes on, pid {}: its run, if any, shows in `list`)",
                 launch.limit.as_secs(),
-                child.id().map_or_else(|| "?".to_owned(), |p| p.to_string())
+                pid.map_or_else(|| "?".to_owned(), |p| p.to_string())
             ),
         }));
     }

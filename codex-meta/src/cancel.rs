@@ -59,6 +59,41 @@ impl CancelOutcome {
                 | CancelOutcome::Scheduled { .. }
         )
     }
+
+    /// What was done, for a run that is stopping or had stopped (`None` for a refusal):
+    /// `already ended, nothing to cancel`, `SIGTERM sent to its supervisor (pid N)`, ...
+    /// The words `codex-meta cancel` prints after `<id> <status>:` and codex-mcp's `note`.
+    pub fn note(&self, signal: Signal) -> Option<String> {
+        match self {
+            CancelOutcome::AlreadyEnded(_) => Some("already ended, nothing to cancel".to_owned()),
+            CancelOutcome::Signalled { pid } => Some(format!(
+                "{} sent to its supervisor (pid {pid})",
+                signal.as_str()
+            )),
+            CancelOutcome::Scheduled { asked, job, host } => {
+                Some(format!("{asked} ({job} on host {host})"))
+            }
+            _ => None,
+        }
+    }
+
+    /// Why run `id` could not be cancelled (`None` when it is stopping or had stopped):
+    /// the one line both `codex-meta cancel` and codex-mcp report.
+    pub fn refusal(&self, id: &str) -> Option<String> {
+        Some(match self {
+            CancelOutcome::SchedulerFailed { job, error } => format!("run {id} ({job}): {error}"),
+            CancelOutcome::OtherHost { host, here } => format!(
+                "run {id} runs on host {host}, not on this one ({here}), under no scheduler this host can ask: cancel it there"
+            ),
+            CancelOutcome::NoWitness => format!(
+                "run {id}: its meta names no supervisor process (pid, pid_start, boot_id): nothing can be signalled safely"
+            ),
+            CancelOutcome::SignalFailed { pid, error } => {
+                format!("run {id}: cannot signal its supervisor (pid {pid}): {error}")
+            }
+            _ => return None,
+        })
+    }
 }
 
 /// [`cancel`]'s report: the outcome, the run's id, and a problem worth saying that did

@@ -27,11 +27,11 @@ pub const EXIT_STATUS: &[(u8, &str)] = &[
          read (each is named, the others are shown)",
     ),
     (
-        124,
+        crate::exit::TIMED_OUT,
         "wait, cancel --wait: the timeout passed while a run was still running (or queued)",
     ),
     (
-        125,
+        crate::exit::LOST,
         "wait: a run is lost (its meta says running but no process holds the run)",
     ),
 ];

@@ -20,6 +20,16 @@ pub fn one_line(message: &str) -> String {
     s
 }
 
+/// `text` as one line of words, for a JSON field an agent reads (codex-mcp's errors and
+/// notes): control characters and whitespace runs become one space. (Unlike
+/// [`one_line`], which keeps every character visible for a terminal.)
+pub fn words_on_one_line(text: &str) -> String {
+    text.split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// True for the error a write to a closed pipe gives.
 pub fn is_broken_pipe(err: &io::Error) -> bool {
     err.kind() == io::ErrorKind::BrokenPipe

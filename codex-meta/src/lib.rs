@@ -5,6 +5,8 @@
 //! create, read, update and wait for runs:
 //!
 //! - [`schema`]: [`Meta`], [`Status`], [`Mode`] — unknown fields survive updates;
+//! - [`outcome`]: how a run ended ([`Outcome`], the exit code of each status), its
+//!   [`Attempt`]s;
 //! - [`RunId`] and [`RunsDir`]: ids, file names, run allocation with O_EXCL, lookup, listing;
 //! - [`read_meta`], [`write_meta`], [`update_meta`], [`write_json_atomic`]: atomic files;
 //! - [`RunLock`], [`is_held`], [`effective_status`], [`wait_for`]: liveness (`lost`) and
@@ -28,6 +30,7 @@ pub mod files;
 pub mod io;
 pub mod launch;
 mod lock;
+pub mod outcome;
 mod random;
 mod run_id;
 mod runs_dir;
@@ -45,6 +48,7 @@ pub use lock::{
     EXIT_LOST, EXIT_WAIT_TIMEOUT, RunLock, effective_status, effective_status_at, is_held,
     is_held_file, log_path_for, read_status, remote_liveness, run_exit_code,
 };
+pub use outcome::{Attempt, AttemptCheck, Outcome, exit};
 pub use run_id::{MAX_RUN_ID_LEN, RunId};
 pub use runs_dir::{
     DEFAULT_RUNS_DIR, ListedRun, META_SUFFIX, NewRun, RUN_FILE_PREFIX, RUNS_DIR_ENV, RunPaths,

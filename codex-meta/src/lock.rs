@@ -31,9 +31,9 @@ use crate::witness::{Liveness, liveness};
 use crate::{Meta, MetaError, Status, read_meta};
 
 /// Exit status of `wait` when the timeout passed first.
-pub const EXIT_WAIT_TIMEOUT: u8 = 124;
+pub const EXIT_WAIT_TIMEOUT: u8 = crate::exit::TIMED_OUT;
 /// Exit status of `wait` for a run that is `lost`.
-pub const EXIT_LOST: u8 = 125;
+pub const EXIT_LOST: u8 = crate::exit::LOST;
 
 /// How long [`RunLock::acquire`] retries while readers hold brief shared probes.
 const ACQUIRE_PATIENCE: Duration = Duration::from_secs(2);
@@ -216,25 +216,26 @@ pub fn read_status(meta_path: &Path) -> Result<(Meta, Status), MetaError> {
 /// 255, else 128+N when `signal` names signal N, else 1. A code out of range (negative,
 /// over 255) is never wrapped into another one.
 pub fn run_exit_code(meta: &Meta, status: Status) -> u8 {
-    match status {
-        Status::Lost => EXIT_LOST,
-        Status::Running | Status::Queued => EXIT_WAIT_TIMEOUT,
-        Status::Succeeded => 0,
-        _ => {
-            if let Some(c) = meta
-                .exit_code
-                .and_then(|c| u8::try_from(c).ok())
-                .filter(|&c| c != 0)
-            {
-                return c;
-            }
-            meta.signal
-                .as_deref()
-                .and_then(|s| s.parse::<nix::sys::signal::Signal>().ok())
-                .map(|sig| 128u8.saturating_add(sig as i32 as u8))
-                .unwrap_or(1)
-        }
+    if matches!(
+        status,
+        Status::Lost | Status::Running | Status::Queued | Status::Succeeded
+    ) {
+        return status.exit_code().unwrap_or(1);
     }
+    // the others as recorded: a meta written by hand (or an older codex-spawn) may say
+    // `timed_out` with exit_code 1
+    if let Some(c) = meta
+        .exit_code
+        .and_then(|c| u8::try_from(c).ok())
+        .filter(|&c| c != 0)
+    {
+        return c;
+    }
+    meta.signal
+        .as_deref()
+        .and_then(|s| s.parse::<nix::sys::signal::Signal>().ok())
+        .map(crate::exit::signalled)
+        .unwrap_or(1)
 }
 
 #[cfg(test)]

@@ -185,7 +185,7 @@ pub struct Meta {
     pub signal: Option<String>,
     pub outcome_reason: Option<String>,
     /// One entry per codex invocation (the verify loop).
-    pub attempts: Option<Vec<Value>>,
+    pub attempts: Option<Vec<crate::Attempt>>,
     /// What went wrong beside the outcome (a file that could not be written, a notify
     /// command that failed), one line each.
     pub warnings: Option<Vec<String>>,
@@ -378,7 +378,7 @@ fn expected_type(key: &str) -> &'static str {
         "exit_code" => "an integer or null",
         "elapsed_seconds" => "a number or null",
         "codex_command" => "an array of strings or null",
-        "attempts" => "an array or null",
+        "attempts" => "an array of attempt objects or null",
         "warnings" => "an array of strings or null",
         "log_truncated" => "true, false or null",
         "run_id" => "a string",

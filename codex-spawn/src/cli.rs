@@ -25,31 +25,31 @@ pub const EXIT_STATUS: &[(u8, &str)] = &[
         "usage error (one line on stderr says what is wrong; no run is created)",
     ),
     (
-        3,
+        codex_meta::exit::VERIFY_FAILED,
         "verify_failed: --verify's check still failed when --max-attempts were spent (or codex's session id was unknown, so it could not be resumed)",
     ),
     (
-        4,
+        codex_meta::exit::OVER_BUDGET,
         "over_budget: the run passed --max-tokens or --max-cost; codex's process group was stopped (SIGTERM, then SIGKILL after --kill-grace), or codex had finished before the usage showed it (its work and summary kept)",
     ),
     (
-        5,
+        codex_meta::exit::DEPENDENCY_FAILED,
         "dependency_failed: a run named by --after did not succeed; codex was not started",
     ),
     (
-        124,
+        codex_meta::exit::TIMED_OUT,
         "timed_out (--timeout) or stalled (--stall-timeout): codex's process group (or the check's) got SIGTERM, then SIGKILL; the meta's status says which. With --detach=session: no session id within --detach-timeout (the run goes on)",
     ),
     (
-        125,
+        codex_meta::exit::OWN_FAILURE,
         "codex-spawn could not write its files: the runs dir is unusable (unsafe, or full at the start: nothing is started), the log was cut short by a full disk (the meta says log_truncated), or the summary, --json-out, --event-stream or stdout could not be written; or a --worktree run's work could not be committed to its branch, and its worktree was left as it is; one line on stderr says which (the meta's warnings list them)",
     ),
     (
-        126,
+        codex_meta::exit::NOT_EXECUTABLE,
         "the codex binary is not executable (the run's meta says so)",
     ),
     (
-        127,
+        codex_meta::exit::NOT_FOUND,
         "the codex binary was not found (the run's meta says so)",
     ),
     (
@@ -59,13 +59,13 @@ pub const EXIT_STATUS: &[(u8, &str)] = &[
 ];
 
 /// The exit status of a `verify_failed` run.
-pub const EXIT_VERIFY_FAILED: u8 = 3;
+pub const EXIT_VERIFY_FAILED: u8 = codex_meta::exit::VERIFY_FAILED;
 /// The exit status of an `over_budget` run.
-pub const EXIT_OVER_BUDGET: u8 = 4;
+pub const EXIT_OVER_BUDGET: u8 = codex_meta::exit::OVER_BUDGET;
 /// The exit status of a `dependency_failed` run.
-pub const EXIT_DEPENDENCY_FAILED: u8 = 5;
+pub const EXIT_DEPENDENCY_FAILED: u8 = codex_meta::exit::DEPENDENCY_FAILED;
 /// The exit status of a `timed_out` or `stalled` run.
-pub const EXIT_TIMED_OUT: u8 = 124;
+pub const EXIT_TIMED_OUT: u8 = codex_meta::exit::TIMED_OUT;
 
 macro_rules! after_help {
     () => {
@@ -162,8 +162,9 @@ invocation (it must exceed codex's longest silent tool call)."
 );
 
 /// Run `codex exec` as a fire-and-forget job: run id and files at once, a complete log,
-/// a live meta, a summary at the end.
-#[derive(Parser, Debug, Default)]
+/// a live meta, a summary at the end. A value of this type is a launch request (also
+/// what codex-mcp's `spawn` builds and renders with [`Args::to_argv`]).
+#[derive(Parser, Debug, Default, Clone, PartialEq)]
 #[command(
     name = "codex-spawn",
     version,
@@ -356,6 +357,37 @@ mod tests {
     #[test]
     fn verify_cli() {
         command().debug_assert();
+    }
+
+    /// The defaults the help states are the ones the code applies (each stated once, in
+    /// [`crate::config`] and [`crate::events`], and checked here).
+    #[test]
+    fn help_states_the_defaults_the_code_applies() {
+        use crate::config::{
+            DEFAULT_DETACH_TIMEOUT, DEFAULT_KILL_GRACE, DEFAULT_MAX_ATTEMPTS,
+            DEFAULT_VERIFY_TIMEOUT,
+        };
+        let cmd = command();
+        let stated = |id: &str| {
+            let arg = cmd.get_arguments().find(|a| a.get_id() == id).unwrap();
+            let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+            let (_, tail) = help.rsplit_once("[default: ").unwrap_or(("", ""));
+            tail.strip_suffix(']').unwrap_or_default().to_owned()
+        };
+        for (id, default) in [
+            ("notify_timeout", crate::events::NOTIFY_WAIT),
+            ("detach_timeout", DEFAULT_DETACH_TIMEOUT),
+            ("verify_timeout", DEFAULT_VERIFY_TIMEOUT),
+            ("kill_grace", DEFAULT_KILL_GRACE),
+        ] {
+            let text = stated(id);
+            assert_eq!(
+                codex_meta::parse_duration(&text),
+                Ok(default),
+                "{id}: {text:?}"
+            );
+        }
+        assert_eq!(stated("max_attempts"), DEFAULT_MAX_ATTEMPTS.to_string());
     }
 
     #[test]

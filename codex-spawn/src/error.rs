@@ -63,7 +63,7 @@ impl SpawnError {
     pub fn exit_code(&self) -> u8 {
         match self {
             SpawnError::Usage(_) => 2,
-            _ => 125,
+            _ => codex_meta::exit::OWN_FAILURE,
         }
     }
 }

@@ -9,6 +9,8 @@
 //!
 //! Module map:
 //! - [`cli`]: the clap definition, exit codes, `main` (thin).
+//! - [`request`]: a launch request ([`cli::Args`]) back to codex-spawn's argv (codex-mcp's
+//!   way to start a run).
 //! - [`config`]: turns parsed arguments into a validated [`config::Config`] (usage errors
 //!   are found here, before any file is created).
 //! - [`argv`]: the codex argv, PATH lookup, shell quoting for the log.
@@ -40,6 +42,7 @@ pub mod events;
 pub mod outcome;
 pub mod preamble;
 pub mod process;
+pub mod request;
 pub mod result;
 pub mod summary;
 pub mod supervise;

@@ -58,112 +58,131 @@ pub struct PreambleInput<'a> {
 
 /// The preamble text (each line `key=value\n`, a last line `--- codex output ---`).
 pub fn render(p: &PreambleInput<'_>) -> String {
-    let c = p.config;
-    let v = c.verbosity;
-    let mut s = String::with_capacity(1024);
-    let mut kv = |k: &str, val: &dyn std::fmt::Display| {
-        let _ = writeln!(s, "{k}={val}");
-    };
-    kv("codex_spawn", &env!("CARGO_PKG_VERSION"));
-    kv("mode", &c.mode_name());
-    kv(
-        "resume_session_id",
-        &c.resume.as_ref().map(|r| r.as_str()).unwrap_or(""),
-    );
-    kv("run_id", &p.run_id);
-    if p.queued {
-        kv("queued_at", &p.started_at);
-        kv("queued_at_local", &p.started_at_local);
-    } else {
-        kv("started_at", &p.started_at);
-        kv("started_at_local", &p.started_at_local);
-    }
-    if let Some(w) = p.worktree {
-        kv("worktree", &w.record.path);
-        kv("worktree_branch", &w.record.branch);
-        kv("worktree_base", &w.record.base);
-        for note in &w.notes {
-            kv("worktree_warning", note);
-        }
-    }
-    if let Some(s) = p.scheduler {
-        kv("scheduler", &s.describe());
-    }
+    let v = p.config.verbosity;
+    let mut s = Lines(String::with_capacity(1024));
+    identity(&mut s, p);
     if v >= Verbosity::Normal {
-        kv("repo", &c.repo.display());
-        kv("repo_abs", &c.repo_abs.display());
-        kv("runs_dir", &p.runs_dir.display());
-        kv("log_file", &p.log_file.display());
-        kv("meta_file", &p.meta_file.display());
-        kv("summary_file", &p.summary_file.display());
-        kv(
-            "last_message_file",
-            &p.last_message_file
-                .map(|f| f.display().to_string())
-                .unwrap_or_default(),
-        );
-        kv("task_source", &c.task.source.as_str());
-        kv("task_bytes", &c.task.bytes.len());
-        if c.task.source == crate::config::TaskSource::DefaultFollowUp {
-            kv("task_default", &crate::config::DEFAULT_FOLLOW_UP);
-        }
-        kv("codex_bin", &c.codex_bin.to_string_lossy());
-        kv(
-            "codex_bin_resolved",
-            &p.codex_bin_resolved
-                .map(|b| b.display().to_string())
-                .unwrap_or_else(|| "(not found)".to_owned()),
-        );
-        let mut cmd = crate::argv::shell_command(&c.codex_bin, p.codex_argv);
-        if c.task.via_stdin {
-            let _ = write!(
-                cmd,
-                "  # prompt on stdin: <prompt: {} bytes>",
-                c.task.bytes.len()
-            );
-        }
-        kv(
-            "codex_version",
-            &p.codex_version.map(|v| v.to_string()).unwrap_or_default(),
-        );
-        kv("codex_command", &cmd);
-        if let Some(t) = c.timeout {
-            kv("timeout_seconds", &t.as_secs_f64());
-        }
-        if let Some(t) = c.stall_timeout {
-            kv("stall_timeout_seconds", &t.as_secs_f64());
-        }
-        if let Some(v) = &c.verify {
-            kv("verify_command", &v.replace('\n', " "));
-            kv("max_attempts", &c.max_attempts);
-            kv("verify_timeout_seconds", &c.verify_timeout.as_secs_f64());
-        }
+        files_and_command(&mut s, p);
     }
     if v >= Verbosity::High {
-        kv("user", &user_name());
-        kv("host", &p.host);
-        kv("supervisor_pid", &p.supervisor_pid);
-        kv(
+        let c = p.config;
+        s.kv("user", &user_name());
+        s.kv("host", &p.host);
+        s.kv("supervisor_pid", &p.supervisor_pid);
+        s.kv(
             "cwd",
             &std::env::current_dir()
                 .map(|d| d.display().to_string())
                 .unwrap_or_default(),
         );
-        kv("detach", &c.detach);
-        kv("verbosity", &v.as_str());
+        s.kv("detach", &c.detach);
+        s.kv("verbosity", &v.as_str());
     }
     if v >= Verbosity::Extreme {
+        let c = p.config;
         let set: Vec<&str> = CODEX_ENV_NAMES
             .iter()
             .copied()
             .filter(|n| std::env::var_os(n).is_some())
             .collect();
-        kv("env_set", &set.join(","));
-        kv("codex_args_count", &c.codex_args.len());
-        kv("kill_grace_seconds", &c.kill_grace.as_secs_f64());
+        s.kv("env_set", &set.join(","));
+        s.kv("codex_args_count", &c.codex_args.len());
+        s.kv("kill_grace_seconds", &c.kill_grace.as_secs_f64());
     }
-    s.push_str("--- codex output ---\n");
-    s
+    s.0.push_str("--- codex output ---\n");
+    s.0
+}
+
+/// `key=value` lines.
+struct Lines(String);
+
+impl Lines {
+    fn kv(&mut self, k: &str, val: &dyn std::fmt::Display) {
+        let _ = writeln!(self.0, "{k}={val}");
+    }
+}
+
+/// What every verbosity has: the run, its time, its worktree and scheduler.
+fn identity(s: &mut Lines, p: &PreambleInput<'_>) {
+    let c = p.config;
+    s.kv("codex_spawn", &env!("CARGO_PKG_VERSION"));
+    s.kv("mode", &c.mode_name());
+    s.kv(
+        "resume_session_id",
+        &c.resume.as_ref().map(|r| r.as_str()).unwrap_or(""),
+    );
+    s.kv("run_id", &p.run_id);
+    if p.queued {
+        s.kv("queued_at", &p.started_at);
+        s.kv("queued_at_local", &p.started_at_local);
+    } else {
+        s.kv("started_at", &p.started_at);
+        s.kv("started_at_local", &p.started_at_local);
+    }
+    if let Some(w) = p.worktree {
+        s.kv("worktree", &w.record.path);
+        s.kv("worktree_branch", &w.record.branch);
+        s.kv("worktree_base", &w.record.base);
+        for note in &w.notes {
+            s.kv("worktree_warning", note);
+        }
+    }
+    if let Some(sch) = p.scheduler {
+        s.kv("scheduler", &sch.describe());
+    }
+}
+
+/// `normal`: the repo, the files, the task's source, codex and its command, the limits.
+fn files_and_command(s: &mut Lines, p: &PreambleInput<'_>) {
+    let c = p.config;
+    s.kv("repo", &c.repo.display());
+    s.kv("repo_abs", &c.repo_abs.display());
+    s.kv("runs_dir", &p.runs_dir.display());
+    s.kv("log_file", &p.log_file.display());
+    s.kv("meta_file", &p.meta_file.display());
+    s.kv("summary_file", &p.summary_file.display());
+    s.kv(
+        "last_message_file",
+        &p.last_message_file
+            .map(|f| f.display().to_string())
+            .unwrap_or_default(),
+    );
+    s.kv("task_source", &c.task.source.as_str());
+    s.kv("task_bytes", &c.task.bytes.len());
+    if c.task.source == crate::config::TaskSource::DefaultFollowUp {
+        s.kv("task_default", &crate::config::DEFAULT_FOLLOW_UP);
+    }
+    s.kv("codex_bin", &c.codex_bin.to_string_lossy());
+    s.kv(
+        "codex_bin_resolved",
+        &p.codex_bin_resolved
+            .map(|b| b.display().to_string())
+            .unwrap_or_else(|| "(not found)".to_owned()),
+    );
+    let mut cmd = crate::argv::shell_command(&c.codex_bin, p.codex_argv);
+    if c.task.via_stdin {
+        let _ = write!(
+            cmd,
+            "  # prompt on stdin: <prompt: {} bytes>",
+            c.task.bytes.len()
+        );
+    }
+    s.kv(
+        "codex_version",
+        &p.codex_version.map(|v| v.to_string()).unwrap_or_default(),
+    );
+    s.kv("codex_command", &cmd);
+    if let Some(t) = c.timeout {
+        s.kv("timeout_seconds", &t.as_secs_f64());
+    }
+    if let Some(t) = c.stall_timeout {
+        s.kv("stall_timeout_seconds", &t.as_secs_f64());
+    }
+    if let Some(v) = &c.verify {
+        s.kv("verify_command", &v.replace('\n', " "));
+        s.kv("max_attempts", &c.max_attempts);
+        s.kv("verify_timeout_seconds", &c.verify_timeout.as_secs_f64());
+    }
 }
 
 /// The current user's name (from the password database; `$USER`-free), or the uid.

@@ -144,10 +144,7 @@ pub fn result_of_meta(meta: &Meta, status: Status, meta_path: &Path, summary: &V
     let summary_file = file(|p| &p.summary);
     let last_message = file(|p| &p.last_message);
     let attempts = meta.attempts.as_deref().unwrap_or_default();
-    let codex_exit = attempts
-        .last()
-        .and_then(|a| a.get("exit_code"))
-        .and_then(Value::as_i64);
+    let codex_exit = attempts.last().and_then(|a| a.exit_code).map(i64::from);
     let run_id = codex_meta::display_id(meta, meta_path);
     result_object(&ResultFacts {
         run_id: &run_id,
@@ -176,7 +173,10 @@ mod tests {
         let meta_path = Path::new("/r/codex-run-20260101-000000-abcdef.meta.json");
         let mut meta = Meta::new("20260101-000000-abcdef");
         meta.exit_code = Some(1);
-        meta.attempts = Some(vec![json!({"exit_code": 1})]);
+        meta.attempts = Some(vec![codex_meta::Attempt {
+            exit_code: Some(1),
+            ..Default::default()
+        }]);
         let v = result_of_meta(&meta, Status::Failed, meta_path, &summary);
         let r = v["result"].as_str().unwrap();
         assert!(r.len() <= RESULT_MAX_BYTES + '…'.len_utf8(), "{}", r.len());

@@ -41,54 +41,18 @@ pub(crate) fn run(
             out.flush()?;
             report(err, w);
         }
+        if let Some(why) = c.outcome.refusal(id) {
+            out.flush()?;
+            report(err, &why);
+            code = 2;
+            continue;
+        }
+        let note = c.outcome.note(signal).unwrap_or_default();
         match c.outcome {
-            CancelOutcome::AlreadyEnded(status) => {
-                writeln!(out, "{id} {status}: already ended, nothing to cancel")?;
-            }
-            CancelOutcome::Signalled { pid } => {
-                writeln!(
-                    out,
-                    "{id} cancelling: {} sent to its supervisor (pid {pid})",
-                    signal.as_str()
-                )?;
+            CancelOutcome::AlreadyEnded(status) => writeln!(out, "{id} {status}: {note}")?,
+            _ => {
+                writeln!(out, "{id} cancelling: {note}")?;
                 signalled.push(path);
-            }
-            CancelOutcome::Scheduled { asked, job, host } => {
-                writeln!(out, "{id} cancelling: {asked} ({job} on host {host})")?;
-                signalled.push(path);
-            }
-            CancelOutcome::SchedulerFailed { job, error } => {
-                out.flush()?;
-                report(err, &format!("run {id} ({job}): {error}"));
-                code = 2;
-            }
-            CancelOutcome::OtherHost { host, here } => {
-                out.flush()?;
-                report(
-                    err,
-                    &format!(
-                        "run {id} runs on host {host}, not on this one ({here}), under no scheduler this host can ask: cancel it there"
-                    ),
-                );
-                code = 2;
-            }
-            CancelOutcome::NoWitness => {
-                out.flush()?;
-                report(
-                    err,
-                    &format!(
-                        "run {id}: its meta names no supervisor process (pid, pid_start, boot_id): nothing can be signalled safely"
-                    ),
-                );
-                code = 2;
-            }
-            CancelOutcome::SignalFailed { pid, error } => {
-                out.flush()?;
-                report(
-                    err,
-                    &format!("run {id}: cannot signal its supervisor (pid {pid}): {error}"),
-                );
-                code = 2;
             }
         }
     }

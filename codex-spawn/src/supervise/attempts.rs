@@ -7,32 +7,23 @@
 //! whole list each time, so one update lost to a full disk loses nothing for good.
 
 use std::ffi::OsString;
-use std::io;
-use std::os::unix::process::ExitStatusExt;
 
-use codex_meta::Status;
 use codex_meta::codex_version::Fact;
+use codex_meta::{Attempt, AttemptCheck, Outcome, Status, exit};
 use nix::sys::signal::Signal;
-use serde_json::json;
 
 use super::check::CheckStop;
-use super::rollouts::{BudgetWatch, RolloutLookup};
-use super::watch::{Limits, Stop, watch};
+use super::rollouts::RolloutLookup;
 use super::{Ctx, Run, round3};
-use crate::argv::{self, Unrunnable};
-use crate::outcome::{Detector, Verdict};
-use crate::process::{Kept, Output, Spec};
+use crate::argv;
 
 /// How one codex invocation ended.
 #[derive(Debug, Clone)]
 pub(super) struct AttemptEnd {
     pub started_at: String,
     pub ended_at: String,
-    /// codex-spawn's exit status for it (codex's, 124, 126, 127, 128+N).
-    pub exit_code: u8,
-    pub status: Status,
-    pub signal: Option<Signal>,
-    pub reason: Option<String>,
+    /// Its outcome; the exit code is codex-spawn's (codex's, 124, 126, 127, 128+N).
+    pub outcome: Outcome,
     pub output_bytes: u64,
     /// codex's own exit code (null when it died by a signal; 126/127 when it could not
     /// be run) — `exit_code` above is codex-spawn's verdict for the attempt.
@@ -46,25 +37,24 @@ pub(super) struct AttemptEnd {
 /// How the run ended.
 #[derive(Debug, Clone)]
 pub(super) struct Final {
-    pub status: Status,
-    pub exit_code: u8,
-    pub signal: Option<Signal>,
-    pub reason: Option<String>,
+    pub outcome: Outcome,
     pub ended_at: String,
     /// Codex invocations made.
     pub attempts: u32,
 }
 
 impl Final {
-    fn killed(sig: Signal, attempts: u32) -> Final {
+    pub fn new(outcome: Outcome, attempts: u32) -> Final {
         Final {
-            status: Status::Killed,
-            exit_code: 128 + sig as i32 as u8,
-            signal: Some(sig),
-            reason: Some(format!("codex-spawn received {}", sig.as_str())),
+            outcome,
             ended_at: codex_meta::now_rfc3339(),
             attempts,
         }
+    }
+
+    fn killed(sig: Signal, attempts: u32) -> Final {
+        let why = format!("codex-spawn received {}", sig.as_str());
+        Final::new(Outcome::killed(sig, why), attempts)
     }
 }
 
@@ -73,10 +63,7 @@ impl AttemptEnd {
         AttemptEnd {
             started_at,
             ended_at: codex_meta::now_rfc3339(),
-            exit_code: code,
-            status: Status::Failed,
-            signal: None,
-            reason: Some(reason),
+            outcome: Outcome::failed(code, reason),
             output_bytes: 0,
             codex_exit: Some(i32::from(code)),
             session_id: None,
@@ -84,23 +71,8 @@ impl AttemptEnd {
         }
     }
 
-    /// The check changed the attempt's outcome.
-    fn set(&mut self, status: Status, code: u8, signal: Option<Signal>, reason: String) {
-        self.status = status;
-        self.exit_code = code;
-        self.signal = signal;
-        self.reason = Some(reason);
-    }
-
     pub fn into_final(self, attempts: u32) -> Final {
-        Final {
-            status: self.status,
-            exit_code: self.exit_code,
-            signal: self.signal,
-            reason: self.reason,
-            ended_at: codex_meta::now_rfc3339(),
-            attempts,
-        }
+        Final::new(self.outcome, attempts)
     }
 }
 
@@ -120,49 +92,18 @@ impl Run {
                 // no further attempt once the budget is spent
                 let sid = ctx.session_id.as_deref();
                 if let Some(why) = ctx.budget.as_mut().and_then(|b| b.refresh(sid)) {
-                    return Final {
-                        status: Status::OverBudget,
-                        exit_code: crate::cli::EXIT_OVER_BUDGET,
-                        signal: None,
-                        reason: Some(format!("{why}, before attempt {n}")),
-                        ended_at: codex_meta::now_rfc3339(),
-                        attempts: n - 1,
-                    };
+                    let why = format!("{why}, before attempt {n}");
+                    return Final::new(Outcome::new(Status::OverBudget, None, Some(why)), n - 1);
                 }
             }
-            let (argv, input): (Vec<OsString>, Option<&[u8]>) =
-                match (&follow_up, ctx.session_id.as_deref()) {
-                    (Some(prompt), Some(sid)) => (
-                        argv::resume_args(c, self.last_message.as_deref(), sid),
-                        Some(prompt.as_slice()),
-                    ),
-                    _ => (
-                        self.codex_argv.clone(),
-                        c.task.via_stdin.then_some(c.task.bytes.as_slice()),
-                    ),
-                };
+            let (argv, input) = self.attempt_argv(follow_up.as_deref(), ctx);
             if c.verify.is_some() {
-                let what = match (n, ctx.session_id.as_deref(), &c.resume) {
-                    (1, _, None) => "new".to_owned(),
-                    (1, _, Some(r)) => format!("resume {}", r.as_str()),
-                    (_, sid, _) => format!("resume {}", sid.unwrap_or("?")),
-                };
-                ctx.marker(&format!("codex-spawn attempt {n}/{max}: {what}"));
-                if n > 1 && c.verbosity >= crate::config::Verbosity::Normal {
-                    let cmd = argv::shell_command(&c.codex_bin, &argv);
-                    ctx.line(&format!(
-                        "codex_command={cmd}  # prompt on stdin: <follow-up prompt: {} bytes>",
-                        input.map_or(0, <[u8]>::len)
-                    ));
-                }
-                let mut f = self.event_fields(Status::Running, ctx.session_id.clone());
-                f.attempt = Some(n);
-                self.emit("attempt_started", &f, ctx.notifies, ctx.warnings);
+                self.attempt_started(n, &argv, input, ctx);
             }
-
             let mut a = self.attempt(&argv, input, ctx);
             *output_bytes += a.output_bytes;
-            if ctx.session_id.is_none() && !matches!(a.exit_code, 126 | 127) {
+            let runnable = !matches!(a.outcome.exit_code, exit::NOT_EXECUTABLE | exit::NOT_FOUND);
+            if ctx.session_id.is_none() && runnable {
                 self.session_from_elsewhere(&mut a, ctx);
             }
             if n > 1 {
@@ -173,92 +114,160 @@ impl Run {
                         .collect(),
                 );
             }
-
-            // The check, when codex succeeded.
-            let mut check = None;
             let mut tail = crate::verify::Tail::new();
-            if let (Some(cmd), Status::Succeeded) = (&c.verify, a.status) {
-                let r = self.check(cmd, n, ctx, &mut tail);
-                match r.stop {
-                    CheckStop::Signal(sig) => {
-                        a.set(
-                            Status::Killed,
-                            128 + sig as i32 as u8,
-                            Some(sig),
-                            format!("codex-spawn received {} during the check", sig.as_str()),
-                        );
-                    }
-                    CheckStop::RunTimeout => {
-                        a.set(
-                            Status::TimedOut,
-                            crate::cli::EXIT_TIMED_OUT,
-                            Some(Signal::SIGTERM),
-                            format!(
-                                "timed out after {} s (during the check)",
-                                c.timeout.map_or(0.0, |t| t.as_secs_f64())
-                            ),
-                        );
-                    }
-                    CheckStop::None => {
-                        if !r.check.passed() {
-                            a.set(
-                                Status::VerifyFailed,
-                                crate::cli::EXIT_VERIFY_FAILED,
-                                None,
-                                format!(
-                                    "verify `{cmd}`: {} on attempt {n}/{max}",
-                                    r.check.describe()
-                                ),
-                            );
-                        }
-                    }
-                }
-                check = Some(r.check);
-            }
+            let check = self.verify_attempt(&mut a, n, ctx, &mut tail);
             self.record_attempt(n, &a, check.as_ref(), ctx);
             if c.verify.is_some() {
-                let mut f =
-                    self.event_fields(a.status, a.session_id.clone().or(ctx.session_id.clone()));
-                f.attempt = Some(n);
-                f.exit_code = Some(i32::from(a.exit_code));
-                f.ended_at = Some(codex_meta::now_rfc3339());
-                f.elapsed_seconds = Some(self.elapsed());
-                f.verify_exit_code = Some(check.as_ref().map(|k| k.exit_code));
-                self.emit("attempt_completed", &f, ctx.notifies, ctx.warnings);
+                self.attempt_completed(n, &a, check.as_ref(), ctx);
             }
-
-            let (Some(cmd), Some(k)) = (&c.verify, &check) else {
-                return a.into_final(n);
-            };
-            if a.status != Status::VerifyFailed || n == max {
-                let mut f = a.into_final(n);
-                if f.status == Status::VerifyFailed {
-                    f.reason = Some(format!(
-                        "verify `{cmd}` still failed after {n} attempt{}: {}",
-                        if n == 1 { "" } else { "s" },
-                        k.describe()
-                    ));
-                }
-                return f;
+            match self.next_attempt(a, n, check.as_ref(), ctx, &tail) {
+                Ok(prompt) => follow_up = Some(prompt),
+                Err(end) => return end,
             }
-            if ctx.session_id.is_none() {
-                let mut f = a.into_final(n);
-                f.reason = Some(format!(
-                    "verify `{cmd}` failed ({}) and codex's session id was not found in its output, so it cannot be resumed",
-                    k.describe()
-                ));
-                return f;
-            }
-            follow_up = Some(crate::verify::follow_up_prompt(cmd, k, &tail).into_bytes());
         }
         // Not reached: the loop returns on its last attempt.
         AttemptEnd::failed(codex_meta::now_rfc3339(), 1, "no attempt was made".into()).into_final(0)
     }
 
+    /// codex's argv and stdin for the next attempt: the run's own, or a resume of the
+    /// session with the follow-up prompt on stdin.
+    fn attempt_argv<'p>(
+        &'p self,
+        follow_up: Option<&'p [u8]>,
+        ctx: &Ctx<'_>,
+    ) -> (Vec<OsString>, Option<&'p [u8]>) {
+        let c = &self.config;
+        match (follow_up, ctx.session_id.as_deref()) {
+            (Some(prompt), Some(sid)) => (
+                argv::resume_args(c, self.last_message.as_deref(), sid),
+                Some(prompt),
+            ),
+            _ => (
+                self.codex_argv.clone(),
+                c.task.via_stdin.then_some(c.task.bytes.as_slice()),
+            ),
+        }
+    }
+
+    /// With `--verify`: the attempt's marker in the log, its command line, and
+    /// `attempt_started`.
+    fn attempt_started(&self, n: u32, argv: &[OsString], input: Option<&[u8]>, ctx: &mut Ctx<'_>) {
+        let c = &self.config;
+        let max = c.max_attempts.max(1);
+        let what = match (n, ctx.session_id.as_deref(), &c.resume) {
+            (1, _, None) => "new".to_owned(),
+            (1, _, Some(r)) => format!("resume {}", r.as_str()),
+            (_, sid, _) => format!("resume {}", sid.unwrap_or("?")),
+        };
+        ctx.marker(&format!("codex-spawn attempt {n}/{max}: {what}"));
+        if n > 1 && c.verbosity >= crate::config::Verbosity::Normal {
+            let cmd = argv::shell_command(&c.codex_bin, argv);
+            ctx.line(&format!(
+                "codex_command={cmd}  # prompt on stdin: <follow-up prompt: {} bytes>",
+                input.map_or(0, <[u8]>::len)
+            ));
+        }
+        let mut f = self.event_fields(Status::Running, ctx.session_id.clone());
+        f.attempt = Some(n);
+        self.emit("attempt_started", &f, ctx.notifies, ctx.warnings);
+    }
+
+    /// With `--verify`: `attempt_completed`.
+    fn attempt_completed(
+        &self,
+        n: u32,
+        a: &AttemptEnd,
+        check: Option<&crate::verify::Check>,
+        ctx: &mut Ctx<'_>,
+    ) {
+        let sid = a.session_id.clone().or(ctx.session_id.clone());
+        let mut f = self.event_fields(a.outcome.status, sid);
+        f.attempt = Some(n);
+        f.exit_code = Some(i32::from(a.outcome.exit_code));
+        f.ended_at = Some(codex_meta::now_rfc3339());
+        f.elapsed_seconds = Some(self.elapsed());
+        f.verify_exit_code = Some(check.map(|k| k.exit_code));
+        self.emit("attempt_completed", &f, ctx.notifies, ctx.warnings);
+    }
+
+    /// The check, when codex succeeded: it may turn the attempt's outcome into
+    /// `verify_failed`, `timed_out` or `killed`.
+    fn verify_attempt(
+        &self,
+        a: &mut AttemptEnd,
+        n: u32,
+        ctx: &mut Ctx<'_>,
+        tail: &mut crate::verify::Tail,
+    ) -> Option<crate::verify::Check> {
+        let c = &self.config;
+        let (Some(cmd), Status::Succeeded) = (&c.verify, a.outcome.status) else {
+            return None;
+        };
+        let r = self.check(cmd, n, ctx, tail);
+        match r.stop {
+            CheckStop::Signal(sig) => {
+                let why = format!("codex-spawn received {} during the check", sig.as_str());
+                a.outcome = Outcome::killed(sig, why);
+            }
+            CheckStop::RunTimeout => {
+                let why = format!(
+                    "timed out after {} s (during the check)",
+                    c.timeout.map_or(0.0, |t| t.as_secs_f64())
+                );
+                a.outcome = Outcome::new(Status::TimedOut, Some(Signal::SIGTERM), Some(why));
+            }
+            CheckStop::None if !r.check.passed() => {
+                let max = c.max_attempts.max(1);
+                let why = format!(
+                    "verify `{cmd}`: {} on attempt {n}/{max}",
+                    r.check.describe()
+                );
+                a.outcome = Outcome::new(Status::VerifyFailed, None, Some(why));
+            }
+            CheckStop::None => {}
+        }
+        Some(r.check)
+    }
+
+    /// After attempt `n`: the follow-up prompt of the next one, or how the run ended.
+    fn next_attempt(
+        &self,
+        a: AttemptEnd,
+        n: u32,
+        check: Option<&crate::verify::Check>,
+        ctx: &Ctx<'_>,
+        tail: &crate::verify::Tail,
+    ) -> Result<Vec<u8>, Final> {
+        let c = &self.config;
+        let (Some(cmd), Some(k)) = (&c.verify, check) else {
+            return Err(a.into_final(n));
+        };
+        if a.outcome.status != Status::VerifyFailed || n == c.max_attempts.max(1) {
+            let mut f = a.into_final(n);
+            if f.outcome.status == Status::VerifyFailed {
+                f.outcome.reason = Some(format!(
+                    "verify `{cmd}` still failed after {n} attempt{}: {}",
+                    if n == 1 { "" } else { "s" },
+                    k.describe()
+                ));
+            }
+            return Err(f);
+        }
+        if ctx.session_id.is_none() {
+            let mut f = a.into_final(n);
+            f.outcome.reason = Some(format!(
+                "verify `{cmd}` failed ({}) and codex's session id was not found in its output, so it cannot be resumed",
+                k.describe()
+            ));
+            return Err(f);
+        }
+        Ok(crate::verify::follow_up_prompt(cmd, k, tail).into_bytes())
+    }
+
     /// The live lookup of this attempt's session in codex's rollouts, for a version
     /// that names none in its output (`None` for the others, and for an unknown one: the
     /// end of the attempt looks anyway).
-    fn rollout_lookup(&self, started_at: &str) -> Option<RolloutLookup> {
+    pub(super) fn rollout_lookup(&self, started_at: &str) -> Option<RolloutLookup> {
         let v = self.codex_version?;
         if codex_meta::codex_version::has(v, Fact::SessionIdInOutput) {
             return None;
@@ -341,245 +350,31 @@ impl Run {
         check: Option<&crate::verify::Check>,
         ctx: &mut Ctx<'_>,
     ) {
-        let mut entry = json!({
-            "n": n,
-            "started_at": a.started_at,
-            "ended_at": a.ended_at,
-            "exit_code": a.codex_exit,
-            "signal": a.signal.map(|s| s.as_str()),
-            "status": a.status.as_str(),
-            "outcome_reason": a.reason,
-            "session_id": a.session_id.as_deref().or(ctx.session_id.as_deref()),
-            "output_bytes": a.output_bytes,
-            "verify": check.map(|k| json!({
-                "exit_code": k.exit_code,
-                "elapsed_seconds": round3(k.elapsed.as_secs_f64()),
-                "timed_out": k.timed_out,
-                "signal": k.signal,
-                "output_bytes": k.output_bytes,
-            })),
-        });
-        if let (Some(cmd), Some(obj)) = (&a.command, entry.as_object_mut()) {
-            obj.insert("codex_command".into(), json!(cmd));
-        }
+        let entry = Attempt {
+            n: Some(n),
+            started_at: Some(a.started_at.clone()),
+            ended_at: Some(a.ended_at.clone()),
+            exit_code: a.codex_exit,
+            signal: a.outcome.signal.map(|s| s.as_str().to_owned()),
+            status: Some(a.outcome.status),
+            outcome_reason: a.outcome.reason.clone(),
+            session_id: a.session_id.clone().or(ctx.session_id.clone()),
+            output_bytes: Some(a.output_bytes),
+            verify: check.map(|k| AttemptCheck {
+                exit_code: Some(k.exit_code),
+                elapsed_seconds: Some(round3(k.elapsed.as_secs_f64())),
+                timed_out: Some(k.timed_out),
+                signal: k.signal.map(str::to_owned),
+                output_bytes: Some(k.output_bytes),
+            }),
+            codex_command: a.command.clone(),
+            extra: serde_json::Map::new(),
+        };
         ctx.attempts.push(entry);
         let all = ctx.attempts.clone();
         if let Err(e) = codex_meta::update_meta(&self.meta_path, |m| m.attempts = Some(all)) {
             ctx.warnings
                 .push(format!("cannot record attempt {n} in the meta yet: {e}"));
-        }
-    }
-
-    /// One codex invocation, start to reaped (plus the drain), with its true outcome.
-    fn attempt(&self, argv: &[OsString], input: Option<&[u8]>, ctx: &mut Ctx<'_>) -> AttemptEnd {
-        let started_at = codex_meta::now_rfc3339();
-        let bin = match &self.codex_bin {
-            Ok(b) => b.clone(),
-            Err(u) => {
-                let (code, what) = match u {
-                    Unrunnable::NotFound => (127, "not found"),
-                    Unrunnable::NotExecutable => (126, "not executable"),
-                };
-                // (one line in the log and on stderr, whatever the path holds)
-                let reason = format!(
-                    "codex binary '{}': {what}",
-                    codex_meta::io::one_line(&self.config.codex_bin.to_string_lossy())
-                );
-                ctx.log.write(format!("codex-spawn: {reason}\n").as_bytes());
-                return AttemptEnd::failed(started_at, code, reason);
-            }
-        };
-        let spec = Spec {
-            program: &bin,
-            argv0: &self.config.codex_bin,
-            args: argv,
-            cwd: None,
-            stdin: input,
-            output: Output::Pipe,
-        };
-        let mut codex = match Kept::spawn(&spec) {
-            Ok(c) => c,
-            Err(e) => {
-                let code = match e.kind() {
-                    io::ErrorKind::NotFound => 127,
-                    _ => 126,
-                };
-                let reason = format!("codex binary '{}' cannot be run: {e}", bin.display());
-                ctx.log.write(format!("codex-spawn: {reason}\n").as_bytes());
-                return AttemptEnd::failed(started_at, code, reason);
-            }
-        };
-        let mut scanner = codex_session_id::Scanner::new();
-        let mut detector = Detector::new();
-        let mut mine: Option<String> = None;
-        let mut sink_warnings = Vec::new();
-        // A version that names no session in its output: the session is the rollout
-        // codex's own process holds open, looked for while the run goes on, so a reader
-        // of the meta has it early, as with newer versions (where the platform cannot
-        // tell, the end of the attempt looks by the rollouts' evidence).
-        let mut rollouts = match ctx.session_id {
-            None => self
-                .rollout_lookup(&started_at)
-                .map(|l| l.watching(codex.pgid().as_raw())),
-            Some(_) => None, // a later attempt resumes the session it knows
-        };
-        // wake as often as the most frequent look asks (a budget alone: its own pace)
-        let tick = [
-            rollouts.as_ref().map(|_| RolloutLookup::EVERY),
-            ctx.budget.as_ref().map(|_| BudgetWatch::EVERY),
-        ]
-        .into_iter()
-        .flatten()
-        .min();
-        let limits = Limits {
-            run_deadline: ctx.run_deadline,
-            own_deadline: None,
-            stall: self.config.stall_timeout,
-            grace: self.config.kill_grace,
-            tick,
-        };
-        let mut over_budget: Option<String> = None;
-        let spare = ctx.spare();
-        let meta_path = &self.meta_path;
-        let mut found = |id: &str,
-                         mine: &mut Option<String>,
-                         run_sid: &mut Option<String>,
-                         report: &mut crate::detach::SessionReport| {
-            if mine.is_none() {
-                *mine = Some(id.to_owned());
-            }
-            if run_sid.is_none() {
-                report.session(id);
-                let sid = id.to_owned();
-                if let Err(e) = codex_meta::update_meta(meta_path, |m| m.session_id = Some(sid)) {
-                    sink_warnings
-                        .push(format!("cannot record the session id in the meta yet: {e}"));
-                }
-                *run_sid = Some(id.to_owned());
-            }
-        };
-        let (log, out, echo, sigs) = (&mut *ctx.log, &mut *ctx.out, ctx.echo, ctx.sigs);
-        let run_sid = &mut *ctx.session_id;
-        let report = &mut *ctx.report;
-        let budget = &mut ctx.budget;
-        let w = watch(&mut codex, sigs, &limits, &spare, &mut |bytes| {
-            if mine.is_none() {
-                if let Some(id) = rollouts.as_mut().and_then(RolloutLookup::poll) {
-                    found(&id, &mut mine, run_sid, report);
-                }
-            }
-            // the bytes first: a stop never costs the log (or the detectors) a chunk
-            if !bytes.is_empty() {
-                log.write(bytes);
-                if mine.is_none() {
-                    if let Some(id) = scanner.feed(bytes).next() {
-                        found(id.uuid.as_str(), &mut mine, run_sid, report);
-                    }
-                }
-                detector.feed(bytes);
-                if echo {
-                    out.write(bytes);
-                }
-            }
-            // the budget: looked at until it is passed, then the stop holds
-            if over_budget.is_none() {
-                if let Some(why) = budget.as_mut().and_then(|b| b.poll(run_sid.as_deref())) {
-                    over_budget = Some(why);
-                }
-            }
-            over_budget.is_some().then_some(Stop::Budget)
-        });
-        if let Some(id) = scanner.finish() {
-            if mine.is_none() {
-                found(id.uuid.as_str(), &mut mine, run_sid, report);
-            }
-        }
-        codex.finish();
-        if ctx.late_signal.is_none() {
-            ctx.late_signal = w.late_signal;
-        }
-        for w in sink_warnings.into_iter().chain(w.warnings.iter().cloned()) {
-            ctx.warnings.push(w);
-        }
-        let ended_at = codex_meta::now_rfc3339();
-        let died_by = w.status.signal().and_then(|n| Signal::try_from(n).ok());
-        let verdict = detector.finish();
-        let (exit_code, status, signal, reason) = match (w.stopped, w.forwarded, died_by) {
-            (Some(Stop::Budget), _, _) => (
-                crate::cli::EXIT_OVER_BUDGET,
-                Status::OverBudget,
-                w.last_sent,
-                over_budget,
-            ),
-            (Some(Stop::Stall), _, _) => (
-                crate::cli::EXIT_TIMED_OUT,
-                Status::Stalled,
-                w.last_sent,
-                Some(format!(
-                    "stalled: no output from codex for {} s (--stall-timeout)",
-                    self.config.stall_timeout.map_or(0.0, |t| t.as_secs_f64())
-                )),
-            ),
-            (Some(_), _, _) => (
-                crate::cli::EXIT_TIMED_OUT,
-                Status::TimedOut,
-                w.last_sent,
-                Some(format!(
-                    "timed out after {} s",
-                    self.config.timeout.map_or(0.0, |t| t.as_secs_f64())
-                )),
-            ),
-            (None, Some(sig), _) => (
-                128 + sig as i32 as u8,
-                Status::Killed,
-                Some(sig),
-                Some(format!("codex-spawn received {}", sig.as_str())),
-            ),
-            (None, None, _) if w.keeper_died => (
-                128 + Signal::SIGKILL as i32 as u8,
-                Status::Killed,
-                Some(Signal::SIGKILL),
-                Some("codex's keeper process was killed, and codex with it".to_owned()),
-            ),
-            (None, None, Some(sig)) => (
-                128 + sig as i32 as u8,
-                Status::Killed,
-                Some(sig),
-                Some(format!("codex died by {}", sig.as_str())),
-            ),
-            (None, None, None) => {
-                let code = w.status.code().unwrap_or(1);
-                let code = u8::try_from(code).unwrap_or(1);
-                match (code, verdict) {
-                    (0, Verdict::Completed) => (0, Status::Succeeded, None, None),
-                    // codex said 0, its output says otherwise.
-                    (0, Verdict::Failed(why)) => (1, Status::Failed, None, Some(why)),
-                    (code, Verdict::Completed) => (
-                        code,
-                        Status::Failed,
-                        None,
-                        Some(format!("codex exited with {code}")),
-                    ),
-                    (code, Verdict::Failed(why)) => (
-                        code,
-                        Status::Failed,
-                        None,
-                        Some(format!("codex exited with {code}: {why}")),
-                    ),
-                }
-            }
-        };
-        AttemptEnd {
-            started_at,
-            ended_at,
-            exit_code,
-            status,
-            signal,
-            reason,
-            output_bytes: w.output_bytes,
-            codex_exit: w.status.code(),
-            session_id: mine,
-            command: None,
         }
     }
 }

@@ -34,6 +34,8 @@
 
 mod attempts;
 mod check;
+mod codex;
+mod detached;
 mod files;
 mod finish;
 mod launch;
@@ -50,9 +52,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use codex_meta::codex_version::{MIN_SUPPORTED, Version};
-use codex_meta::{RunsDir, Status, Witness};
+use codex_meta::{Attempt, RunsDir, Status, Witness};
 use nix::sys::signal::Signal;
-use serde_json::Value;
 
 use crate::argv::{self, Unrunnable};
 use crate::config::Config;
@@ -111,9 +112,91 @@ struct Run {
     scheduler: Option<codex_meta::scheduler::Scheduler>,
 }
 
+/// What a run is before its files exist: the config completed, codex found, the runs
+/// dir, what it comes after and resumes.
+struct Prepared {
+    config: Config,
+    runs: RunsDir,
+    codex_bin: Result<PathBuf, Unrunnable>,
+    codex_version: Option<Version>,
+    after: Vec<queue::Dependency>,
+    resume_run: Option<String>,
+}
+
 /// Run codex as configured; returns codex-spawn's exit status.
 pub fn run(config: Config) -> Result<u8, SpawnError> {
     let started = Instant::now();
+    let p = prepare(config)?;
+    let queued = !p.after.is_empty() || p.config.queue.is_some();
+    let plan = match &p.config.worktree {
+        Some(req) => {
+            // codex (and the check) work in the worktree: a GIT_DIR of the caller's (a
+            // git hook that runs codex-spawn) would send their git to the main repo
+            crate::sys::child::remove_env(&crate::worktree::REPO_ENV).map_err(|e| {
+                SpawnError::Sys {
+                    action: "clear git's repository variables",
+                    source: e,
+                }
+            })?;
+            let prior = resolve::prior_worktree(&p.runs, &p.config)?;
+            Some(crate::worktree::plan(
+                &p.config.repo_abs,
+                req,
+                prior,
+                queued,
+            )?)
+        }
+        None => None,
+    };
+    let files = RunFiles::create(&p.runs, &p.config)?;
+    // Signals are ours before the worktree is made and the meta says running: a SIGTERM
+    // from then on ends the run as `killed` with a final record (one that came before
+    // codex started: codex never starts), never by the default action.
+    let mut sigs = match Signals::install(&HANDLED) {
+        Ok(s) => s,
+        Err(e) => {
+            files.discard();
+            return Err(SpawnError::Sys {
+                action: "receive signals",
+                source: e,
+            });
+        }
+    };
+    let mut run = match Run::new(p, &files, plan, queued) {
+        Ok(r) => r,
+        Err(e) => {
+            files.discard();
+            return Err(e);
+        }
+    };
+    run.clock_in(started);
+    let mut meta = run.initial_meta();
+    if !run.config.early_warnings.is_empty() {
+        let mut err = std::io::stderr().lock();
+        for w in &run.config.early_warnings {
+            let _ = writeln!(err, "codex-spawn: warning: run {}: {w}", run.id);
+        }
+        meta.warnings = Some(run.config.early_warnings.clone());
+    }
+    if run.config.detach {
+        return run.detach(files, meta, &mut sigs);
+    }
+    match Witness::current() {
+        Some(w) => w.record(&mut meta),
+        None => meta.pid = Some(std::process::id()),
+    }
+    if let Err(e) = codex_meta::write_meta(&run.meta_path, &meta) {
+        run.abandon(files);
+        return Err(e.into());
+    }
+    let mut out = Stdout::new(true);
+    out.write(run.run_lines().as_bytes());
+    Ok(run.supervise(files, out, &sigs, crate::detach::SessionReport::new(None)))
+}
+
+/// Find codex and its version, and resolve what the run names (`--after`, `--resume
+/// RUN`) in the runs dir: every usage error comes before a file is made.
+fn prepare(config: Config) -> Result<Prepared, SpawnError> {
     let codex_bin = argv::resolve_bin(&config.codex_bin, std::env::var_os("PATH").as_deref());
     let codex_version = codex_bin
         .as_ref()
@@ -143,206 +226,73 @@ pub fn run(config: Config) -> Result<u8, SpawnError> {
             ));
         }
     }
-    let queued = !after.is_empty() || config.queue.is_some();
-    let plan = match &config.worktree {
-        Some(req) => {
-            // codex (and the check) work in the worktree: a GIT_DIR of the caller's (a
-            // git hook that runs codex-spawn) would send their git to the main repo
-            crate::sys::child::remove_env(&crate::worktree::REPO_ENV).map_err(|e| {
-                SpawnError::Sys {
-                    action: "clear git's repository variables",
-                    source: e,
-                }
-            })?;
-            let prior = resolve::prior_worktree(&runs, &config)?;
-            Some(crate::worktree::plan(&config.repo_abs, req, prior, queued)?)
-        }
-        None => None,
-    };
-    let files = RunFiles::create(&runs, &config)?;
-    // Signals are ours before the worktree is made and the meta says running: a SIGTERM
-    // from then on ends the run as `killed` with a final record (one that came before
-    // codex started: codex never starts), never by the default action.
-    let mut sigs = match Signals::install(&HANDLED) {
-        Ok(s) => s,
-        Err(e) => {
-            files.discard();
-            return Err(SpawnError::Sys {
-                action: "receive signals",
-                source: e,
-            });
-        }
-    };
-    // A queued run's worktree is made when it leaves the queue (its base taken then: a
-    // run --after another may start from that one's result); the others' now, before
-    // the meta, so that a failure leaves nothing (exit 2).
-    let (worktree, worktree_plan) = match plan {
-        None => (None, None),
-        Some(p) if queued => {
-            config.workdir = p.workdir(&files.id);
-            (None, Some(p))
-        }
-        Some(p) => match p.create(&files.id) {
-            Ok(w) => {
+    Ok(Prepared {
+        config,
+        runs,
+        codex_bin,
+        codex_version,
+        after,
+        resume_run,
+    })
+}
+
+impl Run {
+    /// The run, once its files exist. A queued run's worktree is made when it leaves the
+    /// queue (its base taken then: a run --after another may start from that one's
+    /// result); the others' now, before the meta, so that a failure leaves nothing
+    /// (exit 2).
+    fn new(
+        p: Prepared,
+        files: &RunFiles,
+        plan: Option<crate::worktree::Plan>,
+        queued: bool,
+    ) -> Result<Run, SpawnError> {
+        let mut config = p.config;
+        let (worktree, worktree_plan) = match plan {
+            None => (None, None),
+            Some(plan) if queued => {
+                config.workdir = plan.workdir(&files.id);
+                (None, Some(plan))
+            }
+            Some(plan) => {
+                let w = plan.create(&files.id)?;
                 config.workdir = w.workdir.clone();
                 (Some(w), None)
             }
-            Err(e) => {
-                files.discard();
-                return Err(e);
-            }
-        },
-    };
-    // What exists of the run when it cannot start after all: its files and worktree go.
-    let abandon = |files: RunFiles, worktree: &Option<crate::worktree::Active>| {
+        };
+        let codex_argv = argv::codex_args(&config, files.last_message.as_deref(), p.codex_version);
+        Ok(Run {
+            runs_dir: p.runs.path().to_path_buf(),
+            id: files.id.clone(),
+            log_path: files.paths.log.clone(),
+            meta_path: files.paths.meta.clone(),
+            summary_path: files.paths.summary.clone(),
+            last_message: files.last_message.clone(),
+            codex_bin: p.codex_bin,
+            codex_version: p.codex_version,
+            codex_argv,
+            host: codex_meta::hostname(),
+            queued_at: None,
+            made: Instant::now(),
+            started_at: None,
+            started: None,
+            after: p.after,
+            resume_run: p.resume_run,
+            worktree,
+            worktree_plan,
+            worktree_not_made: None,
+            scheduler: codex_meta::scheduler::Scheduler::from_env(),
+            config,
+        })
+    }
+
+    /// What exists of the run when it cannot start after all: its files and worktree go.
+    fn abandon(&self, files: RunFiles) {
         files.discard();
-        if let Some(w) = worktree {
+        if let Some(w) = &self.worktree {
             w.discard();
         }
-    };
-    let codex_argv = argv::codex_args(&config, files.last_message.as_deref(), codex_version);
-    let mut run = Run {
-        runs_dir: runs.path().to_path_buf(),
-        id: files.id.clone(),
-        log_path: files.paths.log.clone(),
-        meta_path: files.paths.meta.clone(),
-        summary_path: files.paths.summary.clone(),
-        last_message: files.last_message.clone(),
-        codex_bin,
-        codex_version,
-        codex_argv,
-        host: codex_meta::hostname(),
-        queued_at: None,
-        made: started,
-        started_at: None,
-        started: None,
-        after,
-        resume_run,
-        worktree,
-        worktree_plan,
-        worktree_not_made: None,
-        scheduler: codex_meta::scheduler::Scheduler::from_env(),
-        config,
-    };
-    run.clock_in(started);
-    let mut meta = run.initial_meta();
-    if !run.config.early_warnings.is_empty() {
-        let mut err = std::io::stderr().lock();
-        for w in &run.config.early_warnings {
-            let _ = writeln!(err, "codex-spawn: warning: run {}: {w}", run.id);
-        }
-        meta.warnings = Some(run.config.early_warnings.clone());
     }
-
-    if run.config.detach {
-        // --detach=session: the supervisor reports the session id on this pipe
-        let report = match run.config.detach_session {
-            None => None,
-            Some(_) => match crate::sys::cloexec_pipe() {
-                Ok(p) => Some(p),
-                Err(e) => {
-                    abandon(files, &run.worktree);
-                    return Err(SpawnError::Sys {
-                        action: "create the session report pipe",
-                        source: e,
-                    });
-                }
-            },
-        };
-        let side = match crate::detach::fork(&mut sigs) {
-            Ok(side) => side,
-            Err(e) => {
-                abandon(files, &run.worktree);
-                return Err(e);
-            }
-        };
-        match side {
-            crate::detach::Side::Parent { child, sync } => {
-                let pid = child.as_raw() as u32;
-                match Witness::of(pid) {
-                    Some(w) => w.record(&mut meta),
-                    None => meta.pid = Some(pid),
-                }
-                if let Err(e) = codex_meta::write_meta(&run.meta_path, &meta) {
-                    // no run without its record: the supervisor never starts codex
-                    let _ = nix::sys::signal::kill(child, Signal::SIGKILL);
-                    let _ = nix::sys::wait::waitpid(child, None);
-                    abandon(files, &run.worktree);
-                    return Err(e.into());
-                }
-                drop(sync);
-                let mut out = Stdout::new(true);
-                let code = match (report, run.config.detach_session) {
-                    (Some((r, w)), Some(timeout)) => {
-                        drop(w);
-                        run.await_session(&mut out, &r, timeout, &sigs)
-                    }
-                    _ => {
-                        out.write(run.run_lines().as_bytes());
-                        0
-                    }
-                };
-                if let Some(e) = out.error() {
-                    return Err(SpawnError::Output(format!(
-                        "cannot write the run lines to stdout: {e} (the run goes on: {})",
-                        run.meta_path.display()
-                    )));
-                }
-                return Ok(code);
-            }
-            crate::detach::Side::Child => {
-                let report = crate::detach::SessionReport::new(report.map(|(r, w)| {
-                    drop(r);
-                    w
-                }));
-                let mut files = files;
-                if !run.meta_path.exists() {
-                    // The parent died before writing it.
-                    if let Some(w) = Witness::current() {
-                        w.record(&mut meta);
-                    }
-                    if let Err(e) = codex_meta::write_meta(&run.meta_path, &meta) {
-                        abandon(files, &run.worktree);
-                        return Err(e.into());
-                    }
-                }
-                if let Err(e) = files.lock_here() {
-                    // the run ends before codex: its worktree (and a branch made for it) go
-                    let mut gone = None;
-                    if let Some(w) = &run.worktree {
-                        w.discard();
-                        let mut r = w.record.clone();
-                        r.state = Some("removed".to_owned());
-                        gone = Some(r);
-                    }
-                    let reason = format!("codex-spawn cannot take the run lock: {e}");
-                    let _ = codex_meta::update_meta(&run.meta_path, |m| {
-                        if let Some(r) = &gone {
-                            m.set_worktree(r);
-                        }
-                        m.status = Some(Status::Failed);
-                        m.exit_code = Some(125);
-                        m.ended_at = Some(codex_meta::now_rfc3339());
-                        m.outcome_reason = Some(reason);
-                    });
-                    return Ok(125);
-                }
-                return Ok(run.supervise(files, Stdout::new(false), &sigs, report));
-            }
-        }
-    }
-
-    match Witness::current() {
-        Some(w) => w.record(&mut meta),
-        None => meta.pid = Some(std::process::id()),
-    }
-    if let Err(e) = codex_meta::write_meta(&run.meta_path, &meta) {
-        abandon(files, &run.worktree);
-        return Err(e.into());
-    }
-    let mut out = Stdout::new(true);
-    out.write(run.run_lines().as_bytes());
-    Ok(run.supervise(files, out, &sigs, crate::detach::SessionReport::new(None)))
 }
 
 /// Warnings of the run: each goes to the meta's `warnings`, the log and stderr. Some are
@@ -381,7 +331,7 @@ struct Ctx<'a> {
     run_deadline: Option<Instant>,
     warnings: &'a mut Warnings,
     notifies: &'a mut Vec<Notify>,
-    attempts: &'a mut Vec<Value>,
+    attempts: &'a mut Vec<Attempt>,
     session_id: &'a mut Option<String>,
     /// A signal that came while a child's pipe was drained: the run stops before its
     /// next child.
@@ -430,6 +380,7 @@ impl Run {
 
     /// The run was made at `made`: a queued run's wait begins, any other run starts.
     fn clock_in(&mut self, made: Instant) {
+        self.made = made;
         let now = codex_meta::now_rfc3339();
         if self.queued() {
             self.queued_at = Some(now);
@@ -534,44 +485,10 @@ impl Run {
         let mut attempts = Vec::new();
         let mut session_id: Option<String> = None;
 
-        let started_local =
-            chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, false);
-        let pre = preamble::render(&PreambleInput {
-            config: &self.config,
-            run_id: &self.id,
-            runs_dir: &self.runs_dir,
-            log_file: &self.log_path,
-            meta_file: &self.meta_path,
-            summary_file: &self.summary_path,
-            last_message_file: self.last_message.as_deref(),
-            started_at: self
-                .queued_at
-                .as_deref()
-                .or(self.started_at.as_deref())
-                .unwrap_or_default(),
-            started_at_local: &started_local,
-            queued: self.queued(),
-            codex_bin_resolved: self.codex_bin.as_ref().ok().map(PathBuf::as_path),
-            codex_version: self.codex_version,
-            codex_argv: &self.codex_argv,
-            host: &self.host,
-            supervisor_pid: std::process::id(),
-            worktree: self.worktree.as_ref(),
-            scheduler: self.scheduler.as_ref(),
-        });
+        let pre = self.preamble();
         log.write(pre.as_bytes());
         // Queued: wait for --after and a slot (the slot is held to the end of the run).
-        let mut slot = None;
-        let mut waited = None;
-        if self.queued() {
-            match self.wait_queued(&mut log, sigs, &mut warnings) {
-                Ok(s) => slot = s,
-                Err(end) => waited = Some(end),
-            }
-        }
-        if waited.is_none() {
-            waited = self.make_queued_worktree(&mut log).err();
-        }
+        let (slot, waited) = self.leave_queue(&mut log, sigs, &mut warnings);
         let mut output_bytes = 0u64;
         let end = match waited {
             Some(end) => end,
@@ -625,6 +542,56 @@ impl Run {
         drop(slot);
         drop(lock);
         code
+    }
+}
+
+impl Run {
+    /// The log's preamble: what the run is, before anything codex prints.
+    fn preamble(&self) -> String {
+        let started_local =
+            chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, false);
+        preamble::render(&PreambleInput {
+            config: &self.config,
+            run_id: &self.id,
+            runs_dir: &self.runs_dir,
+            log_file: &self.log_path,
+            meta_file: &self.meta_path,
+            summary_file: &self.summary_path,
+            last_message_file: self.last_message.as_deref(),
+            started_at: self
+                .queued_at
+                .as_deref()
+                .or(self.started_at.as_deref())
+                .unwrap_or_default(),
+            started_at_local: &started_local,
+            queued: self.queued(),
+            codex_bin_resolved: self.codex_bin.as_ref().ok().map(PathBuf::as_path),
+            codex_version: self.codex_version,
+            codex_argv: &self.codex_argv,
+            host: &self.host,
+            supervisor_pid: std::process::id(),
+            worktree: self.worktree.as_ref(),
+            scheduler: self.scheduler.as_ref(),
+        })
+    }
+
+    /// A queued run waits for `--after` and a slot (held to the end of the run, even
+    /// when the run ends here), then its worktree is made; with how the run ended when it
+    /// never leaves the queue.
+    fn leave_queue(
+        &mut self,
+        log: &mut Log,
+        sigs: &Signals,
+        warnings: &mut Warnings,
+    ) -> (Option<queue::Slot>, Option<attempts::Final>) {
+        let mut slot = None;
+        if self.queued() {
+            match self.wait_queued(log, sigs, warnings) {
+                Ok(s) => slot = s,
+                Err(end) => return (None, Some(end)),
+            }
+        }
+        (slot, self.make_queued_worktree(log).err())
     }
 }
 

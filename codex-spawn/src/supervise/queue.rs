@@ -20,7 +20,7 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use codex_meta::Status;
+use codex_meta::{Outcome, Status, exit};
 use nix::fcntl::{Flock, FlockArg};
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
@@ -315,14 +315,7 @@ impl super::Run {
             sigs,
             &mut note,
         );
-        let ended = |status, exit_code, signal, reason: String| super::attempts::Final {
-            status,
-            exit_code,
-            signal,
-            reason: Some(reason),
-            ended_at: codex_meta::now_rfc3339(),
-            attempts: 0,
-        };
+        let ended = |outcome| super::attempts::Final::new(outcome, 0);
         if !matches!(waited, Waited::Go(_)) {
             // it never left the queue: its time is the wait's
             let queued_seconds = self.queued_seconds();
@@ -360,27 +353,22 @@ impl super::Run {
                 }
                 Ok(slot)
             }
-            Waited::Signal(sig) => Err(ended(
-                Status::Killed,
-                128 + sig as i32 as u8,
-                Some(sig),
+            Waited::Signal(sig) => Err(ended(Outcome::killed(
+                sig,
                 format!(
                     "codex-spawn received {} while queued: codex never started",
                     sig.as_str()
                 ),
-            )),
-            Waited::DependencyFailed(why) => Err(ended(
+            ))),
+            Waited::DependencyFailed(why) => Err(ended(Outcome::new(
                 Status::DependencyFailed,
-                crate::cli::EXIT_DEPENDENCY_FAILED,
                 None,
+                Some(format!("{why}: codex was not started")),
+            ))),
+            Waited::Broken(why) => Err(ended(Outcome::failed(
+                exit::OWN_FAILURE,
                 format!("{why}: codex was not started"),
-            )),
-            Waited::Broken(why) => Err(ended(
-                Status::Failed,
-                super::finish::EXIT_OWN_FAILURE,
-                None,
-                format!("{why}: codex was not started"),
-            )),
+            ))),
         }
     }
 }

@@ -349,7 +349,7 @@ impl super::Run {
         if let Some(w) = b.unfollowed(ctx.session_id.as_deref()) {
             ctx.warnings.push(w);
         }
-        if let (Some(why), false) = (b.over(), end.status == Status::OverBudget) {
+        if let (Some(why), false) = (b.over(), end.outcome.status == Status::OverBudget) {
             // the budget was passed, but only the end of codex's turn showed it
             let late = self
                 .codex_version
@@ -359,10 +359,9 @@ impl super::Run {
             let said = format!(
                 "the run passed its budget: {why}; codex finished before it could be stopped{late}"
             );
-            if end.status == Status::Succeeded {
-                end.status = Status::OverBudget;
-                end.exit_code = crate::cli::EXIT_OVER_BUDGET;
-                end.reason = Some(said.clone());
+            if end.outcome.status == Status::Succeeded {
+                end.outcome =
+                    codex_meta::Outcome::new(Status::OverBudget, None, Some(said.clone()));
             }
             ctx.warnings.push(said);
         }

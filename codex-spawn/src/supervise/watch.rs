@@ -103,173 +103,245 @@ pub fn watch(
     spare: &[Pid],
     sink: &mut dyn FnMut(&[u8]) -> Option<Stop>,
 ) -> Watched {
-    let mut buf = vec![0u8; CHUNK];
-    let mut pipe_open = child.output.is_some();
-    let mut exit: Option<std::process::ExitStatus> = None;
-    let mut exited_at = Instant::now();
-    let mut last_data = Instant::now();
-    let mut stopped: Option<Stop> = None;
-    let mut forwarded: Option<Signal> = None;
-    let mut kill_at: Option<Instant> = None;
-    let mut last_sent: Option<Signal> = None;
-    let mut output_bytes = 0u64;
-    let mut keeper_died = false;
-    let mut late_signal = None;
-    let mut warnings = Vec::new();
-    // The drain ends after DRAIN_SILENCE without data (counted from the exit at the
-    // earliest: a codex quiet before it exited still gets its pipe read) or DRAIN_MAX.
-    let drain_end = |last_data: Instant, exited_at: Instant| {
-        (last_data.max(exited_at) + DRAIN_SILENCE).min(exited_at + DRAIN_MAX)
+    let now = Instant::now();
+    let mut w = Watch {
+        pipe_open: child.output.is_some(),
+        exit: None,
+        exited_at: now,
+        last_data: now,
+        stopped: None,
+        forwarded: None,
+        kill_at: None,
+        last_sent: None,
+        output_bytes: 0,
+        keeper_died: false,
+        late_signal: None,
+        warnings: Vec::new(),
+        next_tick: limits.tick.map(|t| now + t),
+        asked: None,
     };
-    let mut next_tick = limits.tick.map(|t| Instant::now() + t);
-    // a stop the sink asked for (the budget)
-    let mut asked: Option<Stop> = None;
-
+    let mut buf = vec![0u8; CHUNK];
     loop {
         let now = Instant::now();
-        if exit.is_some() && (!pipe_open || now >= drain_end(last_data, exited_at)) {
+        if w.exit.is_some() && (!w.pipe_open || now >= w.drain_end()) {
             break;
         }
-        // Timers.
-        let timers_on = exit.is_none() && stopped.is_none() && forwarded.is_none();
-        if timers_on {
-            if let Some(why) = asked.take().or_else(|| limits.due(now, last_data)) {
-                stopped = Some(why);
-                child.signal_group(Signal::SIGTERM);
-                last_sent = Some(Signal::SIGTERM);
-                kill_at.get_or_insert(now + limits.grace);
+        w.timers(child, limits, now);
+        let ready = w.poll(child, sigs, w.poll_timeout(limits, now));
+        if let (Some(at), Some(every)) = (w.next_tick, limits.tick) {
+            if w.exit.is_none() && Instant::now() >= at {
+                w.asked = w.asked.or(sink(&[]));
+                w.next_tick = Some(Instant::now() + every);
             }
         }
-        if exit.is_none() {
-            if let Some(k) = kill_at {
+        if ready.pipe {
+            w.read_output(child, &mut buf, sink);
+        }
+        if ready.signal {
+            w.forward_signals(child, sigs, limits);
+        }
+        if w.exit.is_none() && (ready.status || ready.pipe || ready.signal) {
+            w.reap(child, spare);
+        }
+    }
+    Watched {
+        status: w
+            .exit
+            .unwrap_or_else(|| std::process::ExitStatus::from_raw(0)),
+        stopped: w.stopped,
+        forwarded: w.forwarded,
+        last_sent: w.last_sent,
+        output_bytes: w.output_bytes,
+        keeper_died: w.keeper_died,
+        late_signal: w.late_signal,
+        warnings: w.warnings,
+    }
+}
+
+/// The state of one [`watch`].
+struct Watch {
+    pipe_open: bool,
+    exit: Option<std::process::ExitStatus>,
+    exited_at: Instant,
+    last_data: Instant,
+    stopped: Option<Stop>,
+    forwarded: Option<Signal>,
+    kill_at: Option<Instant>,
+    last_sent: Option<Signal>,
+    output_bytes: u64,
+    keeper_died: bool,
+    late_signal: Option<Signal>,
+    warnings: Vec<String>,
+    next_tick: Option<Instant>,
+    /// A stop the sink asked for (the budget).
+    asked: Option<Stop>,
+}
+
+/// Which of the polled descriptors are ready.
+struct Ready {
+    pipe: bool,
+    signal: bool,
+    status: bool,
+}
+
+impl Watch {
+    /// The drain ends after DRAIN_SILENCE without data (counted from the exit at the
+    /// earliest: a codex quiet before it exited still gets its pipe read) or DRAIN_MAX.
+    fn drain_end(&self) -> Instant {
+        (self.last_data.max(self.exited_at) + DRAIN_SILENCE).min(self.exited_at + DRAIN_MAX)
+    }
+
+    /// An expired timer (or the sink's stop) sends SIGTERM; the grace after it, SIGKILL.
+    fn timers(&mut self, child: &mut Kept, limits: &Limits, now: Instant) {
+        let timers_on = self.exit.is_none() && self.stopped.is_none() && self.forwarded.is_none();
+        if timers_on {
+            if let Some(why) = self
+                .asked
+                .take()
+                .or_else(|| limits.due(now, self.last_data))
+            {
+                self.stopped = Some(why);
+                child.signal_group(Signal::SIGTERM);
+                self.last_sent = Some(Signal::SIGTERM);
+                self.kill_at.get_or_insert(now + limits.grace);
+            }
+        }
+        if self.exit.is_none() {
+            if let Some(k) = self.kill_at {
                 if now >= k {
                     child.signal_group(Signal::SIGKILL);
-                    last_sent = Some(Signal::SIGKILL);
-                    kill_at = None;
+                    self.last_sent = Some(Signal::SIGKILL);
+                    self.kill_at = None;
                 }
             }
         }
-        let deadline = if exit.is_none() {
-            let timer = if stopped.is_none() && forwarded.is_none() {
-                limits.next(last_data)
+    }
+
+    /// How long poll may sleep: until the next timer, kill, tick or the drain's end.
+    fn poll_timeout(&self, limits: &Limits, now: Instant) -> PollTimeout {
+        let deadline = if self.exit.is_none() {
+            let timer = if self.stopped.is_none() && self.forwarded.is_none() {
+                limits.next(self.last_data)
             } else {
                 None
             };
-            [timer, kill_at, next_tick].into_iter().flatten().min()
+            [timer, self.kill_at, self.next_tick]
+                .into_iter()
+                .flatten()
+                .min()
         } else {
-            Some(drain_end(last_data, exited_at))
+            Some(self.drain_end())
         };
-        let timeout = match deadline {
+        match deadline {
             None => PollTimeout::NONE,
             Some(d) => {
                 let ms = d.saturating_duration_since(now).as_millis().min(60_000) as u32 + 1;
                 PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
             }
-        };
-        let (pipe_ready, sig_ready, status_ready) = {
-            let mut fds = Vec::with_capacity(3);
-            fds.push(PollFd::new(sigs.fd(), PollFlags::POLLIN));
-            let status_at = if exit.is_none() {
-                fds.push(PollFd::new(child.status_fd(), PollFlags::POLLIN));
-                Some(fds.len() - 1)
-            } else {
-                None
-            };
-            let pipe_at = match (&child.output, pipe_open) {
-                (Some(out), true) => {
-                    fds.push(PollFd::new(out.as_fd(), PollFlags::POLLIN));
-                    Some(fds.len() - 1)
-                }
-                _ => None,
-            };
-            match nix::poll::poll(&mut fds, timeout) {
-                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-                Err(e) => {
-                    warnings.push(format!("poll failed: {e}"));
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-            }
-            let ready = |i: Option<usize>| {
-                i.and_then(|i| fds.get(i))
-                    .and_then(PollFd::revents)
-                    .is_some_and(|r| !r.is_empty())
-            };
-            (ready(pipe_at), ready(Some(0)), ready(status_at))
-        };
+        }
+    }
 
-        if let (Some(at), Some(every)) = (next_tick, limits.tick) {
-            if exit.is_none() && Instant::now() >= at {
-                asked = asked.or(sink(&[]));
-                next_tick = Some(Instant::now() + every);
+    /// poll(2) on the signals, the keeper's status pipe (until the exit) and the output.
+    fn poll(&mut self, child: &Kept, sigs: &Signals, timeout: PollTimeout) -> Ready {
+        let mut fds = Vec::with_capacity(3);
+        fds.push(PollFd::new(sigs.fd(), PollFlags::POLLIN));
+        let status_at = if self.exit.is_none() {
+            fds.push(PollFd::new(child.status_fd(), PollFlags::POLLIN));
+            Some(fds.len() - 1)
+        } else {
+            None
+        };
+        let pipe_at = match (&child.output, self.pipe_open) {
+            (Some(out), true) => {
+                fds.push(PollFd::new(out.as_fd(), PollFlags::POLLIN));
+                Some(fds.len() - 1)
+            }
+            _ => None,
+        };
+        match nix::poll::poll(&mut fds, timeout) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => {
+                self.warnings.push(format!("poll failed: {e}"));
+                std::thread::sleep(Duration::from_millis(10));
             }
         }
-        if pipe_ready {
-            if let Some(out) = &child.output {
-                // Read what is there, a bounded number of chunks per turn so signals and
-                // timers stay responsive under a flood.
-                for _ in 0..16 {
-                    match nix::unistd::read(out, &mut buf) {
-                        Ok(0) => {
-                            pipe_open = false;
-                            break;
-                        }
-                        Ok(n) => {
-                            last_data = Instant::now();
-                            output_bytes += n as u64;
-                            asked = asked.or(sink(&buf[..n]));
-                        }
-                        Err(nix::errno::Errno::EINTR) => {}
-                        Err(nix::errno::Errno::EAGAIN) => break,
-                        Err(e) => {
-                            warnings.push(format!("reading the child's output failed: {e}"));
-                            pipe_open = false;
-                            break;
-                        }
-                    }
-                }
-            }
+        let ready = |i: Option<usize>| {
+            i.and_then(|i| fds.get(i))
+                .and_then(PollFd::revents)
+                .is_some_and(|r| !r.is_empty())
+        };
+        Ready {
+            pipe: ready(pipe_at),
+            signal: ready(Some(0)),
+            status: ready(status_at),
         }
-        if sig_ready {
-            while let Some(sig) = sigs.next_stop() {
-                if exit.is_some() {
-                    late_signal.get_or_insert(sig);
-                    continue;
+    }
+
+    /// Read what is there, a bounded number of chunks per turn so signals and timers
+    /// stay responsive under a flood; each chunk goes to the sink.
+    fn read_output(
+        &mut self,
+        child: &Kept,
+        buf: &mut [u8],
+        sink: &mut dyn FnMut(&[u8]) -> Option<Stop>,
+    ) {
+        let Some(out) = &child.output else { return };
+        for _ in 0..16 {
+            match nix::unistd::read(out, buf) {
+                Ok(0) => {
+                    self.pipe_open = false;
+                    break;
                 }
-                // Forward to the child's group; escalate to SIGKILL after the grace.
-                child.signal_group(sig);
-                forwarded = Some(sig);
-                last_sent = Some(sig);
-                kill_at.get_or_insert(Instant::now() + limits.grace);
-            }
-        }
-        if exit.is_none() && (status_ready || pipe_ready || sig_ready) {
-            match child.try_wait() {
-                Ok(Some(status)) => {
-                    exit = Some(status);
-                    exited_at = Instant::now();
+                Ok(n) => {
+                    self.last_data = Instant::now();
+                    self.output_bytes += n as u64;
+                    self.asked = self.asked.or(sink(&buf[..n]));
                 }
-                Ok(None) => {}
-                Err(crate::process::KeeperDied) => {
-                    let n = child.keeper_died(spare);
-                    warnings.push(format!(
-                        "the keeper process (pid {}) was killed: codex's process tree was killed with it ({n} processes swept)",
-                        child.keeper()
-                    ));
-                    keeper_died = true;
-                    exit = child.try_wait().ok().flatten();
-                    exited_at = Instant::now();
+                Err(nix::errno::Errno::EINTR) => {}
+                Err(nix::errno::Errno::EAGAIN) => break,
+                Err(e) => {
+                    self.warnings
+                        .push(format!("reading the child's output failed: {e}"));
+                    self.pipe_open = false;
+                    break;
                 }
             }
         }
     }
-    Watched {
-        status: exit.unwrap_or_else(|| std::process::ExitStatus::from_raw(0)),
-        stopped,
-        forwarded,
-        last_sent,
-        output_bytes,
-        keeper_died,
-        late_signal,
-        warnings,
+
+    /// Forward SIGINT/SIGTERM/SIGHUP to the child's group (SIGKILL after the grace); one
+    /// that comes after the exit is kept for the run.
+    fn forward_signals(&mut self, child: &mut Kept, sigs: &Signals, limits: &Limits) {
+        while let Some(sig) = sigs.next_stop() {
+            if self.exit.is_some() {
+                self.late_signal.get_or_insert(sig);
+                continue;
+            }
+            child.signal_group(sig);
+            self.forwarded = Some(sig);
+            self.last_sent = Some(sig);
+            self.kill_at.get_or_insert(Instant::now() + limits.grace);
+        }
+    }
+
+    /// The child's exit, if it came (or its keeper's death: what it left is swept).
+    fn reap(&mut self, child: &mut Kept, spare: &[Pid]) {
+        match child.try_wait() {
+            Ok(Some(status)) => {
+                self.exit = Some(status);
+                self.exited_at = Instant::now();
+            }
+            Ok(None) => {}
+            Err(crate::process::KeeperDied) => {
+                let n = child.keeper_died(spare);
+                self.warnings.push(format!(
+                    "the keeper process (pid {}) was killed: codex's process tree was killed with it ({n} processes swept)",
+                    child.keeper()
+                ));
+                self.keeper_died = true;
+                self.exit = child.try_wait().ok().flatten();
+                self.exited_at = Instant::now();
+            }
+        }
     }
 }

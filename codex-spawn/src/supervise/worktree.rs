@@ -1,9 +1,6 @@
 //! `--worktree` in the run's life: a queued run's worktree made when it leaves the
 //! queue, and the worktree's end before the final meta ([`crate::worktree`] does the git).
 
-use codex_meta::Status;
-use serde_json::Value;
-
 use super::files::Log;
 use super::{Run, Warnings, attempts};
 
@@ -36,14 +33,10 @@ impl Run {
             Err(e) => {
                 log.write(format!("codex-spawn: {e}\n").as_bytes());
                 self.worktree_not_made = Some(not_made);
-                Err(attempts::Final {
-                    status: Status::Failed,
-                    exit_code: 2,
-                    signal: None,
-                    reason: Some(e.to_string()),
-                    ended_at: codex_meta::now_rfc3339(),
-                    attempts: 0,
-                })
+                Err(attempts::Final::new(
+                    codex_meta::Outcome::failed(2, e.to_string()),
+                    0,
+                ))
             }
         }
     }
@@ -53,7 +46,7 @@ impl Run {
     pub(super) fn end_worktree(
         &mut self,
         end: &attempts::Final,
-        attempts: &[Value],
+        attempts: &[codex_meta::Attempt],
         log: &mut Log,
         warnings: &mut Warnings,
     ) -> Option<codex_meta::Worktree> {
@@ -68,7 +61,7 @@ impl Run {
             });
         };
         let task = self.config.task.text_lossy();
-        let (lines, warning) = w.finish(&self.id, &task, end.status, !attempts.is_empty());
+        let (lines, warning) = w.finish(&self.id, &task, end.outcome.status, !attempts.is_empty());
         let mut text = String::new();
         if log.last != b'\n' {
             text.push('\n');

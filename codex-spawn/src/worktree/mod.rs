@@ -147,71 +147,10 @@ pub fn plan(
         .unwrap_or_default();
 
     let (branch, base_ref, prior_run) = match prior {
-        Some(p) => {
-            if req.base.is_some() || req.branch.is_some() {
-                return Err(usage(format!(
-                    "--base/--branch: the session resumed ran in a worktree (run {}): it continues on its branch {}",
-                    p.run_id, p.worktree.branch
-                )));
-            }
-            let b = p.worktree.branch.clone();
-            match branch_exists(&top, &b) {
-                Ok(true) => {}
-                // the run it follows may not have made it yet: judged at the end of the queue
-                Ok(false) if queued => {}
-                Ok(false) => {
-                    return Err(usage(format!(
-                        "--worktree: branch {b} of run {} no longer exists in {}",
-                        p.run_id,
-                        top.display()
-                    )));
-                }
-                Err(e) => return Err(usage(format!("--worktree: {e}"))),
-            }
-            let busy = if queued {
-                None
-            } else {
-                checked_out_at(&top, &b).map_err(|e| usage(format!("--worktree: {e}")))?
-            };
-            if let Some(at) = busy {
-                return Err(usage(busy_branch(&b, &p.run_id, &at, &top)));
-            }
-            (Some(b.clone()), b, Some(p.run_id))
-        }
+        Some(p) => prior_branch(&top, req, p, queued)?,
         None => {
-            let gitfail = |e| usage(format!("--worktree: {e}"));
             if let Some(b) = &req.branch {
-                let ok = git(&top, ["check-ref-format", "--branch", b]).map_err(gitfail)?;
-                // (a ref is a file: a name longer than a file name can be fails in git)
-                let why = if b.starts_with("refs/") {
-                    Some(" (give it without refs/heads/)")
-                } else if b.split('/').any(|part| part.len() > MAX_BRANCH_PART) {
-                    Some(" (too long)")
-                } else if !ok.status.success() || b.starts_with('-') {
-                    Some("")
-                } else {
-                    None
-                };
-                if let Some(why) = why {
-                    return Err(usage(format!(
-                        "--branch '{}': not a valid branch name{why}",
-                        b.escape_debug()
-                    )));
-                }
-                if branch_exists(&top, b).map_err(gitfail)? {
-                    return Err(usage(format!(
-                        "--branch {}: a branch of that name exists in {} (choose another name)",
-                        b.escape_debug(),
-                        top.display()
-                    )));
-                }
-                if let Some(other) = git::branch_in_the_way(&top, b).map_err(gitfail)? {
-                    return Err(usage(format!(
-                        "--branch {}: branch {other} exists in {}, and git keeps no branch beside a branch of the same path (choose another name)",
-                        b.escape_debug(),
-                        top.display()
-                    )));
-                }
+                check_new_branch(&top, b)?;
             } else if branch_exists(&top, DEFAULT_BRANCH_PREFIX).map_err(gitfail)? {
                 return Err(usage(format!(
                     "--worktree: a branch named {DEFAULT_BRANCH_PREFIX} exists in {}, so no {DEFAULT_BRANCH_PREFIX}/<run id> branch can be made: give --branch NAME",
@@ -225,6 +164,109 @@ pub fn plan(
             )
         }
     };
+    let base = resolve_base(&top, req, &base_ref, queued)?;
+    let notes = checkout_notes(&top, &base);
+    Ok(Plan {
+        top,
+        sub,
+        common,
+        base,
+        base_ref,
+        branch,
+        prior: prior_run,
+        keep: req.keep,
+        notes,
+    })
+}
+
+fn gitfail(e: impl std::fmt::Display) -> SpawnError {
+    usage(format!("--worktree: {e}"))
+}
+
+/// A resumed run's worktree goes on on the branch of the run it resumes: it must still
+/// exist and not be checked out elsewhere (both judged later for a queued run). Returns
+/// (branch, base ref, the prior run's id).
+fn prior_branch(
+    top: &Path,
+    req: &Request,
+    p: Prior,
+    queued: bool,
+) -> Result<(Option<String>, String, Option<String>), SpawnError> {
+    if req.base.is_some() || req.branch.is_some() {
+        return Err(usage(format!(
+            "--base/--branch: the session resumed ran in a worktree (run {}): it continues on its branch {}",
+            p.run_id, p.worktree.branch
+        )));
+    }
+    let b = p.worktree.branch.clone();
+    match branch_exists(top, &b) {
+        Ok(true) => {}
+        // the run it follows may not have made it yet: judged at the end of the queue
+        Ok(false) if queued => {}
+        Ok(false) => {
+            return Err(usage(format!(
+                "--worktree: branch {b} of run {} no longer exists in {}",
+                p.run_id,
+                top.display()
+            )));
+        }
+        Err(e) => return Err(gitfail(e)),
+    }
+    let busy = if queued {
+        None
+    } else {
+        checked_out_at(top, &b).map_err(gitfail)?
+    };
+    if let Some(at) = busy {
+        return Err(usage(busy_branch(&b, &p.run_id, &at, top)));
+    }
+    Ok((Some(b.clone()), b, Some(p.run_id)))
+}
+
+/// `--branch NAME` must be a valid name that git can make beside the others.
+fn check_new_branch(top: &Path, b: &str) -> Result<(), SpawnError> {
+    let ok = git(top, ["check-ref-format", "--branch", b]).map_err(gitfail)?;
+    // (a ref is a file: a name longer than a file name can be fails in git)
+    let why = if b.starts_with("refs/") {
+        Some(" (give it without refs/heads/)")
+    } else if b.split('/').any(|part| part.len() > MAX_BRANCH_PART) {
+        Some(" (too long)")
+    } else if !ok.status.success() || b.starts_with('-') {
+        Some("")
+    } else {
+        None
+    };
+    if let Some(why) = why {
+        return Err(usage(format!(
+            "--branch '{}': not a valid branch name{why}",
+            b.escape_debug()
+        )));
+    }
+    if branch_exists(top, b).map_err(gitfail)? {
+        return Err(usage(format!(
+            "--branch {}: a branch of that name exists in {} (choose another name)",
+            b.escape_debug(),
+            top.display()
+        )));
+    }
+    if let Some(other) = git::branch_in_the_way(top, b).map_err(gitfail)? {
+        return Err(usage(format!(
+            "--branch {}: branch {other} exists in {}, and git keeps no branch beside a branch of the same path (choose another name)",
+            b.escape_debug(),
+            top.display()
+        )));
+    }
+    Ok(())
+}
+
+/// The base's commit (empty for a queued run whose base does not resolve yet: judged
+/// when it leaves its queue — an earlier run's branch, say).
+fn resolve_base(
+    top: &Path,
+    req: &Request,
+    base_ref: &str,
+    queued: bool,
+) -> Result<String, SpawnError> {
     if base_ref.starts_with('-') {
         return Err(usage(format!(
             "--base '{}': not a commit",
@@ -232,7 +274,7 @@ pub fn plan(
         )));
     }
     let resolved = git_text(
-        &top,
+        top,
         [
             "rev-parse",
             "--verify",
@@ -240,28 +282,30 @@ pub fn plan(
             &format!("{base_ref}^{{commit}}"),
         ],
     );
-    let base = match (resolved, queued) {
-        (Ok(b), _) => b,
-        // judged when the run leaves its queue (an earlier run's branch, say)
-        (Err(_), true) => String::new(),
-        (Err(_), false) => {
-            return Err(match &req.base {
-                Some(b) => usage(format!(
-                    "--base {}: not a commit in {}",
-                    b.escape_debug(),
-                    top.display()
-                )),
-                None => usage(format!(
-                    "--worktree: {} has no commit to start from (HEAD does not resolve)",
-                    top.display()
-                )),
-            });
-        }
-    };
+    match (resolved, queued) {
+        (Ok(b), _) => Ok(b),
+        (Err(_), true) => Ok(String::new()),
+        (Err(_), false) => Err(match &req.base {
+            Some(b) => usage(format!(
+                "--base {}: not a commit in {}",
+                b.escape_debug(),
+                top.display()
+            )),
+            None => usage(format!(
+                "--worktree: {} has no commit to start from (HEAD does not resolve)",
+                top.display()
+            )),
+        }),
+    }
+}
+
+/// What is worth saying about the checkout: uncommitted paths of the main checkout
+/// (not in the worktree), submodules (not checked out).
+fn checkout_notes(top: &Path, base: &str) -> Vec<String> {
     // --no-optional-locks: a look that never rewrites the main checkout's index under
     // the user's own git
     let dirty = git(
-        &top,
+        top,
         [
             "--no-optional-locks",
             "status",
@@ -280,7 +324,7 @@ pub fn plan(
         ));
     }
     if !base.is_empty()
-        && git(&top, ["cat-file", "-e", &format!("{base}:.gitmodules")])
+        && git(top, ["cat-file", "-e", &format!("{base}:.gitmodules")])
             .is_ok_and(|o| o.status.success())
     {
         notes.push(
@@ -288,17 +332,7 @@ pub fn plan(
                 .to_owned(),
         );
     }
-    Ok(Plan {
-        top,
-        sub,
-        common,
-        base,
-        base_ref,
-        branch,
-        prior: prior_run,
-        keep: req.keep,
-        notes,
-    })
+    notes
 }
 
 impl Plan {

@@ -589,14 +589,8 @@ fn attempts_from_rollout(meta: &Meta, scan: &RolloutScan, pricing: &Pricing) -> 
     let mut total = Some(Usage::default());
     let mut total_cost = Some(0.0);
     for (i, a) in list.iter().enumerate() {
-        let st = a
-            .get("started_at")
-            .and_then(|v| v.as_str())
-            .map(str::to_owned);
-        let en = a
-            .get("ended_at")
-            .and_then(|v| v.as_str())
-            .map(str::to_owned);
+        let st = a.started_at.clone();
+        let en = a.ended_at.clone();
         let window = st
             .as_deref()
             .and_then(parse_ts_ms)
@@ -628,7 +622,7 @@ fn attempts_from_rollout(meta: &Meta, scan: &RolloutScan, pricing: &Pricing) -> 
             attempt: i + 1,
             started_at: st,
             ended_at: en,
-            exit_code: a.get("exit_code").and_then(serde_json::Value::as_i64),
+            exit_code: a.exit_code.map(i64::from),
             token_usage: tokens.as_ref().map(Tokens::exact),
             cost_usd: cost,
         });
