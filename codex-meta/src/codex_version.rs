@@ -26,6 +26,11 @@ impl FromStr for Version {
     type Err = String;
 
     /// `0.169.0`, `v0.169.0`, `0.169.0-alpha.3`.
+    ///
+    /// Hand-written, not the `semver` crate: semver refuses what this accepts and codex
+    /// tools rely on — the `v` of a banner, text after a space (`0.36.0 (research
+    /// preview)`), an empty pre-release (`0.45.0-`) — and would need all of that cut
+    /// away first, leaving it the three numbers and their order, which this is.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let t = s.trim().trim_start_matches('v');
         let core = t.split(['-', '+', ' ']).next().unwrap_or("");
@@ -34,19 +39,6 @@ impl FromStr for Version {
             (Some(Ok(a)), Some(Ok(b)), Some(Ok(c)), None) => Ok(Version(a, b, c)),
             _ => Err(format!("not a version: '{s}'")),
         }
-    }
-}
-
-impl Version {
-    /// The version in `codex --version` output (`codex-cli 0.169.0`) or in the human
-    /// banner (`OpenAI Codex v0.42.0 (research preview)`, maybe after a `[timestamp] `).
-    pub fn from_banner(line: &str) -> Option<Version> {
-        let l = line.trim();
-        let rest = l.strip_prefix("codex-cli ").or_else(|| {
-            l.find("OpenAI Codex v")
-                .map(|i| &l[i + "OpenAI Codex v".len()..])
-        })?;
-        rest.split_whitespace().next()?.parse().ok()
     }
 }
 
@@ -142,25 +134,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn versions_parse_from_numbers_banners_and_version_output() {
+    fn versions_parse_from_numbers() {
         assert_eq!("0.169.0".parse(), Ok(Version(0, 169, 0)));
         assert_eq!("v0.36.0".parse(), Ok(Version(0, 36, 0)));
         assert_eq!("0.1.2504172351".parse(), Ok(Version(0, 1, 2504172351)));
         assert_eq!("0.45.0-alpha.2".parse(), Ok(Version(0, 45, 0)));
         assert!("0.45".parse::<Version>().is_err());
-        assert_eq!(
-            Version::from_banner("codex-cli 0.171.0"),
-            Some(Version(0, 171, 0))
-        );
-        assert_eq!(
-            Version::from_banner("[2026-12-01T08:09:42] OpenAI Codex v0.36.0 (research preview)"),
-            Some(Version(0, 36, 0))
-        );
-        assert_eq!(
-            Version::from_banner("OpenAI Codex v0.169.0"),
-            Some(Version(0, 169, 0))
-        );
-        assert_eq!(Version::from_banner("hello"), None);
+        // the banner and `codex --version` forms: codex_session_id::log::version_in
         assert!(Version(0, 100, 0) > Version(0, 99, 9));
     }
 

@@ -81,17 +81,6 @@ pub fn follow_path(
     deadline: Option<Instant>,
     mut on_id: impl FnMut(SessionId) -> ControlFlow<()>,
 ) -> io::Result<bool> {
-    let mut buf = vec![0u8; CHUNK];
-    let mut scanner = Scanner::new();
-    let mut cur: Option<Open> = None;
-    let run_log = is_run_log(path);
-    let mut lock_rule = run_log;
-    let mut seen_held = false;
-    let mut free_since: Option<Instant> = None;
-    let mut idle_since_end: Option<Instant> = None;
-    // the run was seen over: the next read that finds no new byte ends the follow
-    let mut draining = false;
-    let mut read_any = false;
     // A FIFO (or a device) is a stream: opened on the helper thread too, since opening a
     // FIFO blocks until a writer comes, and the timeout must hold even then.
     if let Ok(m) = std::fs::metadata(path) {
@@ -100,129 +89,224 @@ pub fn follow_path(
             return follow_stream(move || File::open(p), deadline, on_id);
         }
     }
+    let mut follow = Follow::new(path);
+    let mut buf = vec![0u8; CHUNK];
     let timed_out = loop {
-        if cur.is_none() {
-            match open_log(path, run_log) {
-                Ok(file) => {
-                    let m = file.metadata()?;
-                    if !m.is_file() {
-                        return follow_reader(file, deadline, on_id);
-                    }
-                    if read_any {
-                        // another file under the name: a new stream
-                        if let Some(id) = scanner.finish() {
-                            if on_id(id).is_break() {
-                                return Ok(false);
-                            }
-                        }
-                        scanner = Scanner::new();
-                    }
-                    cur = Some(Open {
-                        file,
-                        dev: m.dev(),
-                        ino: m.ino(),
-                        pos: 0,
-                    });
-                }
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
+        match follow.step(&mut buf, deadline, &mut on_id)? {
+            Flow::Again => {}
+            Flow::Done(timed_out) => break timed_out,
+            Flow::Quit => return Ok(false),
+            Flow::Stream(file) => return follow_reader(file, deadline, on_id),
+        }
+    };
+    if let Some(id) = follow.scanner.finish() {
+        let _ = on_id(id);
+    }
+    Ok(timed_out)
+}
+
+/// What [`follow_path`] does after a [`Follow::step`].
+enum Flow {
+    /// Step again.
+    Again,
+    /// The follow is over (`true`: the deadline passed); the unfinished last line counts.
+    Done(bool),
+    /// `on_id` broke: stop at once.
+    Quit,
+    /// The name is not a regular file: read it as a stream.
+    Stream(File),
+}
+
+/// The state of [`follow_path`].
+struct Follow<'p> {
+    path: &'p Path,
+    scanner: Scanner,
+    cur: Option<Open>,
+    run_log: bool,
+    /// Whether the writer's lock tells the run's end (a run log, or a lock was seen).
+    lock_rule: bool,
+    seen_held: bool,
+    free_since: Option<Instant>,
+    idle_since_end: Option<Instant>,
+    /// The run was seen over: the next read that finds no new byte ends the follow.
+    draining: bool,
+    read_any: bool,
+}
+
+impl<'p> Follow<'p> {
+    fn new(path: &'p Path) -> Follow<'p> {
+        let run_log = is_run_log(path);
+        Follow {
+            path,
+            scanner: Scanner::new(),
+            cur: None,
+            run_log,
+            lock_rule: run_log,
+            seen_held: false,
+            free_since: None,
+            idle_since_end: None,
+            draining: false,
+            read_any: false,
+        }
+    }
+
+    /// Opens the file when it is not open, reads what is new, or else looks whether the
+    /// name moved on and whether the writer is done, and waits.
+    fn step(
+        &mut self,
+        buf: &mut [u8],
+        deadline: Option<Instant>,
+        on_id: &mut impl FnMut(SessionId) -> ControlFlow<()>,
+    ) -> io::Result<Flow> {
+        if self.cur.is_none() {
+            if let Some(flow) = self.open(on_id)? {
+                return Ok(flow);
             }
         }
-        if let Some(o) = cur.as_mut() {
-            let n = read_retry(&mut o.file, &mut buf)?;
+        if let Some(o) = self.cur.as_mut() {
+            let n = read_retry(&mut o.file, buf)?;
             if n > 0 {
                 o.pos += n as u64;
-                read_any = true;
-                for id in scanner.feed(&buf[..n]) {
+                self.read_any = true;
+                for id in self.scanner.feed(&buf[..n]) {
                     if on_id(id).is_break() {
-                        return Ok(false);
+                        return Ok(Flow::Quit);
                     }
                 }
-                idle_since_end = None;
-                continue;
+                self.idle_since_end = None;
+                return Ok(Flow::Again);
             }
         }
-        if draining {
-            break false;
+        if self.draining {
+            return Ok(Flow::Done(false));
         }
-        // At the end of what is there: did the name move on?
-        if let Some(o) = cur.as_mut() {
-            match std::fs::metadata(path) {
-                Ok(m) if (m.dev(), m.ino()) == (o.dev, o.ino) => {
-                    if m.len() < o.pos {
-                        // truncated: read it again from the start
-                        o.file.seek(SeekFrom::Start(0))?;
-                        o.pos = 0;
-                        if let Some(id) = scanner.finish() {
-                            if on_id(id).is_break() {
-                                return Ok(false);
-                            }
-                        }
-                        scanner = Scanner::new();
-                        continue;
+        if let Some(flow) = self.moved_on(on_id)? {
+            return Ok(flow);
+        }
+        Ok(self.wait(deadline))
+    }
+
+    /// Opens the file under the name, if there is one.
+    fn open(
+        &mut self,
+        on_id: &mut impl FnMut(SessionId) -> ControlFlow<()>,
+    ) -> io::Result<Option<Flow>> {
+        match open_log(self.path, self.run_log) {
+            Ok(file) => {
+                let m = file.metadata()?;
+                if !m.is_file() {
+                    return Ok(Some(Flow::Stream(file)));
+                }
+                // another file under the name: a new stream
+                if self.read_any && self.restart(on_id) {
+                    return Ok(Some(Flow::Quit));
+                }
+                self.cur = Some(Open {
+                    file,
+                    dev: m.dev(),
+                    ino: m.ino(),
+                    pos: 0,
+                });
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        Ok(None)
+    }
+
+    /// Ends the stream read so far and starts a new one; true when `on_id` broke.
+    fn restart(&mut self, on_id: &mut impl FnMut(SessionId) -> ControlFlow<()>) -> bool {
+        if let Some(id) = self.scanner.finish() {
+            if on_id(id).is_break() {
+                return true;
+            }
+        }
+        self.scanner = Scanner::new();
+        false
+    }
+
+    /// At the end of what is there: did the name move on (truncated, renamed over,
+    /// created)? `None`: no.
+    fn moved_on(
+        &mut self,
+        on_id: &mut impl FnMut(SessionId) -> ControlFlow<()>,
+    ) -> io::Result<Option<Flow>> {
+        let Some(o) = self.cur.as_mut() else {
+            return Ok(self.path.exists().then_some(Flow::Again));
+        };
+        match std::fs::metadata(self.path) {
+            Ok(m) if (m.dev(), m.ino()) == (o.dev, o.ino) => {
+                if m.len() < o.pos {
+                    // truncated: read it again from the start
+                    o.file.seek(SeekFrom::Start(0))?;
+                    o.pos = 0;
+                    if self.restart(on_id) {
+                        return Ok(Some(Flow::Quit));
                     }
+                    return Ok(Some(Flow::Again));
                 }
-                // renamed over, or deleted and created again: the old file was read to
-                // its end; now the new one
-                Ok(_) => {
-                    cur = None;
-                    continue;
-                }
-                // deleted: the old descriptor still reads what its writer adds, and the
-                // name may come back
-                Err(_) => {}
+                Ok(None)
             }
-        } else if path.exists() {
-            continue;
+            // renamed over, or deleted and created again: the old file was read to its
+            // end; now the new one
+            Ok(_) => {
+                self.cur = None;
+                Ok(Some(Flow::Again))
+            }
+            // deleted: the old descriptor still reads what its writer adds, and the name
+            // may come back
+            Err(_) => Ok(None),
         }
+    }
+
+    /// Is the writer (a codex-spawn run) still at it? When it is done, or the deadline
+    /// passed, the follow ends; else a nap.
+    fn wait(&mut self, deadline: Option<Instant>) -> Flow {
         let now = Instant::now();
-        // Is the writer (a codex-spawn run) still at it?
-        let held = cur
+        let held = self
+            .cur
             .as_ref()
             .is_some_and(|o| codex_meta::is_held_file(&o.file));
-        let by_meta = if held || !run_log {
+        let by_meta = if held || !self.run_log {
             None
         } else {
-            run_alive_by_meta(path)
+            run_alive_by_meta(self.path)
         };
         if held || by_meta == Some(true) {
-            seen_held = true;
-            lock_rule = true;
-            free_since = None;
-        } else if lock_rule {
-            let since = *free_since.get_or_insert(now);
-            let exists = cur.is_some();
-            if seen_held
+            self.seen_held = true;
+            self.lock_rule = true;
+            self.free_since = None;
+        } else if self.lock_rule {
+            let since = *self.free_since.get_or_insert(now);
+            let exists = self.cur.is_some();
+            if self.seen_held
                 || by_meta == Some(false)
-                || (exists && (read_any || now.duration_since(since) >= UNLOCKED_PATIENCE))
+                || (exists && (self.read_any || now.duration_since(since) >= UNLOCKED_PATIENCE))
             {
                 // everything the owner wrote was written before it let go: read on to
                 // the end once more, then stop
-                draining = true;
-                continue;
+                self.draining = true;
+                return Flow::Again;
             }
         }
         // a closing line tells the end only where no lock does: in a live run's log it
         // may be codex's output (a tool that prints a codex-spawn log)
-        if !lock_rule && scanner.run_ended() {
-            let since = *idle_since_end.get_or_insert(now);
+        if !self.lock_rule && self.scanner.run_ended() {
+            let since = *self.idle_since_end.get_or_insert(now);
             if now.duration_since(since) >= GRACE {
-                break false;
+                return Flow::Done(false);
             }
         }
         let mut nap = POLL;
         if let Some(deadline) = deadline {
             if now >= deadline {
-                break true;
+                return Flow::Done(true);
             }
             nap = nap.min(deadline - now);
         }
         thread::sleep(nap);
-    };
-    if let Some(id) = scanner.finish() {
-        let _ = on_id(id);
+        Flow::Again
     }
-    Ok(timed_out)
 }
 
 /// Open the followed file; one named like a run's log only as a run's own file is

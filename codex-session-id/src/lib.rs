@@ -33,8 +33,11 @@ mod line;
 mod position;
 #[allow(unsafe_code)] // its mmap calls; helper "decoder" moves them into a src/sys/ module
 mod read;
+mod sys;
 
 pub mod cli;
+pub mod counts;
+pub mod log;
 pub mod text;
 
 use std::fmt;
@@ -142,18 +145,32 @@ impl fmt::Display for SessionId {
 /// assert_eq!(ids[0].kind, IdKind::Header);
 /// assert!(s.finish().is_none());
 /// ```
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Scanner {
-    /// The start of the current, unfinished line (at most `MAX_JSON_LINE` bytes).
-    carry: Vec<u8>,
-    /// Whether the current line is longer than `carry`.
-    carry_truncated: bool,
-    /// Whether we are inside a line (the last chunk did not end at a line end).
-    mid_line: bool,
-    /// Stream offset of the current line's start.
-    line_start: u64,
-    /// Stream offset of the next byte to be fed.
-    offset: u64,
+    /// The line splitter: at most `MAX_JSON_LINE` bytes of a line are kept.
+    lines: log::Lines,
+    /// What the lines said so far.
+    state: State,
+    /// Bytes to UTF-8 (PowerShell's `>` writes UTF-16LE with a byte-order mark).
+    decoder: text::Decoder,
+    /// What the decoder made of the last chunk.
+    decoded: Vec<u8>,
+}
+
+impl Default for Scanner {
+    fn default() -> Scanner {
+        Scanner {
+            lines: log::Lines::new(MAX_JSON_LINE),
+            state: State::default(),
+            decoder: text::Decoder::default(),
+            decoded: Vec::new(),
+        }
+    }
+}
+
+/// The scanner's fold over the lines.
+#[derive(Debug, Default)]
+struct State {
     /// Whether a `codex_exit_code=` line was seen.
     run_ended: bool,
     found: Vec<SessionId>,
@@ -163,10 +180,6 @@ pub struct Scanner {
     pos: Option<Pos>,
     /// While `pos` is unknown: the ids and marks seen, to be settled later.
     pending: Vec<Pending>,
-    /// Bytes to UTF-8 (PowerShell's `>` writes UTF-16LE with a byte-order mark).
-    decoder: text::Decoder,
-    /// What the decoder made of the last chunk.
-    decoded: Vec<u8>,
 }
 
 /// Something seen in a block before its state was known.
@@ -180,7 +193,10 @@ impl Scanner {
     /// A scanner at the start of a stream.
     pub fn new() -> Scanner {
         Scanner {
-            pos: Some(Pos::Start),
+            state: State {
+                pos: Some(Pos::Start),
+                ..State::default()
+            },
             ..Scanner::default()
         }
     }
@@ -191,60 +207,73 @@ impl Scanner {
     /// settling line is kept aside ([`Scanner::take_pending`]) for the caller to settle.
     pub fn at_offset(offset: u64) -> Scanner {
         Scanner {
-            offset,
-            pos: (offset == 0).then_some(Pos::Start),
+            lines: log::Lines::at_offset(MAX_JSON_LINE, offset),
+            state: State {
+                pos: (offset == 0).then_some(Pos::Start),
+                ..State::default()
+            },
             decoder: if offset == 0 {
                 text::Decoder::new()
             } else {
                 text::Decoder::past_start()
             },
-            ..Scanner::default()
+            decoded: Vec::new(),
         }
     }
 
     /// The ids and marks seen before the state was known (a block of a file), in order,
     /// and the state from the first settling line on (`None`: no such line).
     pub(crate) fn take_pending(&mut self) -> (Vec<Pending>, Option<Pos>) {
-        (std::mem::take(&mut self.pending), self.pos)
+        (std::mem::take(&mut self.state.pending), self.state.pos)
     }
 
     /// Feeds the next chunk; yields the ids of the lines it completed, in order.
     pub fn feed(&mut self, chunk: &[u8]) -> std::vec::Drain<'_, SessionId> {
-        self.found.clear();
+        self.state.found.clear();
         self.push(chunk);
-        self.found.drain(..)
+        self.state.found.drain(..)
     }
 
     /// Like [`feed`](Scanner::feed), appending the ids to `out`.
     pub fn feed_into(&mut self, chunk: &[u8], out: &mut Vec<SessionId>) {
-        self.found.clear();
+        self.state.found.clear();
         self.push(chunk);
-        out.append(&mut self.found);
+        out.append(&mut self.state.found);
+    }
+
+    /// Feeds one line that another reader split ([`log::Lines`] with a cap of
+    /// [`MAX_JSON_LINE`], over text already decoded: [`text::TextReader`]); the id it
+    /// carries, if it counts. For readers that fold the same lines into more than ids
+    /// (codex-summarize's log scan), so a log is split once.
+    pub fn line(&mut self, line: log::Line<'_>) -> Option<SessionId> {
+        self.state.found.clear();
+        self.state.line(line, 0);
+        self.state.found.pop()
     }
 
     /// Ends the stream: the unfinished last line (no line end) is classified too.
     /// The scanner can then go on as if a line end had been fed.
     pub fn finish(&mut self) -> Option<SessionId> {
-        self.found.clear();
+        self.state.found.clear();
         let mut buf = std::mem::take(&mut self.decoded);
         let rest = self.decoder.finish(&mut buf);
-        self.push_utf8(rest);
+        let bom = u64::from(self.decoder.bom_len());
+        let state = &mut self.state;
+        self.lines.feed(rest, |l| state.line(l, bom));
+        self.lines.finish(|l| state.line(l, bom));
         self.decoded = buf;
-        if self.mid_line {
-            self.end_carried_line();
-        }
-        self.found.pop()
+        self.state.found.pop()
     }
 
     /// Whether a codex-spawn closing line `codex_exit_code=…` has been seen: the run that
     /// writes this log is over.
     pub fn run_ended(&self) -> bool {
-        self.run_ended
+        self.state.run_ended
     }
 
     /// Bytes fed so far (plus the starting offset).
     pub fn offset(&self) -> u64 {
-        self.offset
+        self.lines.offset()
     }
 
     fn push(&mut self, chunk: &[u8]) {
@@ -252,97 +281,26 @@ impl Scanner {
         let before = self.decoder.bom_len();
         let text = self.decoder.decode(chunk, &mut buf);
         // offsets count the mark's bytes, and the decoded text's
-        self.offset += u64::from(self.decoder.bom_len() - before);
-        self.push_utf8(text);
+        let bom = self.decoder.bom_len();
+        self.lines.skip(u64::from(bom - before));
+        let state = &mut self.state;
+        self.lines.feed(text, |l| state.line(l, u64::from(bom)));
         self.decoded = buf;
     }
+}
 
-    fn push_utf8(&mut self, chunk: &[u8]) {
-        let mut i = 0;
-        if self.mid_line {
-            match memchr::memchr2(b'\n', b'\r', chunk) {
-                None => {
-                    self.extend_carry(chunk);
-                    self.offset += chunk.len() as u64;
-                    return;
-                }
-                Some(n) => {
-                    self.extend_carry(&chunk[..n]);
-                    self.end_carried_line();
-                    i = n + 1;
-                }
-            }
-        }
-        if let Some(last) = memchr::memrchr2(b'\n', b'\r', &chunk[i..]) {
-            let end = i + last + 1;
-            self.scan_lines(&chunk[i..end], self.offset + i as u64);
-            i = end;
-        }
-        if i < chunk.len() {
-            self.mid_line = true;
-            self.line_start = self.offset + i as u64;
-            self.extend_carry(&chunk[i..]);
-        }
-        self.offset += chunk.len() as u64;
-    }
-
-    fn extend_carry(&mut self, bytes: &[u8]) {
-        let room = MAX_JSON_LINE - self.carry.len();
-        if bytes.len() > room {
-            self.carry_truncated = true;
-        }
-        self.carry
-            .extend_from_slice(&bytes[..bytes.len().min(room)]);
-    }
-
-    fn end_carried_line(&mut self) {
-        if line::plausible(&self.carry) {
-            let line = line::classify(&self.carry, self.carry_truncated);
-            self.handle(line, self.line_start);
-        }
-        self.carry.clear();
-        if self.carry.capacity() > 64 * 1024 {
-            self.carry.shrink_to(64 * 1024);
-        }
-        self.carry_truncated = false;
-        self.mid_line = false;
-    }
-
-    /// `region` is a run of complete lines (it ends with a line end) starting at stream
-    /// offset `base`. Most lines are dismissed by their first bytes (see
-    /// [`line::plausible`]); the line ends are found with memchr's SIMD search. Lines are
-    /// short (~60 bytes), so the search runs once per line and its fixed cost matters: on
-    /// x86_64, memchr's SSE2 searcher (SSE2 is part of x86_64: no run-time detection) is
-    /// inlined here, which saves the run-time dispatch `memchr2_iter` pays per call — that
-    /// made `--last` on a 1 GiB log ~25% slower; the AVX2 searcher measured no faster.
-    fn scan_lines(&mut self, region: &[u8], base: u64) {
-        #[cfg(target_arch = "x86_64")]
-        if let Some(two) = memchr::arch::x86_64::sse2::memchr::Two::new(b'\n', b'\r') {
-            return self.scan_lines_ending_at(two.iter(region), region, base);
-        }
-        self.scan_lines_ending_at(memchr::memchr2_iter(b'\n', b'\r', region), region, base);
-    }
-
+impl State {
+    /// One line; `bom` is the length of the stream's byte-order mark (a legacy rollout's
+    /// head counts only as the stream's first line). Most lines are dismissed by their
+    /// first bytes (see [`line::plausible`]).
     #[inline(always)]
-    fn scan_lines_ending_at(
-        &mut self,
-        ends: impl Iterator<Item = usize>,
-        region: &[u8],
-        base: u64,
-    ) {
-        let mut start = 0;
-        for end in ends {
-            let whole = &region[start..end];
-            if line::plausible(whole) {
-                let truncated = whole.len() > MAX_JSON_LINE;
-                let kept = &whole[..whole.len().min(MAX_JSON_LINE)];
-                self.handle(line::classify(kept, truncated), base + start as u64);
-            }
-            start = end + 1;
+    fn line(&mut self, l: log::Line<'_>, bom: u64) {
+        if line::plausible(l.text) {
+            self.handle(line::classify(l.text, l.truncated), l.offset, bom);
         }
     }
 
-    fn handle(&mut self, line: Line, offset: u64) {
+    fn handle(&mut self, line: Line, offset: u64, bom: u64) {
         match line {
             Line::Id(kind, uuid) => {
                 let id = SessionId { uuid, kind, offset };
@@ -358,9 +316,7 @@ impl Scanner {
                 None => self.pending.push(Pending::Mark(m)),
             },
             // a legacy rollout's first line: the first line of the stream only
-            Line::LegacyHead(uuid)
-                if offset == u64::from(self.decoder.bom_len()) && self.pos == Some(Pos::Start) =>
-            {
+            Line::LegacyHead(uuid) if offset == bom && self.pos == Some(Pos::Start) => {
                 self.found.push(SessionId {
                     uuid,
                     kind: IdKind::SessionMeta,
@@ -439,7 +395,7 @@ mod tests {
         for _ in 0..20 {
             assert_eq!(s.feed(&block).count(), 0);
         }
-        assert!(s.carry.len() <= MAX_JSON_LINE);
+        assert!(s.lines.carried() <= MAX_JSON_LINE);
         let ids: Vec<_> = s.feed(format!("\nsession id: {A}\n").as_bytes()).collect();
         assert_eq!(ids.len(), 1);
         assert_eq!(ids[0].offset, 20 << 20 | 1);

@@ -178,10 +178,8 @@ pub fn scan_file(file: &File, mode: Mode) -> io::Result<Vec<SessionId>> {
     if !meta.is_file() || meta.len() == 0 {
         return scan_stream(&mut PositionalReader { file, pos: 0 }, mode);
     }
-    // SAFETY: the map is only read, and lives only during this call. Another process
-    // changing the file's bytes meanwhile can only change what we find (we never assume
-    // that two reads of a byte agree); truncation is the SIGBUS caveat documented above.
-    let map = match unsafe { memmap2::Mmap::map(file) } {
+    // the map lives only during this call
+    let map = match crate::sys::map(file) {
         Ok(map) => map,
         Err(_) => return scan_stream(&mut PositionalReader { file, pos: 0 }, mode),
     };
@@ -212,7 +210,7 @@ pub fn scan_bytes(data: &[u8], mode: Mode) -> Vec<SessionId> {
 /// [`scan_bytes`]; when `data` is `map`, the pages already scanned are handed back as the
 /// scan goes, so the resident set stays small (the workers' current chunks), not the
 /// file's size.
-fn scan_blocks(data: &[u8], mode: Mode, map: Option<&memmap2::Mmap>) -> Vec<SessionId> {
+fn scan_blocks(data: &[u8], mode: Mode, map: Option<&crate::sys::Mmap>) -> Vec<SessionId> {
     let blocks = data.len().div_ceil(BLOCK).max(1);
     let workers = thread::available_parallelism()
         .map_or(1, |n| n.get())
@@ -299,7 +297,7 @@ impl Read for PositionalReader<'_> {
 struct Blocks<'a> {
     data: &'a [u8],
     /// The mapping `data` is, when it is one (see [`Blocks::release`]).
-    map: Option<&'a memmap2::Mmap>,
+    map: Option<&'a crate::sys::Mmap>,
     blocks: usize,
     mode: Mode,
     next: AtomicUsize,
@@ -331,13 +329,7 @@ impl Blocks<'_> {
         let start = from - from % RELEASE_ALIGN;
         let end = to.next_multiple_of(RELEASE_ALIGN).min(map.len());
         if start < end {
-            // SAFETY: the mapping is a private, read-only map of a file that we never write
-            // through; MADV_DONTNEED on it only drops our page table entries, and a later
-            // access (another worker finding a line start) faults the same file bytes
-            // back in. No reference observes different contents.
-            let _ = unsafe {
-                map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start)
-            };
+            crate::sys::release(map, start, end - start);
         }
     }
 

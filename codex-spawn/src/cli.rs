@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{ArgAction, CommandFactory, Parser};
+use const_format::concatcp;
 
 use crate::config::{Config, Verbosity};
 use crate::error::SpawnError;
@@ -18,7 +19,11 @@ pub const EXIT_STATUS: &[(u8, &str)] = &[
     ),
     (
         1,
-        "failed: codex exited 1, or exited 0 without a completed turn (turn.failed, an error event, no turn.completed / `tokens used`: the meta's outcome_reason says which); any other exit status of codex is passed through as is",
+        concatcp!(
+            "failed: codex exited 1, or exited 0 without a completed turn (",
+            codex_session_id::log::NO_TURN_CAUSES,
+            ": the meta's outcome_reason says which); any other exit status of codex is passed through as is"
+        ),
     ),
     (
         2,
@@ -97,7 +102,7 @@ Environment: CODEX_BIN, CODEX_RUNS_DIR, CODEX_LOG_VERBOSITY (low|normal|high|ext
 
 const AFTER_HELP: &str = after_help!();
 
-const AFTER_LONG_HELP: &str = concat!(
+const AFTER_LONG_HELP: &str = concatcp!(
     after_help!(),
     "
 
@@ -134,18 +139,9 @@ with --max-running N it then waits, in FIFO order, until fewer than N runs of it
 (--queue NAME, default one per runs dir) are running. Slots are file locks in the runs
 dir's .queue/ (a dead supervisor frees its slot); --timeout counts from codex's start.
 
-What counts as a completed turn (codex-cli 0.169.0). The output's format is decided by
-its first recognisable line (a JSON event, or the header `OpenAI Codex v...`):
-  --json mode: a top-level {\"type\":\"turn.completed\"} event. A top-level turn.failed
-    event fails the attempt (outcome_reason `turn.failed: <message>`); a top-level error
-    event fails it only when no turn.completed follows (codex prints `error` events
-    for retries, `Reconnecting... 1/5`, that may still succeed).
-  human mode: a line `tokens used` followed by a number line (`1,700`). A line starting
-    `ERROR:` fails the attempt unless a completion follows it. After the completion
-    codex repeats the final message, which is not inspected.
-  Output with no completed turn: `no completed turn in codex's output`.
-
-The verify loop (--verify CMD): after codex succeeds, `sh -c CMD` runs in the repo
+",
+    codex_session_id::log::WHAT_COUNTS,
+    "The verify loop (--verify CMD): after codex succeeds, `sh -c CMD` runs in the repo
 (stdin /dev/null, its own process group, output to the log between `===== verify ...`
 lines, at most --verify-timeout: SIGTERM, then SIGKILL after --kill-grace). If it fails,
 codex-spawn resumes the same session:

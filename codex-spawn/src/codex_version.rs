@@ -154,14 +154,14 @@ fn probe(bin: &Path) -> Option<Version> {
                 Some(end) => &text[..end],
                 None => "",
             };
-            found = complete.lines().find_map(Version::from_banner);
+            found = complete.lines().find_map(codex_session_id::log::version_in);
         }
     }
     if found.is_none() {
         // the end of the output without a newline
         found = String::from_utf8_lossy(&out)
             .lines()
-            .find_map(Version::from_banner);
+            .find_map(codex_session_id::log::version_in);
     }
     if !matches!(child.try_wait(), Ok(Some(_))) {
         let _ = child.kill();

@@ -4,7 +4,9 @@
 //! `codex exec` exits 0 even when every tool call failed, and a turn can end without a
 //! completion. [`Detector`] is fed the same chunks as the session-id scanner (bounded
 //! memory: one line of at most [`MAX_LINE`] bytes is carried between chunks; longer lines
-//! are skipped) and says at the end whether the output shows a completed turn.
+//! are skipped) and says at the end whether the output shows a completed turn. It is a
+//! fold over codex-session-id's decoder of codex's output
+//! ([`codex_session_id::log`]: its line splitter, typed JSON events and human lines).
 //!
 //! # What counts (codex-cli 0.36 to 0.171; see `tests/fixtures/codex-<version>`)
 //!
@@ -30,7 +32,7 @@
 //! looked through — `codex_session_id::text`):
 //! - `tokens used` and its number (`1,700`) on a later line — the next one, or after
 //!   stdout's copy of the final message when the two streams were merged — or before
-//!   0.44 one line `tokens used: 870` (`codex_summarize::events::TokensUsed` reads all
+//!   0.44 one line `tokens used: 870` (`codex_session_id::log::TokensUsed` reads all
 //!   three): a completed turn. What codex prints after it is the final agent message
 //!   repeated (on stdout), so nothing after the completion is inspected (an agent
 //!   message may quote `ERROR:`);
@@ -42,9 +44,8 @@
 //! output`); otherwise completed. Output in neither format (an older CLI) therefore
 //! never counts as completed.
 
+use codex_session_id::log::{JsonEvent, LegacyEvent, Lines, TURN_FAILED, TokensUsed, human, json};
 use codex_session_id::text::{Decoder, plain, strip_stamp};
-use codex_summarize::events::TokensUsed;
-use serde_json::Value;
 
 /// The longest line the detector keeps; longer lines are skipped (the events that count
 /// are far shorter).
@@ -79,8 +80,18 @@ pub enum Verdict {
 /// The streaming detector (see the module docs).
 #[derive(Debug)]
 pub struct Detector {
-    line: Vec<u8>,
-    overflow: bool,
+    /// The line splitter: longer lines than [`MAX_LINE`] are skipped.
+    lines: Lines,
+    /// What the lines said.
+    state: State,
+    /// Bytes to UTF-8 (output redirected through PowerShell is UTF-16).
+    decoder: Decoder,
+    decoded: Vec<u8>,
+}
+
+/// The detector's fold over the lines.
+#[derive(Debug)]
+struct State {
     format: Format,
     completed: bool,
     turn_failed: Option<String>,
@@ -89,9 +100,6 @@ pub struct Detector {
     tokens: TokensUsed,
     /// Human mode after the completion: the rest is the final message, not inspected.
     done: bool,
-    /// Bytes to UTF-8 (output redirected through PowerShell is UTF-16).
-    decoder: Decoder,
-    decoded: Vec<u8>,
 }
 
 impl Default for Detector {
@@ -104,14 +112,15 @@ impl Detector {
     /// A detector for a new attempt.
     pub fn new() -> Detector {
         Detector {
-            line: Vec::new(),
-            overflow: false,
-            format: Format::Unknown,
-            completed: false,
-            turn_failed: None,
-            pending_error: None,
-            tokens: TokensUsed::new(),
-            done: false,
+            lines: Lines::new(MAX_LINE),
+            state: State {
+                format: Format::Unknown,
+                completed: false,
+                turn_failed: None,
+                pending_error: None,
+                tokens: TokensUsed::new(),
+                done: false,
+            },
             decoder: Decoder::new(),
             decoded: Vec::new(),
         }
@@ -119,43 +128,38 @@ impl Detector {
 
     /// The format recognised so far.
     pub fn format(&self) -> Format {
-        self.format
+        self.state.format
     }
 
     /// Feed the next chunk of codex's output.
     pub fn feed(&mut self, chunk: &[u8]) {
+        if self.state.done {
+            return;
+        }
         let mut buf = std::mem::take(&mut self.decoded);
         let text = self.decoder.decode(chunk, &mut buf);
-        self.feed_text(text);
+        let state = &mut self.state;
+        self.lines.feed(text, |l| state.line(l.text, l.truncated));
         self.decoded = buf;
-    }
-
-    fn feed_text(&mut self, mut chunk: &[u8]) {
-        while !self.done && !chunk.is_empty() {
-            match memchr::memchr2(b'\n', b'\r', chunk) {
-                Some(i) => {
-                    self.push(&chunk[..i]);
-                    self.end_line();
-                    chunk = &chunk[i + 1..];
-                }
-                None => {
-                    self.push(chunk);
-                    break;
-                }
-            }
-        }
     }
 
     /// The verdict once the output has ended (a last line without a newline counts).
     pub fn finish(&mut self) -> Verdict {
         let mut buf = std::mem::take(&mut self.decoded);
         let rest = self.decoder.finish(&mut buf);
-        self.feed_text(rest);
-        if !self.done {
-            self.end_line();
+        let state = &mut self.state;
+        if !state.done {
+            self.lines.feed(rest, |l| state.line(l.text, l.truncated));
+            self.lines.finish(|l| state.line(l.text, l.truncated));
         }
+        state.verdict()
+    }
+}
+
+impl State {
+    fn verdict(&self) -> Verdict {
         if let Some(m) = &self.turn_failed {
-            return Verdict::Failed(format!("turn.failed: {m}"));
+            return Verdict::Failed(format!("{TURN_FAILED}: {m}"));
         }
         if let Some(m) = &self.pending_error {
             let what = match self.format {
@@ -171,36 +175,17 @@ impl Detector {
         }
     }
 
-    fn push(&mut self, bytes: &[u8]) {
-        if self.overflow {
+    /// One line (`truncated`: longer than [`MAX_LINE`], skipped).
+    fn line(&mut self, line: &[u8], truncated: bool) {
+        if self.done || truncated {
             return;
         }
-        if self.line.len() + bytes.len() > MAX_LINE {
-            self.overflow = true;
-            self.line.clear();
-            return;
-        }
-        self.line.extend_from_slice(bytes);
-    }
-
-    fn end_line(&mut self) {
-        let line = std::mem::take(&mut self.line);
-        if !self.overflow {
-            self.classify(&line);
-        }
-        self.overflow = false;
-        // Keep the allocation (bounded by MAX_LINE).
-        self.line = line;
-        self.line.clear();
-    }
-
-    fn classify(&mut self, line: &[u8]) {
         // a CI log's timestamps, colours (and their `←` rendering) set aside
         let text = plain(line);
         if text.is_empty() {
             return;
         }
-        if text[0] == b'{' && self.format != Format::Human && self.json_event(&text) {
+        if text[0] == b'{' && self.format != Format::Human && self.json_line(&text) {
             return;
         }
         if self.format == Format::Json {
@@ -210,70 +195,23 @@ impl Detector {
     }
 
     /// A JSONL event; true when it was one.
-    fn json_event(&mut self, text: &[u8]) -> bool {
-        // The bulk of a JSON transcript (items with tool output) never matters.
-        if text.starts_with(br#"{"type":"item."#) {
-            if self.format == Format::Unknown {
-                self.format = Format::Json;
-            }
-            return true;
-        }
-        let Ok(Value::Object(obj)) = serde_json::from_slice::<Value>(text) else {
+    fn json_line(&mut self, text: &[u8]) -> bool {
+        let Some(event) = json::decode(text) else {
             return false;
         };
-        if let Some(msg) = obj.get("msg").filter(|_| obj.contains_key("id")) {
-            return self.old_event(msg);
-        }
-        let Some(kind) = obj.get("type").and_then(Value::as_str) else {
-            return false;
-        };
-        match kind {
-            "turn.completed" => {
+        let message = |m: Option<String>| short(m.as_deref().unwrap_or("(no message)"));
+        match event {
+            JsonEvent::TurnCompleted { .. }
+            | JsonEvent::Legacy(LegacyEvent::TokenCount { .. } | LegacyEvent::TaskComplete) => {
                 self.completed = true;
                 self.pending_error = None;
             }
-            "turn.failed" => {
-                let m = obj
-                    .get("error")
-                    .and_then(|e| e.get("message").and_then(Value::as_str).or(e.as_str()))
-                    .unwrap_or("(no message)");
-                self.turn_failed = Some(short(m));
+            JsonEvent::TurnFailed { message: m } => self.turn_failed = Some(message(m)),
+            JsonEvent::Error { message: m }
+            | JsonEvent::Legacy(LegacyEvent::Error { message: m }) => {
+                self.pending_error = Some(message(m));
             }
-            "error" => {
-                let m = obj
-                    .get("message")
-                    .and_then(Value::as_str)
-                    .unwrap_or("(no message)");
-                self.pending_error = Some(short(m));
-            }
-            k if k == "thread.started" || k.starts_with("turn.") || k.starts_with("item.") => {}
-            _ => return false,
-        }
-        if self.format == Format::Unknown {
-            self.format = Format::Json;
-        }
-        true
-    }
-
-    /// An event of the old stream (`{"id":…,"msg":{"type":…}}`, before 0.44); true when
-    /// it was one.
-    fn old_event(&mut self, msg: &Value) -> bool {
-        let Some(kind) = msg.get("type").and_then(Value::as_str) else {
-            return false;
-        };
-        match kind {
-            "token_count" | "task_complete" => {
-                self.completed = true;
-                self.pending_error = None;
-            }
-            "error" => {
-                let m = msg
-                    .get("message")
-                    .and_then(Value::as_str)
-                    .unwrap_or("(no message)");
-                self.pending_error = Some(short(m));
-            }
-            _ => {}
+            JsonEvent::Other | JsonEvent::Legacy(LegacyEvent::Other) => {}
         }
         if self.format == Format::Unknown {
             self.format = Format::Json;
@@ -293,11 +231,11 @@ impl Detector {
             return;
         }
         let text = strip_stamp(plain).unwrap_or(plain);
-        if self.format == Format::Unknown && text.starts_with(b"OpenAI Codex v") {
+        if self.format == Format::Unknown && human::is_banner(text) {
             self.format = Format::Human;
         }
-        if let Some(rest) = text.strip_prefix(b"ERROR:") {
-            self.pending_error = Some(short(&String::from_utf8_lossy(rest.trim_ascii())));
+        if let Some(rest) = human::error_line(text) {
+            self.pending_error = Some(short(&String::from_utf8_lossy(rest)));
         }
     }
 }
@@ -550,7 +488,7 @@ mod tests {
         d.feed(b"{\"type\":\"turn.failed\",\"error\":{\"message\":\"");
         d.feed(&big);
         d.feed(b"\"}}\n");
-        assert!(d.line.capacity() <= 2 * MAX_LINE);
+        assert!(d.lines.carry_capacity() <= 2 * MAX_LINE);
         d.feed(&fixture("new-json.stdout"));
         assert_eq!(d.finish(), Verdict::Completed);
         assert_eq!(d.format(), Format::Json);

@@ -24,7 +24,7 @@ fn thread_events() -> bool {
         .arg("--version")
         .output()
         .unwrap();
-    let v = codex_meta::codex_version::Version::from_banner(&String::from_utf8_lossy(&out.stdout))
+    let v = codex_session_id::log::version_in(&String::from_utf8_lossy(&out.stdout))
         .expect("codex --version");
     codex_meta::codex_version::has(v, codex_meta::codex_version::Fact::ThreadEvents)
 }

@@ -118,7 +118,7 @@ impl RealCodex {
             .output()
             .unwrap_or_else(|e| panic!("{} --version: {e}", self.bin.display()));
         let text = String::from_utf8_lossy(&out.stdout);
-        Version::from_banner(&text)
+        codex_session_id::log::version_in(&text)
             .unwrap_or_else(|| panic!("{} --version said {text:?}", self.bin.display()))
     }
 

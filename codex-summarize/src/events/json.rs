@@ -1,4 +1,5 @@
-//! The JSON lines of a log that carry usage: `--json` events of every version.
+//! The JSON lines of a log that carry usage: `--json` events of every version, as
+//! codex-session-id's decoder ([`codex_session_id::log::json`]) reads them.
 //!
 //! - From 0.44, `{"type":"turn.completed","usage":{…}}`: the process's running total
 //!   (see [`crate::run`] for what it counts on resume). `reasoning_output_tokens` is in
@@ -10,110 +11,45 @@
 //!
 //! The session id is not read here: the scanner of codex-session-id finds it.
 
-use serde::Deserialize;
+use codex_session_id::log::TokenCounts;
+use codex_session_id::log::json::{self, JsonEvent, LegacyEvent};
 
 use super::LogScan;
 use crate::usage::Usage;
 
-#[derive(Deserialize)]
-struct Ev<'a> {
-    #[serde(rename = "type", default, borrow)]
-    kind: Option<&'a str>,
-    #[serde(default)]
-    usage: Option<Counters>,
-    #[serde(default)]
-    msg: Option<Msg>,
+/// The usage of a set of counters as read (missing ones 0, normalised).
+fn usage(c: &TokenCounts) -> Usage {
+    Usage::new(
+        c.input_tokens.unwrap_or(0),
+        c.cached_input_tokens.unwrap_or(0),
+        c.output_tokens.unwrap_or(0),
+        c.reasoning_output_tokens.unwrap_or(0),
+    )
+    .normalized()
 }
 
-/// (Owned strings: `flatten` buffers the map, and borrowing through it fails.)
-#[derive(Deserialize)]
-struct Msg {
-    #[serde(rename = "type", default)]
-    kind: Option<String>,
-    #[serde(default)]
-    info: Option<Info>,
-    #[serde(flatten)]
-    flat: Counters,
-}
-
-#[derive(Deserialize)]
-struct Info {
-    #[serde(default)]
-    total_token_usage: Option<Counters>,
-}
-
-#[derive(Deserialize, Default)]
-struct Counters {
-    #[serde(default)]
-    input_tokens: Option<u64>,
-    #[serde(default)]
-    cached_input_tokens: Option<u64>,
-    #[serde(default)]
-    output_tokens: Option<u64>,
-    #[serde(default)]
-    reasoning_output_tokens: Option<u64>,
-}
-
-impl Counters {
-    fn usage(&self) -> Usage {
-        Usage::new(
-            self.input_tokens.unwrap_or(0),
-            self.cached_input_tokens.unwrap_or(0),
-            self.output_tokens.unwrap_or(0),
-            self.reasoning_output_tokens.unwrap_or(0),
-        )
-        .normalized()
-    }
-
-    fn any(&self) -> bool {
-        self.input_tokens.is_some() || self.output_tokens.is_some()
-    }
-}
-
-/// True when a JSON line may be one of the events read here. Codex's `--json` lines
-/// start with their type (`{"type":"item.completed",…`): that head decides without
-/// searching the rest, which can be megabytes of output.
+/// True when a JSON line may be one of the events read here (see
+/// [`json::may_carry_usage`]).
 pub(super) fn wanted(line: &[u8]) -> bool {
-    const HEAD: &[u8] = b"{\"type\":\"";
-    if let Some(rest) = line.strip_prefix(HEAD) {
-        if let Some(end) = memchr::memchr(b'"', rest) {
-            let kind = &rest[..end];
-            if kind == b"turn.completed" {
-                return true;
-            }
-            if kind
-                .iter()
-                .all(|c| c.is_ascii_alphanumeric() || b"._-".contains(c))
-            {
-                return false;
-            }
-        }
-    }
-    memchr::memmem::find(line, b"turn.completed").is_some()
-        || memchr::memmem::find(line, b"\"token_count\"").is_some()
+    json::may_carry_usage(line)
 }
 
 /// Reads one JSON line into `out`.
 pub(super) fn line(text: &[u8], out: &mut LogScan) {
-    let Ok(ev) = serde_json::from_slice::<Ev<'_>>(text) else {
-        return;
-    };
-    match (ev.kind, ev.msg) {
-        (Some("turn.completed"), _) => {
-            if let Some(u) = ev.usage {
-                out.turns_completed += 1;
-                out.turn_reasoning_known = u.reasoning_output_tokens.is_some()
-                    && (out.turns_completed == 1 || out.turn_reasoning_known);
-                out.last_turn_usage = Some(u.usage());
-            }
+    match json::decode(text) {
+        Some(JsonEvent::TurnCompleted { usage: Some(u) }) => {
+            out.turns_completed += 1;
+            out.turn_reasoning_known = u.reasoning_output_tokens.is_some()
+                && (out.turns_completed == 1 || out.turn_reasoning_known);
+            out.last_turn_usage = Some(usage(&u));
         }
-        (None, Some(msg)) if msg.kind.as_deref() == Some("token_count") => {
-            if let Some(total) = msg.info.and_then(|i| i.total_token_usage) {
-                out.stream_usage = Some(total.usage());
-            } else if msg.flat.any() {
+        Some(JsonEvent::Legacy(LegacyEvent::TokenCount { total, flat })) => {
+            if let Some(total) = total {
+                out.stream_usage = Some(usage(&total));
+            } else if flat.any() {
                 // up to 0.29: one model call
                 let mut sum = out.stream_usage.unwrap_or_default();
-                sum.add(&msg.flat.usage());
+                sum.add(&usage(&flat));
                 out.stream_usage = Some(sum);
                 out.stream_per_call = true;
             }

@@ -20,16 +20,16 @@
 //! counted in [`LogScan::long_lines`]. Memory therefore stays under ~2.1 MiB whatever
 //! the log's size.
 
-mod human;
 mod json;
 
-pub use human::{MAX_SEPARATION, Reading, TokensUsed, parse_count};
+pub use codex_session_id::log::{MAX_SEPARATION, Reading, TokensUsed, parse_count};
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, Read};
 use std::path::Path;
 
 use codex_meta::codex_version::{self, Fact, Version};
+use codex_session_id::log::{Line, Lines, human};
 use codex_session_id::text;
 
 use crate::usage::Usage;
@@ -37,8 +37,8 @@ use crate::usage::Usage;
 /// Bytes asked of the reader at a time.
 pub const READ_CHUNK: usize = 64 << 10;
 /// Longest line kept in memory; the rest of a longer line is skipped (see the
-/// module docs).
-pub const MAX_LINE_BYTES: usize = 1 << 20;
+/// module docs). The session-id scanner's cap too: one split of the log feeds both.
+pub const MAX_LINE_BYTES: usize = codex_session_id::MAX_JSON_LINE;
 
 /// What was found in a log.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -108,8 +108,9 @@ impl Blended {
             None if self.decreased => true,
             None => {
                 return Err(format!(
-                    "{} one-line `tokens used` readings and no CLI version: before 0.34 each counts one model call, from 0.34 each is the running total",
-                    self.readings
+                    "{} one-line `{}` readings and no CLI version: before 0.34 each counts one model call, from 0.34 each is the running total",
+                    self.readings,
+                    human::TOKENS_USED
                 ));
             }
         };
@@ -150,13 +151,18 @@ impl LogScanner {
         }
     }
 
-    /// Feeds the log's next chunk of (decoded) bytes to the session-id scanner; the
-    /// same bytes go to [`LogScanner::line`] line by line.
-    fn ids(&mut self, chunk: &[u8]) {
+    /// Feeds one line of the log's (decoded) text as the splitter handed it out: to the
+    /// session-id scanner, then as a line or a long line.
+    fn split_line(&mut self, l: Line<'_>) {
         if self.out.session_id.is_none() {
-            if let Some(id) = self.ids.feed(chunk).next() {
+            if let Some(id) = self.ids.line(l) {
                 self.out.session_id = Some(id.uuid.to_string());
             }
+        }
+        if l.truncated {
+            self.long_line(l.text);
+        } else {
+            self.line(l.text);
         }
     }
 
@@ -185,21 +191,21 @@ impl LogScanner {
         let text = text::strip_stamp(plain).unwrap_or(plain);
         match self.header {
             None => {
-                if let Some(i) = memchr::memmem::find(text, b"OpenAI Codex v") {
-                    let banner = String::from_utf8_lossy(&text[i..]);
-                    self.out.cli_version = Version::from_banner(&banner);
+                if let Some(banner) = human::find_banner(text) {
+                    let banner = String::from_utf8_lossy(banner);
+                    self.out.cli_version = human::version_in(&banner);
                     self.header = Some(0);
                 }
             }
             Some(n) if n < HEADER_LINES => {
                 self.header = Some(n + 1);
-                if text.len() >= 8 && text.iter().all(|&b| b == b'-') {
+                if human::is_fence(text) {
                     self.fences += 1;
                     if self.fences >= 2 {
                         self.header = Some(u32::MAX);
                     }
-                } else if let Some(m) = human::strip_prefix_ci(text, b"model:") {
-                    let m = String::from_utf8_lossy(m.trim_ascii());
+                } else if let Some(m) = human::model_line(text) {
+                    let m = String::from_utf8_lossy(m);
                     if self.out.model.is_none() && !m.is_empty() {
                         self.out.model = Some(m.into_owned());
                     }
@@ -220,12 +226,7 @@ impl LogScanner {
     }
 
     /// What the lines said.
-    pub fn finish(mut self) -> LogScan {
-        if self.out.session_id.is_none() {
-            if let Some(id) = self.ids.finish() {
-                self.out.session_id = Some(id.uuid.to_string());
-            }
-        }
+    pub fn finish(self) -> LogScan {
         self.out
     }
 }
@@ -240,62 +241,23 @@ pub fn scan_log(bytes: &[u8]) -> LogScan {
 /// most [`MAX_LINE_BYTES`] of one line in memory. Lines end at `\n` or `\r`. Fails
 /// only when reading does.
 pub fn scan_log_reader<R: Read>(r: R) -> io::Result<LogScan> {
-    let mut r = BufReader::with_capacity(READ_CHUNK, text::TextReader::new(r));
+    let mut r = text::TextReader::new(r);
+    let mut buf = vec![0u8; READ_CHUNK];
     let mut sc = LogScanner::new();
-    // the part of the current line read so far, when it spans reads
-    let mut line: Vec<u8> = Vec::new();
-    let mut overlong = false;
+    let mut lines = Lines::new(MAX_LINE_BYTES);
     loop {
-        let buf = match r.fill_buf() {
-            Ok(b) => b,
+        let n = match r.read(&mut buf) {
+            Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
-        if buf.is_empty() {
+        if n == 0 {
             break;
         }
-        sc.ids(buf);
-        let mut used = 0;
-        while let Some(i) = memchr::memchr2(b'\n', b'\r', &buf[used..]) {
-            let part = &buf[used..used + i];
-            if line.is_empty() && !overlong {
-                if part.len() > MAX_LINE_BYTES {
-                    sc.long_line(&part[..MAX_LINE_BYTES]);
-                } else {
-                    sc.line(part);
-                }
-            } else {
-                overlong |= keep(&mut line, part);
-                if overlong {
-                    sc.long_line(&line);
-                } else {
-                    sc.line(&line);
-                }
-                line.clear();
-                overlong = false;
-            }
-            used += i + 1;
-        }
-        let tail = &buf[used..];
-        if !overlong {
-            overlong = keep(&mut line, tail);
-        }
-        let n = buf.len();
-        r.consume(n);
+        lines.feed(&buf[..n], |l| sc.split_line(l));
     }
-    if overlong {
-        sc.long_line(&line);
-    } else if !line.is_empty() {
-        sc.line(&line);
-    }
+    lines.finish(|l| sc.split_line(l));
     Ok(sc.finish())
-}
-
-/// Appends `part` to `line` up to [`MAX_LINE_BYTES`]; true when some was cut.
-fn keep(line: &mut Vec<u8>, part: &[u8]) -> bool {
-    let room = MAX_LINE_BYTES.saturating_sub(line.len());
-    line.extend_from_slice(&part[..part.len().min(room)]);
-    part.len() > room
 }
 
 /// Scans a log file (`.zst` decompressed on the fly), streaming.

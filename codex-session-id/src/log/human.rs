@@ -1,19 +1,69 @@
-//! The human transcript's usage line: `tokens used`, as every version printed it.
+//! The human transcript's lines that other tools read: the banner `OpenAI Codex v…` and
+//! its version, the header's fences and `model:`, `ERROR:` lines, and the usage line
+//! `tokens used`, as every version printed it.
 //!
-//! Why it exists apart: both codex-summarize (how many tokens) and codex-spawn (did the
-//! turn complete) read it, and it has more shapes than it seems:
+//! Why it exists apart: both codex-summarize (how many tokens, which version and model)
+//! and codex-spawn (did the turn complete) read these, and `tokens used` has more shapes
+//! than it seems:
 //! - before 0.44, one line: `[2025-09-01T12:00:00] tokens used: 870` (or `1,700`);
 //! - from 0.44, two lines: `tokens used`, then the number (`1,700`) on the next one;
 //! - in a log where stdout and stderr were merged (CI, `2>&1`), stdout's copy of the final
 //!   message can land between the two lines: `tokens used`, the message, then the number.
 //!
-//! [`TokensUsed`] reads [`plain`](codex_session_id::text::plain) lines (a CI timestamp,
+//! [`TokensUsed`] reads [`plain`](crate::text::plain) lines (a CI timestamp,
 //! colours and `←` escapes already set aside) and reports each reading. For the
 //! separated form, a number line of the repeated message is told from the real one by
 //! the agent's message itself: the lines of the last `codex` section that were bare
 //! numbers are skipped, once each, before a number counts.
 
-use codex_session_id::text::strip_stamp;
+use codex_meta::codex_version::Version;
+
+use crate::text::strip_stamp;
+
+/// The label of the human transcript's usage line (messages about it name it so).
+pub const TOKENS_USED: &str = "tokens used";
+
+/// The banner that opens a human transcript's header.
+const BANNER: &[u8] = b"OpenAI Codex v";
+
+/// Where `text` (a [`plain`](crate::text::plain) line, its `[timestamp] ` set aside or
+/// not) holds the banner `OpenAI Codex v…`: the text from the banner on.
+pub fn find_banner(text: &[u8]) -> Option<&[u8]> {
+    memchr::memmem::find(text, BANNER).map(|i| &text[i..])
+}
+
+/// Whether `text` (a plain line without its `[timestamp] `) is the banner.
+pub fn is_banner(text: &[u8]) -> bool {
+    text.starts_with(BANNER)
+}
+
+/// The version a line names: the human banner (`OpenAI Codex v0.42.0 (research
+/// preview)`, maybe after a `[timestamp] `) or `codex --version`'s output
+/// (`codex-cli 0.169.0`).
+pub fn version_in(line: &str) -> Option<Version> {
+    let l = line.trim();
+    let rest = match l.strip_prefix("codex-cli ") {
+        Some(rest) => rest,
+        None => std::str::from_utf8(&find_banner(l.as_bytes())?[BANNER.len()..]).ok()?,
+    };
+    rest.split_whitespace().next()?.parse().ok()
+}
+
+/// Whether `text` (a plain line) is a header's fence, `--------`.
+pub fn is_fence(text: &[u8]) -> bool {
+    text.len() >= 8 && text.iter().all(|&b| b == b'-')
+}
+
+/// The model a header's `model: …` line names (any case), trimmed; `None` for another
+/// line.
+pub fn model_line(text: &[u8]) -> Option<&[u8]> {
+    strip_prefix_ci(text, b"model:").map(<[u8]>::trim_ascii)
+}
+
+/// The message of an `ERROR: …` line (a plain line without its `[timestamp] `), trimmed.
+pub fn error_line(text: &[u8]) -> Option<&[u8]> {
+    text.strip_prefix(b"ERROR:").map(<[u8]>::trim_ascii)
+}
 
 /// How many lines after `tokens used` its number is looked for (stdout's copy of the
 /// final message may come between).
@@ -103,7 +153,7 @@ impl TokensUsed {
             }
             return None;
         }
-        if text.eq_ignore_ascii_case(b"tokens used") {
+        if text.eq_ignore_ascii_case(TOKENS_USED.as_bytes()) {
             self.in_agent = false;
             let numbers = self.agent_numbers.replace(Vec::new());
             self.awaiting = Some((0, numbers));
@@ -137,7 +187,7 @@ fn is_section(text: &[u8]) -> bool {
         text,
         b"user" | b"codex" | b"thinking" | b"exec" | b"User instructions:"
     ) || text.starts_with(b"exec ")
-        || text.starts_with(b"OpenAI Codex v")
+        || is_banner(text)
 }
 
 /// `1,700`, `1700`, `1 700`, `1_700`: a count (digits, maybe grouped).
@@ -158,7 +208,7 @@ pub fn parse_count(text: &[u8]) -> Option<u64> {
 }
 
 /// `text` without `prefix`, compared ignoring ASCII case.
-pub(crate) fn strip_prefix_ci<'a>(text: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> {
+fn strip_prefix_ci<'a>(text: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> {
     let head = text.get(..prefix.len())?;
     head.eq_ignore_ascii_case(prefix)
         .then(|| &text[prefix.len()..])
@@ -171,7 +221,7 @@ mod tests {
     fn readings(text: &str) -> Vec<Reading> {
         let mut t = TokensUsed::new();
         text.lines()
-            .filter_map(|l| t.line(&codex_session_id::text::plain(l.as_bytes())))
+            .filter_map(|l| t.line(&crate::text::plain(l.as_bytes())))
             .collect()
     }
 
@@ -209,5 +259,32 @@ mod tests {
         assert_eq!(readings("tokens used: many"), []);
         assert_eq!(parse_count(b"1,,"), None);
         assert_eq!(parse_count(b"99999999999999999999999"), None);
+    }
+
+    /// (Moved from codex-meta's `codex_version`, whose `Version::from_banner` this was.)
+    #[test]
+    fn versions_parse_from_banners_and_version_output() {
+        assert_eq!(version_in("codex-cli 0.171.0"), Some(Version(0, 171, 0)));
+        assert_eq!(
+            version_in("[2026-12-01T08:09:42] OpenAI Codex v0.36.0 (research preview)"),
+            Some(Version(0, 36, 0))
+        );
+        assert_eq!(
+            version_in("OpenAI Codex v0.169.0"),
+            Some(Version(0, 169, 0))
+        );
+        assert_eq!(version_in("hello"), None);
+    }
+
+    #[test]
+    fn header_lines() {
+        assert_eq!(
+            find_banner(b"x OpenAI Codex v1"),
+            Some(&b"OpenAI Codex v1"[..])
+        );
+        assert!(is_fence(b"--------") && !is_fence(b"-------"));
+        assert_eq!(model_line(b"Model:  gpt-5 "), Some(&b"gpt-5"[..]));
+        assert_eq!(error_line(b"ERROR: boom "), Some(&b"boom"[..]));
+        assert_eq!(error_line(b"error: boom"), None);
     }
 }
