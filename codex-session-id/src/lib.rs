@@ -31,7 +31,6 @@ mod json_prefix;
 mod launch;
 mod line;
 mod position;
-#[allow(unsafe_code)] // its mmap calls; helper "decoder" moves them into a src/sys/ module
 mod read;
 mod sys;
 
