@@ -37,6 +37,7 @@ mod runs_dir;
 pub mod scheduler;
 pub mod schema;
 mod store;
+pub mod sys;
 mod wait;
 pub mod witness;
 

@@ -135,6 +135,11 @@ pub fn resolve_bin(bin: &OsStr, path_var: Option<&OsStr>) -> Result<PathBuf, Unr
 
 /// Quote one word for a POSIX shell: bare when it is made only of safe characters,
 /// else in single quotes (`'` written as `'\''`). Invalid UTF-8 is shown lossily.
+///
+/// Not `shell_words::quote` (1.1, measured): it quotes `=` and `%` (`x=y`, `--flag=v`
+/// would change in every logged command line, and the tests pin them bare) and leaves
+/// `!`, `{`, `}`, `^` and non-ASCII bare; this one quotes everything outside
+/// `[A-Za-z0-9-_./:=@%+,]`.
 pub fn shell_quote(word: &OsStr) -> String {
     let text = word.to_string_lossy();
     let safe = !text.is_empty()
@@ -169,6 +174,12 @@ mod tests {
         assert_eq!(shell_quote(OsStr::new("")), "''");
         assert_eq!(shell_quote(OsStr::new("a b")), "'a b'");
         assert_eq!(shell_quote(OsStr::new("it's $(x)")), r"'it'\''s $(x)'");
+        // where shell_words::quote differs (see shell_quote's docs)
+        assert_eq!(shell_quote(OsStr::new("--flag=v")), "--flag=v");
+        assert_eq!(shell_quote(OsStr::new("100%")), "100%");
+        assert_eq!(shell_quote(OsStr::new("a!b")), "'a!b'");
+        assert_eq!(shell_quote(OsStr::new("{a}")), "'{a}'");
+        assert_eq!(shell_quote(OsStr::new("é")), "'é'");
     }
 
     #[test]

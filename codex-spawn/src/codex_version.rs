@@ -201,7 +201,10 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
         // SAFETY: this test's own process environment; no other thread reads XDG_CACHE_HOME
-        unsafe { std::env::set_var("XDG_CACHE_HOME", tmp.path().join("cache")) };
+        #[allow(unsafe_code)]
+        unsafe {
+            std::env::set_var("XDG_CACHE_HOME", tmp.path().join("cache"))
+        };
         assert_eq!(detect(&bin), Some(Version(0, 171, 0)));
         assert_eq!(detect(&bin), Some(Version(0, 171, 0)));
         assert_eq!(std::fs::read_to_string(&count).unwrap().lines().count(), 1);

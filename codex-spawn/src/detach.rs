@@ -9,7 +9,7 @@
 //! parent has written the meta (EOF on a pipe) before it touches it.
 
 use std::fs::OpenOptions;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 
 use nix::unistd::{ForkResult, Pid};
 
@@ -36,14 +36,16 @@ pub fn fork(sigs: &mut Signals) -> Result<Side, SpawnError> {
         action: "hold signals",
         source: e,
     })?;
-    // SAFETY: codex-spawn has not started any thread at this point, so the child may run
-    // ordinary code.
-    let forked = unsafe { nix::unistd::fork() };
-    let forked = match forked {
+    // codex-spawn has not started any thread at this point, so the child may run
+    // ordinary code
+    let forked = match crate::sys::child::fork() {
         Ok(f) => f,
         Err(e) => {
             held.release();
-            return Err(SpawnError::sys("fork", e));
+            return Err(SpawnError::Sys {
+                action: "fork",
+                source: e,
+            });
         }
     };
     match forked {
@@ -62,10 +64,9 @@ pub fn fork(sigs: &mut Signals) -> Result<Side, SpawnError> {
             drop(w);
             let _ = nix::unistd::setsid();
             if let Ok(null) = OpenOptions::new().read(true).write(true).open("/dev/null") {
-                for fd in 0..=2 {
-                    // SAFETY: dup2 onto the standard descriptors of this process.
-                    unsafe { libc::dup2(null.as_raw_fd(), fd) };
-                }
+                let _ = nix::unistd::dup2_stdin(&null);
+                let _ = nix::unistd::dup2_stdout(&null);
+                let _ = nix::unistd::dup2_stderr(&null);
             }
             let mut byte = [0u8; 1];
             while let Err(nix::errno::Errno::EINTR) = nix::unistd::read(&r, &mut byte) {}

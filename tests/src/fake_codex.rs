@@ -310,11 +310,13 @@ pub fn main() -> ExitCode {
     }
 }
 
+#[allow(unsafe_code)] // test support: the fake codex's own signal handling
 extern "C" fn exit_on_term(_: libc::c_int) {
     // SAFETY: _exit is async-signal-safe.
     unsafe { libc::_exit(143) }
 }
 
+#[allow(unsafe_code)] // test support: the fake codex's own signal handling
 fn install_term_handling(knobs: &Knobs) {
     use nix::sys::signal::{SigHandler, Signal, signal};
     let handler = if knobs.ignore_term {

@@ -23,12 +23,13 @@
 //! supervisor, which forwards them.
 
 use std::ffi::CString;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
+use crate::sys::child::{self, Which};
 use crate::sys::stdin::Feed;
 use crate::sys::{reaper, signals};
 
@@ -41,8 +42,7 @@ pub const FINISH: u8 = b'K';
 /// A status record's length.
 pub const RECORD: usize = 5;
 
-/// What the keeper needs, prepared by the supervisor before the fork (nothing is
-/// allocated for the child's exec after it).
+/// What the keeper needs, prepared by the supervisor before the fork.
 pub struct Plan {
     pub program: CString,
     pub argv: Vec<CString>,
@@ -84,8 +84,8 @@ pub fn main(plan: Plan) -> ! {
         Ok(()) => 0,
         Err(_) => 1,
     };
-    // SAFETY: leave the forked process without running the supervisor's exit code.
-    unsafe { libc::_exit(code) }
+    // leave the forked process without running the supervisor's exit code
+    child::exit_now(code)
 }
 
 fn send(status: &OwnedFd, tag: u8, value: i32) {
@@ -111,54 +111,17 @@ fn run(plan: Plan, subreaper: bool) -> nix::Result<()> {
     } = plan;
     let sigchld =
         signals::Signals::install(&[Signal::SIGCHLD]).map_err(|_| nix::errno::Errno::EIO)?;
-    let (err_r, err_w) = crate::sys::cloexec_pipe().map_err(|_| nix::errno::Errno::EMFILE)?;
-    let me = nix::unistd::getpid();
-    let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
-    argv_ptrs.push(std::ptr::null());
-
-    // SAFETY: this process is single-threaded (a fork of the single-threaded
-    // supervisor); the child below only makes async-signal-safe calls before exec.
-    let child = match unsafe { nix::unistd::fork() }? {
-        nix::unistd::ForkResult::Child => {
-            // SAFETY: async-signal-safe calls on descriptors this process owns.
-            unsafe {
-                libc::setpgid(0, 0);
-                reaper::die_with_parent(me.as_raw());
-                signals::reset_for_exec();
-                libc::dup2(stdin.as_raw_fd(), 0);
-                libc::dup2(stdout.as_raw_fd(), 1);
-                if let Some(e) = &stderr {
-                    libc::dup2(e.as_raw_fd(), 2);
-                }
-                if let Some(dir) = &cwd {
-                    if libc::chdir(dir.as_ptr()) != 0 {
-                        fail_exec(err_w.as_raw_fd());
-                    }
-                }
-                libc::execv(program.as_ptr(), argv_ptrs.as_ptr());
-                fail_exec(err_w.as_raw_fd());
-            }
-        }
-        nix::unistd::ForkResult::Parent { child } => child,
+    let exec = Exec {
+        program,
+        argv,
+        cwd,
+        stdin,
+        stdout,
+        stderr,
     };
-    drop((err_w, stdin, stdout, stderr));
-
-    // exec's verdict: EOF when it succeeded (close-on-exec), else the errno
-    let mut errno = [0u8; 4];
-    let mut got = 0;
-    while got < 4 {
-        match nix::unistd::read(&err_r, &mut errno[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(nix::errno::Errno::EINTR) => {}
-            Err(_) => break,
-        }
-    }
-    if got == 4 {
-        send(&status, EXEC_FAILED, i32::from_le_bytes(errno));
-        let _ = nix::sys::wait::waitpid(child, None);
+    let Some(child) = exec.start(&status)? else {
         return Ok(());
-    }
+    };
     send(&status, STARTED, child.as_raw());
 
     let mut child = Child {
@@ -211,6 +174,74 @@ fn run(plan: Plan, subreaper: bool) -> nix::Result<()> {
     Ok(())
 }
 
+/// The child's exec: what it runs, where, on which descriptors (prepared before the
+/// fork; the keeper is single-threaded, so the child may allocate before it execs).
+struct Exec {
+    program: CString,
+    argv: Vec<CString>,
+    cwd: Option<CString>,
+    stdin: OwnedFd,
+    stdout: OwnedFd,
+    stderr: Option<OwnedFd>,
+}
+
+impl Exec {
+    /// Fork and exec the child. `Ok(None)`: exec failed — its errno went to the
+    /// supervisor on `status`, and the child is reaped.
+    fn start(self, status: &OwnedFd) -> nix::Result<Option<Pid>> {
+        let (err_r, err_w) = crate::sys::cloexec_pipe().map_err(|_| nix::errno::Errno::EMFILE)?;
+        let me = nix::unistd::getpid();
+        let forked = child::fork().map_err(|e| {
+            e.raw_os_error()
+                .map_or(nix::errno::Errno::EAGAIN, nix::errno::Errno::from_raw)
+        })?;
+        let child = match forked {
+            nix::unistd::ForkResult::Child => self.exec_child(me, err_w.as_fd()),
+            nix::unistd::ForkResult::Parent { child } => child,
+        };
+        drop((err_w, self));
+
+        // exec's verdict: EOF when it succeeded (close-on-exec), else the errno
+        let mut errno = [0u8; 4];
+        let mut got = 0;
+        while got < 4 {
+            match nix::unistd::read(&err_r, &mut errno[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(nix::errno::Errno::EINTR) => {}
+                Err(_) => break,
+            }
+        }
+        if got == 4 {
+            send(status, EXEC_FAILED, i32::from_le_bytes(errno));
+            let _ = nix::sys::wait::waitpid(child, None);
+            return Ok(None);
+        }
+        Ok(Some(child))
+    }
+
+    /// In the forked child: its own process group, dying with its keeper, default
+    /// signals, its descriptors 0-2, its directory; then exec, or the errno on `err`.
+    fn exec_child(&self, keeper: Pid, err: BorrowedFd<'_>) -> ! {
+        let _ = nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0));
+        reaper::die_with_parent(keeper.as_raw());
+        signals::reset_for_exec();
+        let _ = nix::unistd::dup2_stdin(&self.stdin);
+        let _ = nix::unistd::dup2_stdout(&self.stdout);
+        if let Some(e) = &self.stderr {
+            let _ = nix::unistd::dup2_stderr(e);
+        }
+        if let Some(dir) = &self.cwd {
+            if let Err(e) = nix::unistd::chdir(dir.as_c_str()) {
+                fail_exec(err, e);
+            }
+        }
+        match nix::unistd::execv(&self.program, &self.argv) {
+            Err(e) => fail_exec(err, e),
+        }
+    }
+}
+
 /// The keeper's child. Once it exits it is left a zombie until the keeper's very end: its
 /// pid is its process group's id, and a zombie keeps that number from being given to
 /// another process while the keeper (or the supervisor) may still signal the group.
@@ -219,50 +250,19 @@ struct Child {
     exited: bool,
 }
 
-/// `waitid` on `idtype`/`id` for an exited child, without reaping it; its pid and raw
-/// wait status.
-fn peek(idtype: libc::idtype_t, id: libc::id_t) -> Option<(i32, i32)> {
-    // SAFETY: waitid fills the zeroed siginfo it is given.
-    unsafe {
-        let mut info: libc::siginfo_t = std::mem::zeroed();
-        let rc = libc::waitid(
-            idtype,
-            id,
-            &mut info,
-            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
-        );
-        let pid = info.si_pid();
-        if rc != 0 || pid == 0 {
-            return None;
-        }
-        Some((pid, raw_status(info.si_code, info.si_status())))
-    }
-}
-
-/// A waitid result as the wait status `waitpid` would give.
-fn raw_status(code: libc::c_int, status: libc::c_int) -> i32 {
-    // CLD_EXITED = 1, CLD_KILLED = 2, CLD_DUMPED = 3 (Linux and macOS alike)
-    match code {
-        1 => (status & 0xff) << 8,
-        2 => status & 0x7f,
-        3 => (status & 0x7f) | 0x80,
-        _ => status,
-    }
-}
-
 impl Child {
     /// Send the child's status once it exited (it stays a zombie), and reap every other
     /// child that has exited (orphans this subreaper adopted).
     fn reap(&mut self, status: &OwnedFd) {
         if !self.exited {
-            if let Some((_, raw)) = peek(libc::P_PID, self.pid.as_raw() as libc::id_t) {
+            if let Some((_, raw)) = child::peek_exited(Which::Pid(self.pid.as_raw())) {
                 self.exited = true;
                 send(status, EXITED, raw);
             }
         }
         // others: whatever exited that is not the child
         loop {
-            match peek(libc::P_ALL, 0) {
+            match child::peek_exited(Which::Any) {
                 Some((pid, _)) if pid != self.pid.as_raw() => {
                     let _ = nix::sys::wait::waitpid(Pid::from_raw(pid), None);
                 }
@@ -292,7 +292,7 @@ impl Child {
             return false;
         }
         let me = std::process::id() as i32;
-        let children = crate::sys::proc_table::children(me);
+        let children = codex_meta::sys::proc::children(me);
         children.is_some_and(|c| c.iter().all(|&p| p == self.pid.as_raw()))
     }
 }
@@ -321,35 +321,16 @@ fn finish(child: &mut Child, status: &OwnedFd, subreaper: bool) {
         child.reap(status);
     }
     // the child itself, last
-    loop {
-        let mut raw = 0;
-        // SAFETY: waitpid on our own child with a valid status pointer.
-        let pid = unsafe { libc::waitpid(child.pid.as_raw(), &mut raw, 0) };
-        if pid == child.pid.as_raw() {
-            if !child.exited {
-                child.exited = true;
-                send(status, EXITED, raw);
-            }
-            break;
-        }
-        if pid < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-            break;
+    if let Ok(raw) = child::reap(child.pid.as_raw()) {
+        if !child.exited {
+            child.exited = true;
+            send(status, EXITED, raw);
         }
     }
 }
 
-/// In the child, after a failed chdir/exec: report errno and leave.
-///
-/// # Safety
-/// Only in the forked child; async-signal-safe.
-unsafe fn fail_exec(fd: RawFd) -> ! {
-    let errno = std::io::Error::last_os_error()
-        .raw_os_error()
-        .unwrap_or(libc::ENOEXEC);
-    let bytes = errno.to_le_bytes();
-    // SAFETY: write and _exit are async-signal-safe.
-    unsafe {
-        libc::write(fd, bytes.as_ptr().cast(), 4);
-        libc::_exit(127)
-    }
+/// In the child, after a failed chdir/exec: report errno on `fd` and leave.
+fn fail_exec(fd: BorrowedFd<'_>, errno: nix::errno::Errno) -> ! {
+    let _ = nix::unistd::write(fd, &(errno as i32).to_le_bytes());
+    child::exit_now(127)
 }

@@ -131,9 +131,8 @@ impl Kept {
             status: status_w,
             control: control_r,
         };
-        // SAFETY: the supervisor is single-threaded whenever it starts a child; the
-        // keeper runs its own code and leaves with _exit.
-        let keeper = match unsafe { nix::unistd::fork() }? {
+        // the keeper runs its own code and leaves with _exit
+        let keeper = match crate::sys::child::fork()? {
             nix::unistd::ForkResult::Child => {
                 drop((status_r, control_w, output));
                 keeper::main(plan)

@@ -24,7 +24,7 @@ use std::collections::HashSet;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
-use crate::sys::proc_table::{self, Proc};
+use codex_meta::sys::proc::{self as proc_table, Proc};
 
 /// How many rounds [`kill_all`] makes at most (each after a short pause).
 const ROUNDS: u32 = 200;
@@ -180,6 +180,7 @@ mod tests {
             pgid: pid,
             sid,
             zombie: false,
+            start: None,
         }
     }
 

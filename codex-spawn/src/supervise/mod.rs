@@ -132,10 +132,12 @@ pub fn run(config: Config) -> Result<u8, SpawnError> {
         Some(req) => {
             // codex (and the check) work in the worktree: a GIT_DIR of the caller's (a
             // git hook that runs codex-spawn) would send their git to the main repo
-            for var in crate::worktree::REPO_ENV {
-                // SAFETY: codex-spawn is single-threaded here (no thread has started).
-                unsafe { std::env::remove_var(var) };
-            }
+            crate::sys::child::remove_env(&crate::worktree::REPO_ENV).map_err(|e| {
+                SpawnError::Sys {
+                    action: "clear git's repository variables",
+                    source: e,
+                }
+            })?;
             let prior = resolve::prior_worktree(&p.runs, &p.config)?;
             Some(crate::worktree::plan(
                 &p.config.repo_abs,

@@ -1,20 +1,26 @@
 //! What differs by platform, one small module per mechanism, each with its Linux and its
 //! portable implementation side by side (the `portable` feature forces the portable one
 //! on Linux, so both are tested here). Nothing outside this directory (and codex-meta's
-//! `witness`) names signalfd, memfd, prctl or /proc.
+//! `sys`) names signalfd, memfd, prctl or /proc.
 //!
+//! Every `unsafe` of codex-spawn stands here (the rest of the crate is
+//! `unsafe_code = "deny"`).
+//!
+//! - [`child`]: the fork (single-threaded only), `_exit`, waiting without reaping;
 //! - [`signals`]: signals as poll(2) events (signalfd | self-pipe), and the reset every
 //!   child gets before exec;
 //! - [`stdin`]: the prompt on a child's stdin (memfd | a pipe the keeper feeds);
 //! - [`reaper`]: orphans adopted and codex dying with its keeper (subreaper and
 //!   parent-death signal | neither);
-//! - [`proc_table`]: the process table (/proc | libproc);
+//! - the process table (/proc | libproc) is codex-meta's one reader,
+//!   [`codex_meta::sys::proc`] (the witness reads it too);
 //! - [`open_files`]: the files a process tree holds open (/proc | not known);
 //! - [`reserve`]: room kept on the runs dir's disk for the final record (fallocate |
 //!   written zeros).
+#![allow(unsafe_code)]
 
+pub mod child;
 pub mod open_files;
-pub mod proc_table;
 pub mod reaper;
 pub mod reserve;
 pub mod signals;
@@ -44,9 +50,8 @@ pub fn set_nonblocking(fd: &impl std::os::fd::AsFd) -> std::io::Result<()> {
 pub fn widen_pipe(fd: &impl std::os::fd::AsFd) {
     #[cfg(target_os = "linux")]
     {
-        use std::os::fd::AsRawFd;
-        // SAFETY: fcntl on a descriptor we own; failure leaves the pipe as it was.
-        unsafe { libc::fcntl(fd.as_fd().as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 20) };
+        // failure leaves the pipe as it was
+        let _ = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETPIPE_SZ(1 << 20));
     }
     #[cfg(not(target_os = "linux"))]
     let _ = fd;
@@ -70,9 +75,10 @@ pub fn close_other_fds(keep: &[std::os::fd::RawFd]) {
     };
     for fd in open {
         if fd > 2 && !keep.contains(&fd) {
-            // SAFETY: closing a descriptor this (forked) process will never use; the
-            // listing's own descriptor is already closed, so this fails harmlessly.
-            unsafe { libc::close(fd) };
+            // a descriptor this (forked) process will never use, whatever holds it: the
+            // process leaves with _exit, no owner's drop runs. The listing's own
+            // descriptor is already closed, so closing it fails harmlessly.
+            let _ = nix::unistd::close(fd);
         }
     }
 }

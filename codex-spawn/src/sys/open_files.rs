@@ -4,7 +4,7 @@
 //! start to its end).
 //!
 //! - Linux: `readlink /proc/<pid>/fd/*` of the process and its descendants (the
-//!   children from [`crate::sys::proc_table::children`]);
+//!   children from [`codex_meta::sys::proc::children`]);
 //! - elsewhere: not known (`None`).
 
 use std::path::{Path, PathBuf};
@@ -27,7 +27,7 @@ mod imp {
         let mut procs = vec![pid];
         let mut i = 0;
         while i < procs.len() && procs.len() < MAX_PROCESSES {
-            for c in crate::sys::proc_table::children(procs[i]).unwrap_or_default() {
+            for c in codex_meta::sys::proc::children(procs[i]).unwrap_or_default() {
                 if !procs.contains(&c) && procs.len() < MAX_PROCESSES {
                     procs.push(c);
                 }

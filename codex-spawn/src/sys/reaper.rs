@@ -29,32 +29,23 @@ pub fn die_with_parent(parent: libc::pid_t) {
 
 #[cfg(linux_native)]
 mod imp {
+    use nix::sys::prctl;
+    use nix::sys::signal::Signal;
+
     pub fn adopts_orphans() -> bool {
-        let mut on: libc::c_int = 0;
-        // SAFETY: PR_GET_CHILD_SUBREAPER writes one int through the pointer given.
-        let rc = unsafe { libc::prctl(libc::PR_GET_CHILD_SUBREAPER, &mut on as *mut libc::c_int) };
-        rc == 0 && on != 0
+        prctl::get_child_subreaper().unwrap_or(false)
     }
 
     pub fn become_subreaper() -> bool {
-        // SAFETY: prctl with integer arguments.
-        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong, 0, 0, 0) == 0 }
+        prctl::set_child_subreaper(true).is_ok()
     }
 
+    /// prctl, getppid and raise: system calls, async-signal-safe.
     pub fn die_with_parent(parent: libc::pid_t) {
-        // SAFETY: prctl, getppid and raise are async-signal-safe system calls.
-        unsafe {
-            libc::prctl(
-                libc::PR_SET_PDEATHSIG,
-                libc::SIGKILL as libc::c_ulong,
-                0,
-                0,
-                0,
-            );
-            // the parent may have died before prctl: then nobody would tell us
-            if libc::getppid() != parent {
-                libc::raise(libc::SIGKILL);
-            }
+        let _ = prctl::set_pdeathsig(Signal::SIGKILL);
+        // the parent may have died before prctl: then nobody would tell us
+        if nix::unistd::getppid().as_raw() != parent {
+            let _ = nix::sys::signal::raise(Signal::SIGKILL);
         }
     }
 }

@@ -70,19 +70,17 @@ fn allocate(file: &mut File, bytes: u64) -> io::Result<()> {
 
 #[cfg(target_os = "linux")]
 mod imp {
+    use nix::errno::Errno;
     use std::fs::{File, OpenOptions};
-    use std::os::fd::AsRawFd;
     use std::os::unix::fs::OpenOptionsExt;
     use std::path::Path;
 
     /// `Ok(true)`: allocated; `Ok(false)`: this filesystem can't, write bytes instead.
     pub fn fallocate(file: &File, bytes: u64) -> std::io::Result<bool> {
-        // SAFETY: posix_fallocate on a descriptor we own.
-        let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, bytes as libc::off_t) };
-        match rc {
-            0 => Ok(true),
-            libc::EOPNOTSUPP | libc::EINVAL => Ok(false),
-            e => Err(std::io::Error::from_raw_os_error(e)),
+        match nix::fcntl::posix_fallocate(file, 0, bytes as libc::off_t) {
+            Ok(()) => Ok(true),
+            Err(Errno::EOPNOTSUPP | Errno::EINVAL) => Ok(false),
+            Err(e) => Err(e.into()),
         }
     }
 

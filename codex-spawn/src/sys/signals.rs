@@ -100,30 +100,58 @@ impl AsFd for Signals {
 /// In a forked child, before exec: every signal back to its default disposition, and an
 /// empty signal mask. Async-signal-safe (sigaction, sigprocmask).
 pub fn reset_for_exec() {
-    // SAFETY: sigaction/sigprocmask with locally built arguments; both are
-    // async-signal-safe. Numbers that are not signals (or can't be changed: KILL, STOP)
-    // just fail.
-    unsafe {
-        let mut dfl: libc::sigaction = std::mem::zeroed();
-        dfl.sa_sigaction = libc::SIG_DFL;
-        libc::sigemptyset(&mut dfl.sa_mask);
-        for sig in 1..max_signal() {
-            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-                libc::sigaction(sig, &dfl, std::ptr::null_mut());
-            }
+    // every number, real-time signals too (nix's `Signal` names only the others)
+    for sig in 1..max_signal() {
+        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+            set_disposition(sig, Disposition::Default);
         }
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
     }
+    let _ = nix::sys::signal::sigprocmask(
+        nix::sys::signal::SigmaskHow::SIG_SETMASK,
+        Some(&nix::sys::signal::SigSet::empty()),
+        None,
+    );
 }
 
 /// Ignore `signals` in this process (the keeper: terminal and kill-by-name signals are
 /// for the supervisor, which forwards them).
 pub fn ignore(signals: &[Signal]) {
     for &s in signals {
-        // SAFETY: SIG_IGN is always a valid disposition.
-        let _ = unsafe { nix::sys::signal::signal(s, nix::sys::signal::SigHandler::SigIgn) };
+        set_disposition(s as libc::c_int, Disposition::Ignore);
+    }
+}
+
+/// What [`set_disposition`] gives a signal: only these, so it is safe to call.
+#[derive(Clone, Copy)]
+enum Disposition {
+    Default,
+    Ignore,
+    /// The portable path's handler: the signal's number into the self-pipe.
+    #[cfg(not(linux_native))]
+    SelfPipe,
+}
+
+/// `sigaction(sig)` with an empty mask; false when it failed (a number that is not a
+/// signal, or KILL and STOP). Async-signal-safe.
+fn set_disposition(sig: libc::c_int, how: Disposition) -> bool {
+    let (handler, flags) = match how {
+        Disposition::Default => (libc::SIG_DFL, 0),
+        Disposition::Ignore => (libc::SIG_IGN, 0),
+        #[cfg(not(linux_native))]
+        Disposition::SelfPipe => (
+            imp::on_signal as *const () as libc::sighandler_t,
+            libc::SA_RESTART,
+        ),
+    };
+    // SAFETY: a zeroed sigaction is a valid one, filled here with an empty mask and a
+    // disposition that is SIG_DFL, SIG_IGN or `on_signal` (which only calls write(2) and
+    // keeps errno: async-signal-safe); sigaction and sigemptyset are async-signal-safe.
+    unsafe {
+        let mut act: libc::sigaction = std::mem::zeroed();
+        act.sa_sigaction = handler;
+        act.sa_flags = flags;
+        libc::sigemptyset(&mut act.sa_mask);
+        libc::sigaction(sig, &act, std::ptr::null_mut()) == 0
     }
 }
 
@@ -182,36 +210,25 @@ mod imp {
 #[cfg(not(linux_native))]
 mod imp {
     use super::*;
-    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, SigmaskHow};
+    use nix::errno::Errno;
+    use nix::sys::signal::{SigSet, SigmaskHow};
     use std::os::fd::{AsRawFd, OwnedFd};
     use std::sync::atomic::{AtomicI32, Ordering};
 
     /// The write end of this process's self-pipe (-1: none).
     static WRITE_FD: AtomicI32 = AtomicI32::new(-1);
 
-    extern "C" fn on_signal(sig: libc::c_int) {
+    pub extern "C" fn on_signal(sig: libc::c_int) {
         let fd = WRITE_FD.load(Ordering::Relaxed);
         if fd >= 0 {
             let byte = sig as u8;
-            // SAFETY: write(2) is async-signal-safe; a full pipe drops the byte, and the
-            // reader already has that signal's number waiting.
-            unsafe {
-                let saved = *errno_location();
-                libc::write(fd, (&raw const byte).cast(), 1);
-                *errno_location() = saved;
-            }
+            let saved = Errno::last_raw();
+            // SAFETY: write(2) is async-signal-safe and reads the one byte given; `fd` is
+            // the self-pipe's write end, open while it is in WRITE_FD (a full pipe drops
+            // the byte, and the reader already has that signal's number waiting).
+            unsafe { libc::write(fd, (&raw const byte).cast(), 1) };
+            Errno::set_raw(saved);
         }
-    }
-
-    #[cfg(target_os = "linux")]
-    unsafe fn errno_location() -> *mut libc::c_int {
-        // SAFETY: libc's thread-local errno.
-        unsafe { libc::__errno_location() }
-    }
-    #[cfg(not(target_os = "linux"))]
-    unsafe fn errno_location() -> *mut libc::c_int {
-        // SAFETY: libc's thread-local errno.
-        unsafe { libc::__error() }
     }
 
     pub struct Signals {
@@ -230,15 +247,11 @@ mod imp {
         pub fn install(signals: &[Signal]) -> io::Result<Signals> {
             let (read, write) = pipe_nonblock_cloexec()?;
             WRITE_FD.store(write.as_raw_fd(), Ordering::Relaxed);
-            let action = SigAction::new(
-                SigHandler::Handler(on_signal),
-                SaFlags::SA_RESTART,
-                SigSet::empty(),
-            );
             let mut set = SigSet::empty();
             for &s in signals {
-                // SAFETY: the handler only calls write(2) and touches errno.
-                unsafe { nix::sys::signal::sigaction(s, &action) }?;
+                if !set_disposition(s as libc::c_int, Disposition::SelfPipe) {
+                    return Err(io::Error::last_os_error());
+                }
                 set.add(s);
             }
             nix::sys::signal::sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&set), None)?;

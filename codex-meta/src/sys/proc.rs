@@ -1,5 +1,5 @@
-//! What the kernel tells about the processes of a run, asked one process at a time: a
-//! process's parent, group, session and state ([`stat`]), its children ([`children`]),
+//! What the kernel tells about processes, asked one process at a time: a process's
+//! parent, group, session, state and start time ([`stat`]), its children ([`children`]),
 //! and — where nothing adopts orphans — the members of a session ([`session`]). Nothing
 //! here reads the whole process table on the way a run normally ends: the cost of
 //! finding a run's processes follows the size of the run's tree, not the machine's.
@@ -11,10 +11,11 @@
 //!   A session's members: Linux has no call for them, so [`session`] reads the table —
 //!   needed only where no subreaper adopts orphans (the `portable` build on Linux, a
 //!   test of the macOS path).
-//! - macOS: `proc_pidinfo(PROC_PIDTBSDINFO)` and `getsid`, `proc_listchildpids`, and
-//!   for a session the user's own processes (`proc_listpids(PROC_UID_ONLY)`, filtered by
-//!   the kernel) tried with `getsid`.
-//! - elsewhere: nothing is known (the keeper then kills codex's process group only).
+//! - macOS: `proc_pidinfo(PROC_PIDTBSDINFO)` and `getsid`; `proc_listpids` with
+//!   `PROC_PPID_ONLY` for the children, `PROC_ALL_PIDS` for the table, and for a session
+//!   the user's own processes (`PROC_UID_ONLY`, filtered by the kernel) tried with
+//!   `getsid`.
+//! - elsewhere: nothing is known.
 
 /// One process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +28,22 @@ pub struct Proc {
     /// became one, but a table read while that happened may show them under it: it
     /// stays in the table so such a child is still seen as a descendant.
     pub zombie: bool,
+    /// When it started, as this platform counts (Linux: clock ticks since boot; macOS:
+    /// microseconds since the epoch); `None` when the kernel did not say.
+    pub start: Option<u64>,
+}
+
+impl Proc {
+    /// The start time as the witness records it (`pid_start` in a meta): Linux the
+    /// ticks (`/proc/<pid>/stat` field 22), macOS `SECONDS.MICROSECONDS` (6 digits).
+    pub fn start_text(&self) -> Option<String> {
+        let start = self.start?;
+        Some(if cfg!(target_os = "macos") {
+            format!("{}.{:06}", start / 1_000_000, start % 1_000_000)
+        } else {
+            start.to_string()
+        })
+    }
 }
 
 /// Every process this platform lets us see: the fallback where [`children`] cannot tell.
@@ -50,6 +67,11 @@ pub fn session(sid: i32) -> Vec<i32> {
     imp::session(sid)
 }
 
+/// How many threads this process runs; `None` where the platform cannot tell.
+pub fn own_threads() -> Option<u32> {
+    imp::own_threads()
+}
+
 #[cfg(target_os = "linux")]
 mod imp {
     use super::Proc;
@@ -70,11 +92,23 @@ mod imp {
         stat_into(pid, &mut String::with_capacity(512))
     }
 
-    fn stat_into(pid: i32, buf: &mut String) -> Option<Proc> {
+    fn read_stat(pid: i32, buf: &mut String) -> Option<()> {
         buf.clear();
         let mut f = std::fs::File::open(format!("/proc/{pid}/stat")).ok()?;
         f.read_to_string(buf).ok()?;
+        Some(())
+    }
+
+    fn stat_into(pid: i32, buf: &mut String) -> Option<Proc> {
+        read_stat(pid, buf)?;
         parse_stat(pid, buf)
+    }
+
+    pub fn own_threads() -> Option<u32> {
+        let mut buf = String::with_capacity(512);
+        read_stat(std::process::id() as i32, &mut buf)?;
+        // field 20 (num_threads): the 18th after the command name
+        fields(&buf)?.nth(17)?.parse().ok()
     }
 
     pub fn children(pid: i32) -> Option<Vec<i32>> {
@@ -112,11 +146,15 @@ mod imp {
             .collect()
     }
 
-    /// `pid (comm) state ppid pgrp session …` — comm may hold anything, so the fields
-    /// are taken after its last ')'.
+    /// The fields after the command name (field 3, the state, first): comm may hold
+    /// anything — spaces, ')' — so they start after its last ')'.
+    fn fields(stat: &str) -> Option<std::str::SplitAsciiWhitespace<'_>> {
+        Some(stat[stat.rfind(')')? + 1..].split_ascii_whitespace())
+    }
+
+    /// `pid (comm) state ppid pgrp session … starttime(22) …`.
     pub fn parse_stat(pid: i32, stat: &str) -> Option<Proc> {
-        let rest = &stat[stat.rfind(')')? + 1..];
-        let mut f = rest.split_ascii_whitespace();
+        let mut f = fields(stat)?;
         let state = f.next()?;
         Some(Proc {
             pid,
@@ -124,6 +162,8 @@ mod imp {
             pgid: f.next()?.parse().ok()?,
             sid: f.next()?.parse().ok()?,
             zombie: state == "Z" || state == "X",
+            // field 22: 16 after the session (field 6)
+            start: f.nth(15).and_then(|s| s.parse().ok()),
         })
     }
 
@@ -134,6 +174,13 @@ mod imp {
         assert_eq!((p.ppid, p.pgid, p.sid), (1, 7, 5));
         assert!(parse_stat(7, "7 (z) Z 1 7 5").unwrap().zombie);
         assert!(!p.zombie);
+        assert_eq!(p.start, None, "a line cut short has no start time");
+        let full = "9 (x y) S 1 9 9 0 -1 4194560 80 0 0 0 1 2 0 0 20 0 3 0 123456 1 2";
+        let p = parse_stat(9, full).unwrap();
+        assert_eq!(
+            (p.start, p.start_text().as_deref()),
+            (Some(123456), Some("123456"))
+        );
     }
 }
 
@@ -141,13 +188,20 @@ mod imp {
 mod imp {
     use super::Proc;
 
-    /// Fill `buf` from a libproc call returning the bytes written; the pids it holds.
-    fn pids(mut call: impl FnMut(*mut libc::c_void, libc::c_int) -> libc::c_int) -> Vec<i32> {
+    /// `proc_listpids` kinds (<sys/proc_info.h>; not in the libc crate).
+    const PROC_ALL_PIDS: u32 = 1;
+    const PROC_UID_ONLY: u32 = 4;
+    const PROC_PPID_ONLY: u32 = 6;
+
+    /// The pids `proc_listpids(kind, arg)` lists. (It answers in bytes; the wrappers
+    /// `proc_listallpids` and `proc_listchildpids` answer in pids.)
+    fn pids(kind: u32, arg: u32) -> Vec<i32> {
         let mut cap = 64usize;
         loop {
             let mut buf = vec![0 as libc::pid_t; cap];
             let bytes = (cap * std::mem::size_of::<libc::pid_t>()) as libc::c_int;
-            let n = call(buf.as_mut_ptr().cast(), bytes);
+            // SAFETY: `buf` holds `bytes` bytes; the kernel writes at most that many.
+            let n = unsafe { libc::proc_listpids(kind, arg, buf.as_mut_ptr().cast(), bytes) };
             if n <= 0 {
                 return Vec::new();
             }
@@ -161,32 +215,42 @@ mod imp {
         }
     }
 
+    /// The libproc structs [`pidinfo`] fills: plain C data, for which all-zero bytes are
+    /// a valid value.
+    trait PidInfo: Copy {
+        const FLAVOR: libc::c_int;
+    }
+    impl PidInfo for libc::proc_bsdinfo {
+        const FLAVOR: libc::c_int = libc::PROC_PIDTBSDINFO;
+    }
+    impl PidInfo for libc::proc_taskinfo {
+        const FLAVOR: libc::c_int = libc::PROC_PIDTASKINFO;
+    }
+
+    /// `proc_pidinfo(pid, T::FLAVOR)`, when it filled the whole struct.
+    fn pidinfo<T: PidInfo>(pid: i32) -> Option<T> {
+        let size = std::mem::size_of::<T>() as libc::c_int;
+        // SAFETY: T is one of the plain C structs above (zero bytes are a valid T), and
+        // proc_pidinfo writes at most `size` bytes into it.
+        let (n, info) = unsafe {
+            let mut info: T = std::mem::zeroed();
+            let n = libc::proc_pidinfo(pid, T::FLAVOR, 0, (&raw mut info).cast(), size);
+            (n, info)
+        };
+        (n == size).then_some(info)
+    }
+
     pub fn list() -> Vec<Proc> {
-        // SAFETY: the buffer holds `bytes` bytes.
-        let all = pids(|buf, bytes| unsafe { libc::proc_listallpids(buf, bytes) });
-        all.into_iter().filter_map(stat).collect()
+        pids(PROC_ALL_PIDS, 0)
+            .into_iter()
+            .filter_map(stat)
+            .collect()
     }
 
     pub fn stat(pid: i32) -> Option<Proc> {
-        let mut info = std::mem::MaybeUninit::<libc::proc_bsdinfo>::zeroed();
-        let size = std::mem::size_of::<libc::proc_bsdinfo>() as libc::c_int;
-        // SAFETY: the buffer is a zeroed proc_bsdinfo of the size given.
-        let got = unsafe {
-            libc::proc_pidinfo(
-                pid,
-                libc::PROC_PIDTBSDINFO,
-                0,
-                info.as_mut_ptr().cast(),
-                size,
-            )
-        };
-        if got != size {
-            return None;
-        }
-        // SAFETY: proc_pidinfo filled it.
-        let info = unsafe { info.assume_init() };
-        // SAFETY: getsid takes any pid.
-        let sid = unsafe { libc::getsid(pid) };
+        let info = pidinfo::<libc::proc_bsdinfo>(pid)?;
+        let sid =
+            nix::unistd::getsid(Some(nix::unistd::Pid::from_raw(pid))).map_or(-1, |p| p.as_raw());
         Some(Proc {
             pid,
             ppid: info.pbi_ppid as i32,
@@ -194,31 +258,31 @@ mod imp {
             sid,
             // SZOMB = 5
             zombie: info.pbi_status == 5,
+            start: Some(info.pbi_start_tvsec * 1_000_000 + info.pbi_start_tvusec),
         })
     }
 
-    pub fn children(pid: i32) -> Option<Vec<i32>> {
-        // SAFETY: the buffer holds `bytes` bytes.
-        Some(pids(|buf, bytes| unsafe {
-            libc::proc_listchildpids(pid, buf, bytes)
-        }))
+    pub fn own_threads() -> Option<u32> {
+        let info = pidinfo::<libc::proc_taskinfo>(std::process::id() as i32)?;
+        u32::try_from(info.pti_threadnum).ok()
     }
 
-    /// `PROC_UID_ONLY` of <sys/proc_info.h> (not in the libc crate).
-    const PROC_UID_ONLY: u32 = 4;
+    pub fn children(pid: i32) -> Option<Vec<i32>> {
+        Some(pids(PROC_PPID_ONLY, pid as u32))
+    }
 
     pub fn session(sid: i32) -> Vec<i32> {
         // No libproc call lists a session (and KERN_PROC_SESSION's kinfo_proc is not in
         // the libc crate): the kernel lists this user's processes — a run's processes
         // are all its user's — and getsid picks the session's.
-        // SAFETY: geteuid cannot fail.
-        let uid = unsafe { libc::geteuid() };
-        // SAFETY: the buffer holds `bytes` bytes.
-        let mine =
-            pids(|buf, bytes| unsafe { libc::proc_listpids(PROC_UID_ONLY, uid, buf, bytes) });
-        // SAFETY: getsid takes any pid.
-        mine.into_iter()
-            .filter(|&p| p > 0 && unsafe { libc::getsid(p) } == sid)
+        let uid = nix::unistd::geteuid().as_raw();
+        pids(PROC_UID_ONLY, uid)
+            .into_iter()
+            .filter(|&p| {
+                p > 0
+                    && nix::unistd::getsid(Some(nix::unistd::Pid::from_raw(p)))
+                        .is_ok_and(|s| s.as_raw() == sid)
+            })
             .collect()
     }
 }
@@ -240,6 +304,10 @@ mod imp {
     pub fn session(_sid: i32) -> Vec<i32> {
         Vec::new()
     }
+
+    pub fn own_threads() -> Option<u32> {
+        None
+    }
 }
 
 #[cfg(test)]
@@ -258,6 +326,8 @@ mod tests {
         assert_eq!(p.pgid, nix::unistd::getpgrp().as_raw());
         assert_eq!(stat(me), Some(*p));
         assert!(session(p.sid).contains(&me));
+        assert!(p.start.is_some());
+        assert!(own_threads().is_some_and(|n| n >= 1), "{:?}", own_threads());
     }
 
     #[test]
