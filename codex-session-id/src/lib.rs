@@ -34,6 +34,7 @@ mod position;
 mod read;
 
 pub mod cli;
+pub mod rollout;
 pub mod text;
 
 use std::fmt;
