@@ -37,6 +37,7 @@ mod sys;
 pub mod cli;
 pub mod counts;
 pub mod log;
+pub mod rollout;
 pub mod text;
 
 use std::fmt;

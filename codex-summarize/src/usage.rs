@@ -97,6 +97,20 @@ impl Usage {
     }
 }
 
+impl From<codex_session_id::rollout::Counts> for Usage {
+    /// A rollout's counters, [normalized](Usage::normalized).
+    fn from(c: codex_session_id::rollout::Counts) -> Usage {
+        Usage {
+            input_tokens: c.input_tokens,
+            cached_input_tokens: c.cached_input_tokens,
+            output_tokens: c.output_tokens,
+            reasoning_output_tokens: c.reasoning_output_tokens,
+            total_tokens: c.total_tokens,
+        }
+        .normalized()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

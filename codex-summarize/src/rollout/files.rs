@@ -12,14 +12,9 @@ pub fn session_id_from_name(name: &str) -> Option<&str> {
     is_uuid(cand).then_some(cand)
 }
 
-/// True for a canonical 8-4-4-4-12 hex UUID.
+/// True for a canonical 8-4-4-4-12 hex UUID (any case): [`codex_session_id::Uuid::parse`].
 pub fn is_uuid(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 36
-        && b.iter().enumerate().all(|(i, c)| match i {
-            8 | 13 | 18 | 23 => *c == b'-',
-            _ => c.is_ascii_hexdigit(),
-        })
+    codex_session_id::Uuid::parse(s.as_bytes()).is_some()
 }
 
 /// The creation instant encoded in a UUIDv7 session id (Codex's ids are v7).

@@ -9,53 +9,23 @@
 //! session's own calls — a fork's inherited baseline, a sub-agent's copied lines,
 //! re-emitted counts — is decided in one place, [`own`].
 //!
-//! Files can be hundreds of MB, so a line is only parsed when a byte search finds
-//! one of those three words in it, and only the needed fields are deserialised,
-//! borrowing from the line buffer. Anything malformed is counted in
-//! `skipped_lines` and never stops the scan.
+//! The lines are decoded by [`codex_session_id::rollout`] (the one decoder of Codex's
+//! records: a line is only parsed when its kind is wanted, hand-parsed in the shape
+//! codex writes it); this module folds its records into usage. Anything malformed is
+//! counted in `skipped_lines` and never stops the scan.
 
 use std::borrow::Cow;
-use std::fmt;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::sync::LazyLock;
 
-use memchr::memmem::Finder;
-use serde::Deserialize;
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use codex_session_id::rollout::Reader;
 
 use crate::time::parse_ts_ms;
 use crate::usage::Usage;
 
-static TOKEN_COUNT: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"token_count"));
-static TURN_CONTEXT: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"turn_context"));
-static USER_MESSAGE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"user_message"));
-static SESSION_META: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"session_meta"));
-static TYPE_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"type\":\""));
-static TURN_CONTEXT_TYPE: LazyLock<Finder<'static>> =
-    LazyLock::new(|| Finder::new(b"\"type\":\"turn_context\""));
-static SESSION_META_TYPE: LazyLock<Finder<'static>> =
-    LazyLock::new(|| Finder::new(b"\"type\":\"session_meta\",\"payload\":{"));
-static TOKEN_COUNT_TYPE: LazyLock<Finder<'static>> =
-    LazyLock::new(|| Finder::new(b"\"payload\":{\"type\":\"token_count\""));
-static ID_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"id\":\""));
-static MODEL_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"model\":"));
-static MODEL_STR_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"model\":\""));
-static INFO_NULL: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"info\":null"));
-static TOTAL_KEY: LazyLock<Finder<'static>> =
-    LazyLock::new(|| Finder::new(b"\"total_token_usage\":{"));
-static LAST_KEY: LazyLock<Finder<'static>> =
-    LazyLock::new(|| Finder::new(b"\"last_token_usage\":{"));
-
-/// Longest multi-line (pretty-printed) JSON value the scanner will reassemble.
-const MAX_PRETTY_BYTES: usize = 4 << 20;
-/// Longest line held in memory. The lines a scan parses (`token_count`,
-/// `turn_context`, `session_meta`) are at most tens of KiB; a longer line is a
-/// response item or compacted history: its type is read from its head, and the
-/// rest is skipped unread (counted in `skipped_lines` unless its head shows a
-/// type the scan ignores anyway). This bounds a scan's buffer whatever the file.
-pub const MAX_LINE_BYTES: usize = 4 << 20;
+/// Longest line held in memory (see [`codex_session_id::rollout::MAX_LINE_BYTES`]).
+pub use codex_session_id::rollout::MAX_LINE_BYTES;
 /// Longest pause inside the burst of replayed usage a fork writes at its start
 /// (ccusage uses the same bound).
 pub const FORK_BURST_PAUSE_MS: i64 = 1_000;
@@ -165,23 +135,13 @@ pub fn scan_reader<R: Read>(r: R) -> io::Result<RolloutScan> {
     })
 }
 
-/// Reads a rollout's usage events one at a time, in bounded memory: the input
-/// is read in 1 MiB chunks split into lines in place (a line longer than the
-/// buffer grows it, up to [`MAX_LINE_BYTES`]; a longer one is judged by its
-/// head and skipped). Nothing is kept per event, so a caller that folds the
-/// events as they come reads any file in one buffer.
+/// Reads a rollout's usage events one at a time, in bounded memory (a
+/// [`codex_session_id::rollout::Reader`]: 1 MiB chunks split into lines in place, a
+/// line longer than [`MAX_LINE_BYTES`] judged by its head and skipped). Nothing is kept
+/// per event, so a caller that folds the events as they come reads any file in one
+/// buffer.
 pub struct EventReader<'b, R> {
-    r: R,
-    buf: &'b mut Vec<u8>,
-    /// Start of the current (incomplete) line in `buf`.
-    start: usize,
-    /// End of the bytes read into `buf`.
-    end: usize,
-    /// Where to look for the next newline (`start..from` has none).
-    from: usize,
-    /// Inside a line longer than [`MAX_LINE_BYTES`] whose head was already fed.
-    skipping: bool,
-    done: bool,
+    r: Reader<'b, R>,
     s: Scanner,
     /// Index of the next event of `s.scan.events` to hand out.
     next: usize,
@@ -190,17 +150,8 @@ pub struct EventReader<'b, R> {
 impl<'b, R: Read> EventReader<'b, R> {
     /// A reader over `r` using `buf` (grown to 1 MiB if smaller).
     pub fn new(r: R, buf: &'b mut Vec<u8>) -> Self {
-        if buf.len() < 1 << 20 {
-            buf.resize(1 << 20, 0);
-        }
         EventReader {
-            r,
-            buf,
-            start: 0,
-            end: 0,
-            from: 0,
-            skipping: false,
-            done: false,
+            r: Reader::new(r, buf),
             s: Scanner::default(),
             next: 0,
         }
@@ -231,71 +182,10 @@ impl<'b, R: Read> EventReader<'b, R> {
                 self.s.scan.events.clear();
                 self.next = 0;
             }
-            if self.done {
+            if !self.r.step(&mut self.s)? {
                 return Ok(None);
             }
-            if let Some(pos) = memchr::memchr(b'\n', &self.buf[self.from..self.end]) {
-                let nl = self.from + pos;
-                self.s.line(&self.buf[self.start..nl]);
-                self.start = nl + 1;
-                self.from = self.start;
-                continue;
-            }
-            self.from = self.end;
-            self.fill()?;
         }
-    }
-
-    /// Reads more input after the current line (none of which is complete).
-    fn fill(&mut self) -> io::Result<()> {
-        if self.start > 0 {
-            self.buf.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.from -= self.start;
-            self.start = 0;
-        }
-        if self.end == self.buf.len() {
-            if self.buf.len() < MAX_LINE_BYTES {
-                let grown = (self.buf.len() * 2).clamp(1 << 16, MAX_LINE_BYTES);
-                self.buf.resize(grown, 0);
-            } else {
-                // one line fills the whole buffer
-                self.s.long_line(&self.buf[..self.end]);
-                self.skipping = true;
-                self.end = 0;
-                self.from = 0;
-            }
-        }
-        let n = loop {
-            match self.r.read(&mut self.buf[self.end..]) {
-                Ok(n) => break n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        };
-        if n == 0 {
-            if self.end > self.start && !self.skipping {
-                self.s.line(&self.buf[self.start..self.end]);
-            }
-            self.s.finish();
-            self.done = true;
-            return Ok(());
-        }
-        self.end += n;
-        if self.skipping {
-            match memchr::memchr(b'\n', &self.buf[self.from..self.end]) {
-                Some(pos) => {
-                    self.skipping = false;
-                    self.start = self.from + pos + 1;
-                    self.from = self.start;
-                }
-                None => {
-                    self.end = 0;
-                    self.from = 0;
-                }
-            }
-        }
-        Ok(())
     }
 }
 
@@ -312,10 +202,7 @@ pub fn open_rollout(path: &Path) -> io::Result<Box<dyn Read>> {
 /// Scans an in-memory rollout.
 pub fn scan_bytes(bytes: &[u8]) -> RolloutScan {
     let mut s = Scanner::default();
-    for line in bytes.split(|&b| b == b'\n') {
-        s.line(line);
-    }
-    s.finish();
+    codex_session_id::rollout::decode_bytes(bytes, &mut s);
     s.scan
 }
 

@@ -26,80 +26,12 @@
 
 use super::*;
 
-static THREAD_ID_KEY: LazyLock<Finder<'static>> =
-    LazyLock::new(|| Finder::new(b"\"thread_id\":\""));
-static RESPONSE_ID_KEY: LazyLock<Finder<'static>> =
-    LazyLock::new(|| Finder::new(b"\"response_id\":\""));
-static USAGE_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"usage\":{"));
-static THREAD_USAGE_KEY: LazyLock<Finder<'static>> =
-    LazyLock::new(|| Finder::new(b"\"thread_token_usage\":{"));
-static FORKED_KEY: LazyLock<Finder<'static>> =
-    LazyLock::new(|| Finder::new(b"\"forked_from_id\":"));
-static HISTORY_MODE_KEY: LazyLock<Finder<'static>> =
-    LazyLock::new(|| Finder::new(b"\"history_mode\":"));
-static HISTORY_START_KEY: LazyLock<Finder<'static>> =
-    LazyLock::new(|| Finder::new(b"\"subagent_history_start_ordinal\":"));
-pub(super) static RECORD_TYPE: LazyLock<Finder<'static>> =
-    LazyLock::new(|| Finder::new(b"\"type\":\"token_usage_record\""));
-pub(super) static RECORD: LazyLock<Finder<'static>> =
-    LazyLock::new(|| Finder::new(b"token_usage_record"));
-
-/// A usage object that tolerates any other JSON type (read as absent): a record's
-/// fields, which every line kind the scan parses shares.
-#[derive(Default)]
-pub(super) struct LUsage(pub(super) Option<RawUsage>);
-
-impl<'de> Deserialize<'de> for LUsage {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = LUsage;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, a: A) -> Result<LUsage, A::Error> {
-                RawUsage::deserialize(de::value::MapAccessDeserializer::new(a))
-                    .map(|u| LUsage(Some(u)))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<LUsage, A::Error> {
-                while a.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(LUsage(None))
-            }
-            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<LUsage, D::Error> {
-                LUsage::deserialize(d)
-            }
-            fn visit_none<E: de::Error>(self) -> Result<LUsage, E> {
-                Ok(LUsage(None))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<LUsage, E> {
-                Ok(LUsage(None))
-            }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<LUsage, E> {
-                Ok(LUsage(None))
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<LUsage, E> {
-                Ok(LUsage(None))
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<LUsage, E> {
-                Ok(LUsage(None))
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<LUsage, E> {
-                Ok(LUsage(None))
-            }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<LUsage, E> {
-                Ok(LUsage(None))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
 /// An own `token_usage_record` not yet followed by its `token_count`.
 #[derive(Debug, Clone, Copy)]
-struct Fresh {
-    usage: Usage,
+pub(super) struct Fresh {
+    pub(super) usage: Usage,
     /// The thread's cumulative total with this call (`thread_token_usage`).
-    thread_total: Option<Usage>,
+    pub(super) thread_total: Option<Usage>,
 }
 
 /// The rules of [the module](self), fed line by line.
@@ -183,7 +115,13 @@ impl OwnCalls {
     }
 
     /// A `token_usage_record` (`own`: of this thread, or of no named thread).
-    fn record(&mut self, ordinal: Option<u64>, own: bool, response: Option<&str>, fresh: Fresh) {
+    pub(super) fn record(
+        &mut self,
+        ordinal: Option<u64>,
+        own: bool,
+        response: Option<&str>,
+        fresh: Fresh,
+    ) {
         if !own || self.inherited(ordinal) {
             return;
         }
@@ -232,140 +170,6 @@ impl Scanner {
             model,
         });
     }
-
-    /// A `token_usage_record` parsed by serde.
-    pub(super) fn record(&mut self, ordinal: Option<u64>, payload: &RawPayload<'_>) {
-        let own = match (
-            payload.thread_id.0.as_deref(),
-            self.scan.session_id.as_deref(),
-        ) {
-            (Some(t), Some(me)) => t == me,
-            _ => true,
-        };
-        let Some(usage) = payload.usage.0.as_ref().map(RawUsage::get) else {
-            return;
-        };
-        let fresh = Fresh {
-            usage,
-            thread_total: payload.thread_token_usage.0.as_ref().map(RawUsage::get),
-        };
-        self.own
-            .record(ordinal, own, payload.response_id.0.as_deref(), fresh);
-    }
-
-    /// A `token_usage_record` in the shape codex writes it (its `thread_id` the payload's
-    /// first key): false when it is not, for serde to read.
-    pub(super) fn fast_record(&mut self, line: &[u8], ordinal: Option<u64>) -> bool {
-        const PAYLOAD: &[u8] = b"\"payload\":{";
-        let Some(p) = memchr::memmem::find(line, PAYLOAD) else {
-            return false;
-        };
-        let body = &line[p + PAYLOAD.len()..];
-        let (Some((at, thread)), Some(Some(usage))) =
-            (string_at(body, &THREAD_ID_KEY), usage_at(body, &USAGE_KEY))
-        else {
-            return false;
-        };
-        if memchr::memchr(b'{', &body[..at]).is_some() {
-            return false;
-        }
-        let thread_total = match usage_at(body, &THREAD_USAGE_KEY) {
-            Some(None) => return false,
-            Some(Some(u)) => Some(u),
-            None => None,
-        };
-        let own = self
-            .scan
-            .session_id
-            .as_deref()
-            .is_none_or(|me| me == thread);
-        let response = string_at(body, &RESPONSE_ID_KEY).map(|(_, r)| r);
-        self.own.record(
-            ordinal,
-            own,
-            response,
-            Fresh {
-                usage,
-                thread_total,
-            },
-        );
-        true
-    }
-}
-
-/// The first `"key":"value"` of `f` in `body`: where the key is, and the value (`None`
-/// when absent or escaped).
-fn string_at<'a>(body: &'a [u8], f: &Finder<'_>) -> Option<(usize, &'a str)> {
-    let i = f.find(body)?;
-    let v = &body[i + f.needle().len()..];
-    let end = memchr::memchr2(b'"', b'\\', v)?;
-    if v[end] != b'"' {
-        return None;
-    }
-    Some((i, std::str::from_utf8(&v[..end]).ok()?))
-}
-
-/// The first `"key":{…}` of `f` in `body` as usage: `None` when absent, `Some(None)`
-/// when not a flat object of counts.
-fn usage_at(body: &[u8], f: &Finder<'_>) -> Option<Option<Usage>> {
-    f.find(body)
-        .map(|i| flat_usage(&body[i + f.needle().len()..]))
-}
-
-/// Where the value of `key` begins in `body` (`Some(None)`: no such key); `None` when
-/// it appears more than once (then serde reads the line). The line is a `session_meta`
-/// (tens of KiB of instructions): one pass over it a key.
-pub(super) fn key_once(body: &[u8], key: &Finder<'_>) -> Option<Option<usize>> {
-    let mut it = key.find_iter(body);
-    match (it.next(), it.next()) {
-        (None, _) => Some(None),
-        (Some(i), None) => Some(Some(i + key.needle().len())),
-        _ => None,
-    }
-}
-
-/// `session_meta`'s `forked_from_id` value: `Some(None)` when absent or null, `None` when
-/// not plain (then serde reads the line).
-pub(super) fn fast_forked(body: &[u8]) -> Option<Option<String>> {
-    let Some(v) = key_once(body, &FORKED_KEY)?.map(|j| &body[j..]) else {
-        return Some(None);
-    };
-    if v.starts_with(b"null") {
-        return Some(None);
-    }
-    match v.get(1..37).and_then(|b| std::str::from_utf8(b).ok()) {
-        Some(f) if v[0] == b'"' && is_uuid(f) => Some(Some(f.to_owned())),
-        _ => None,
-    }
-}
-
-/// A fork's `session_meta`: `history_mode` is `"paginated"`, and its
-/// `subagent_history_start_ordinal`; `None` when a key appears twice or the ordinal is
-/// not a plain number (then serde reads the line). Read for forks only: the file of a
-/// session that forked nothing holds no one else's lines.
-pub(super) fn fast_history(body: &[u8]) -> Option<(bool, Option<u64>)> {
-    let paginated =
-        key_once(body, &HISTORY_MODE_KEY)?.is_some_and(|v| body[v..].starts_with(b"\"paginated\""));
-    let start = match key_once(body, &HISTORY_START_KEY)? {
-        None => None,
-        Some(v) if body[v..].starts_with(b"null") => None,
-        Some(v) => {
-            let digits = body[v..].iter().take_while(|c| c.is_ascii_digit()).count();
-            if digits == 0 || !matches!(body.get(v + digits), Some(b',' | b'}')) {
-                return None;
-            }
-            std::str::from_utf8(&body[v..v + digits]).ok()?.parse().ok()
-        }
-    };
-    Some((paginated, start))
-}
-
-/// The `"ordinal":N` right after a compact line's timestamp.
-pub(super) fn fast_ordinal(line: &[u8], ts_end: usize) -> Option<u64> {
-    const KEY: &[u8] = b",\"ordinal\":";
-    let rest = line.get(ts_end..)?.strip_prefix(KEY)?;
-    let digits = rest.iter().take_while(|c| c.is_ascii_digit()).count();
-    std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()
 }
 
 #[cfg(test)]
@@ -493,33 +297,5 @@ mod tests {
         let line = r#"{"type":"event_msg","payload":{"type":"token_count","usage":"odd","thread_token_usage":[1],"info":{"last_token_usage":{"input_tokens":7,"output_tokens":1}}}}"#;
         let s = scan_bytes(line.as_bytes());
         assert_eq!((s.skipped_lines, totals(&s)), (0, (1, 8)));
-    }
-
-    #[test]
-    fn history_fields_read_from_bytes() {
-        let read = |s: &str| fast_history(format!("{{\"id\":\"x\",{s}\"cwd\":\"/\"}}").as_bytes());
-        assert_eq!(read(""), Some((false, None)));
-        assert_eq!(
-            read(r#""history_mode":"paginated","subagent_history_start_ordinal":15,"#),
-            Some((true, Some(15)))
-        );
-        assert_eq!(
-            read(r#""history_mode":"legacy","subagent_history_start_ordinal":null,"#),
-            Some((false, None))
-        );
-        // twice, or not a plain value: serde decides
-        assert_eq!(read(r#""history_mode":"a","history_mode":"b","#), None);
-        assert_eq!(read(r#""subagent_history_start_ordinal":1.5,"#), None);
-        let forked = |s: &str| fast_forked(format!("{{\"id\":\"x\",{s}\"cwd\":\"/\"}}").as_bytes());
-        assert_eq!(forked(""), Some(None));
-        assert_eq!(forked(r#""forked_from_id":null,"#), Some(None));
-        assert_eq!(
-            forked(r#""forked_from_id":null,"forked_from_id":null,"#),
-            None
-        );
-        assert_eq!(forked(r#""forked_from_id":"nope","#), None);
-        let line = br#"{"timestamp":"2026-12-07T11:33:36.928Z","ordinal":16,"type":"event_msg"}"#;
-        assert_eq!(fast_ordinal(line, 39), Some(16));
-        assert_eq!(fast_ordinal(line, 40), None);
     }
 }

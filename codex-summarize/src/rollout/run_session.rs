@@ -284,6 +284,7 @@ fn fresh_rollouts(codex_home: &Path, since_ms: i64) -> Vec<PathBuf> {
 /// What the rollout at `path` says of its session. With a query, the reading stops at
 /// the first line when that line already shows the session is not the attempt's.
 fn read_facts(path: &Path, q: Option<&RunQuery<'_>>) -> Option<Facts> {
+    use codex_session_id::rollout::{Fact, fact};
     use std::io::BufRead;
     let file = codex_meta::files::open_regular(path).ok()?;
     let mut f = Facts {
@@ -296,77 +297,40 @@ fn read_facts(path: &Path, q: Option<&RunQuery<'_>>) -> Option<Facts> {
         if line.len() > (4 << 20) {
             continue;
         }
-        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&line) else {
-            continue;
-        };
-        let ts = v
-            .get("timestamp")
-            .and_then(|t| t.as_str())
-            .and_then(parse_ts_ms);
-        match v.get("type").and_then(|t| t.as_str()) {
-            Some("session_meta") => {
-                let p = v.get("payload").unwrap_or(&v);
-                meta_facts(&mut f, p, ts);
+        let ms = |ts: Option<String>| ts.as_deref().and_then(parse_ts_ms);
+        match fact(&line, n == 0) {
+            Some(Fact::Session { ts, id, began, cwd }) => {
+                if let Some(id) = id {
+                    f.id = Some(id.to_ascii_lowercase());
+                }
+                f.began_ms = ms(began).or(ms(ts));
+                if let Some(c) = cwd {
+                    f.cwd = Some(c);
+                }
                 if q.is_some_and(|q| !f.begins_right(q)) {
                     return None;
                 }
             }
-            Some(_) => message_facts(&mut f, v.get("payload").unwrap_or(&v), ts),
-            // before 0.30: a bare first line {"id","timestamp",…} and untyped items
-            None if n == 0 => meta_facts(&mut f, &v, ts),
-            None => message_facts(&mut f, &v, ts),
+            Some(Fact::Prompt { ts, text, item }) => {
+                let to = if item {
+                    &mut f.item_prompts
+                } else {
+                    &mut f.prompts
+                };
+                to.push((ms(ts), text));
+            }
+            Some(Fact::Answer { ts, text, item }) => {
+                let to = if item {
+                    &mut f.item_answers
+                } else {
+                    &mut f.answers
+                };
+                to.push((ms(ts), text));
+            }
+            None => {}
         }
     }
     Some(f)
-}
-
-/// The `session_meta` payload's id, start and cwd.
-fn meta_facts(f: &mut Facts, p: &serde_json::Value, line_ts: Option<i64>) {
-    if let Some(id) = p.get("id").and_then(|x| x.as_str()).filter(|i| is_uuid(i)) {
-        f.id = Some(id.to_ascii_lowercase());
-    }
-    let began = p
-        .get("timestamp")
-        .and_then(|t| t.as_str())
-        .and_then(parse_ts_ms);
-    f.began_ms = began.or(line_ts);
-    if let Some(c) = p.get("cwd").and_then(|x| x.as_str()) {
-        f.cwd = Some(c.to_owned());
-    }
-}
-
-/// A user message or an answer, from an event or a response item.
-fn message_facts(f: &mut Facts, p: &serde_json::Value, ts: Option<i64>) {
-    let text = |key: &str| p.get(key).and_then(|m| m.as_str()).map(str::to_owned);
-    match p.get("type").and_then(|t| t.as_str()) {
-        Some("user_message") => f.prompts.extend(text("message").map(|m| (ts, m))),
-        Some("agent_message") => f.answers.extend(text("message").map(|m| (ts, m))),
-        Some("message") => {
-            let parts: Vec<&str> = p
-                .get("content")
-                .and_then(|c| c.as_array())
-                .map(|parts| {
-                    parts
-                        .iter()
-                        .filter_map(|part| part.get("text").and_then(|t| t.as_str()))
-                        .collect()
-                })
-                .unwrap_or_default();
-            let joined = parts.concat();
-            match p.get("role").and_then(|r| r.as_str()) {
-                // codex's own context, sent as user messages before the task
-                Some("user")
-                    if !joined.starts_with("<environment_context>")
-                        && !joined.starts_with("<user_instructions>") =>
-                {
-                    f.item_prompts.push((ts, joined));
-                }
-                Some("assistant") => f.item_answers.push((ts, joined)),
-                _ => {}
-            }
-        }
-        _ => {}
-    }
 }
 
 #[cfg(test)]
