@@ -44,13 +44,8 @@ pub const RECORD: usize = 5;
 
 /// What the keeper needs, prepared by the supervisor before the fork.
 pub struct Plan {
-    pub program: CString,
-    pub argv: Vec<CString>,
-    pub cwd: Option<CString>,
-    /// The child's descriptors 0, 1 and 2 (stderr `None`: the supervisor's own).
-    pub stdin: OwnedFd,
-    pub stdout: OwnedFd,
-    pub stderr: Option<OwnedFd>,
+    /// The child: its program, argv, cwd and descriptors.
+    pub exec: Exec,
     /// What remains of the prompt to write into the child's stdin (portable path).
     pub feed: Option<Feed>,
     pub status: OwnedFd,
@@ -63,12 +58,12 @@ pub fn main(plan: Plan) -> ! {
     // (which would hold them open), of the run lock (which would make a run whose
     // supervisor died look alive), of the log.
     let mut keep = vec![
-        plan.stdin.as_raw_fd(),
-        plan.stdout.as_raw_fd(),
+        plan.exec.stdin.as_raw_fd(),
+        plan.exec.stdout.as_raw_fd(),
         plan.status.as_raw_fd(),
         plan.control.as_raw_fd(),
     ];
-    keep.extend(plan.stderr.as_ref().map(AsRawFd::as_raw_fd));
+    keep.extend(plan.exec.stderr.as_ref().map(AsRawFd::as_raw_fd));
     keep.extend(plan.feed.as_ref().map(|f| f.fd.as_raw_fd()));
     crate::sys::close_other_fds(&keep);
     let _ = nix::unistd::setsid();
@@ -99,26 +94,13 @@ fn send(status: &OwnedFd, tag: u8, value: i32) {
 
 fn run(plan: Plan, subreaper: bool) -> nix::Result<()> {
     let Plan {
-        program,
-        argv,
-        cwd,
-        stdin,
-        stdout,
-        stderr,
+        exec,
         mut feed,
         status,
         control,
     } = plan;
     let sigchld =
         signals::Signals::install(&[Signal::SIGCHLD]).map_err(|_| nix::errno::Errno::EIO)?;
-    let exec = Exec {
-        program,
-        argv,
-        cwd,
-        stdin,
-        stdout,
-        stderr,
-    };
     let Some(child) = exec.start(&status)? else {
         return Ok(());
     };
@@ -176,13 +158,14 @@ fn run(plan: Plan, subreaper: bool) -> nix::Result<()> {
 
 /// The child's exec: what it runs, where, on which descriptors (prepared before the
 /// fork; the keeper is single-threaded, so the child may allocate before it execs).
-struct Exec {
-    program: CString,
-    argv: Vec<CString>,
-    cwd: Option<CString>,
-    stdin: OwnedFd,
-    stdout: OwnedFd,
-    stderr: Option<OwnedFd>,
+pub struct Exec {
+    pub program: CString,
+    pub argv: Vec<CString>,
+    pub cwd: Option<CString>,
+    /// The child's descriptors 0, 1 and 2 (stderr `None`: the supervisor's own).
+    pub stdin: OwnedFd,
+    pub stdout: OwnedFd,
+    pub stderr: Option<OwnedFd>,
 }
 
 impl Exec {

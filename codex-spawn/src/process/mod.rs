@@ -121,12 +121,14 @@ impl Kept {
         crate::sys::set_nonblocking(&status_r)?;
         let (control_r, control_w) = crate::sys::cloexec_pipe()?;
         let plan = keeper::Plan {
-            program,
-            argv,
-            cwd,
-            stdin,
-            stdout,
-            stderr,
+            exec: keeper::Exec {
+                program,
+                argv,
+                cwd,
+                stdin,
+                stdout,
+                stderr,
+            },
             feed,
             status: status_w,
             control: control_r,
