@@ -124,6 +124,7 @@ fn query(home: &Path, since_ms: i64, transcript: Option<&[u8]>) -> RunSession {
         prompt: TASK,
         resumed: false,
         transcript,
+        open_elsewhere: None,
     })
 }
 
@@ -213,6 +214,44 @@ fn a_neighbours_rollout_alone_is_not_taken() {
     assert_eq!(query(home.path(), attempt, Some(log)), RunSession::NotFound);
 }
 
+/// The same while the neighbour's session is still going and holds no answer yet (the
+/// race of two runs of one task side by side): the transcript cannot tell, so the
+/// rollout is another's when a live process outside the run writes it — and, where the
+/// platform cannot tell, a rollout with no answer to check is not taken at all.
+#[test]
+fn a_neighbours_rollout_with_no_answer_yet_is_not_taken() {
+    let home = tempfile::tempdir().unwrap();
+    let attempt = now_ms() - 1_000;
+    let path = write(home.path(), &fake(IDS[0], attempt + 300, "Done 7."));
+    // what codex 0.42.0 has written before the model answers: its first five lines
+    let text = std::fs::read_to_string(&path).unwrap();
+    let asked: String = text.lines().take(5).map(|l| format!("{l}\n")).collect();
+    assert!(asked.contains("user_message") && !asked.contains("agent_message"));
+    std::fs::write(&path, asked).unwrap();
+    let log: &[u8] = b"codex-spawn preamble\nError: Model provider `nope` not found\n";
+    let with = |open_elsewhere: Option<&dyn Fn(&Path) -> bool>| {
+        find_run_session(&RunQuery {
+            codex_home: home.path(),
+            cwd: Path::new(CWD),
+            since_ms: attempt,
+            prompt: TASK,
+            resumed: false,
+            transcript: Some(log),
+            open_elsewhere,
+        })
+    };
+    let asked_of = std::cell::RefCell::new(Vec::new());
+    let written = |p: &Path| {
+        asked_of.borrow_mut().push(p.to_path_buf());
+        true
+    };
+    assert_eq!(with(Some(&written)), RunSession::NotFound);
+    assert_eq!(*asked_of.borrow(), vec![path.clone()]);
+    assert_eq!(with(None), RunSession::NotFound);
+    // nobody else writes it: the run's own (a codex whose turn failed before an answer)
+    assert_eq!(with(Some(&|_| false)), RunSession::Found(IDS[0].into()));
+}
+
 /// Another directory, or the task only as a later message (a session that began with
 /// another task): not the run's.
 #[test]
@@ -256,6 +295,7 @@ fn a_resumed_session_is_found_by_the_turn_asked_in_the_attempt() {
             prompt: TASK,
             resumed: true,
             transcript: Some(b"[2026-12-07T05:49:31] codex\nDone 2.\n"),
+            open_elsewhere: None,
         })
     };
     let held = RunQuery {
@@ -265,6 +305,7 @@ fn a_resumed_session_is_found_by_the_turn_asked_in_the_attempt() {
         prompt: TASK,
         resumed: true,
         transcript: None,
+        open_elsewhere: None,
     };
     assert_eq!(q(attempt), RunSession::NotFound);
     // (an old rollout `resume --last` only reads is not the one it continues)
@@ -293,6 +334,7 @@ fn a_held_rollout_is_the_attempts_once_its_session_began_in_it() {
         prompt: TASK,
         resumed: false,
         transcript: None,
+        open_elsewhere: None,
     };
     let mine = write(home.path(), &fake(IDS[0], attempt + 100, "Done 1."));
     let text = std::fs::read_to_string(&mine).unwrap();

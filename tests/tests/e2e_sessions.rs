@@ -161,25 +161,35 @@ fn four_parallel_runs_of_one_task_never_share_or_swap_a_session() {
 fn a_run_whose_codex_wrote_no_rollout_never_takes_its_neighbours() {
     use std::os::unix::fs::PermissionsExt;
     let s = E2e::new();
-    let task = "[say:Done.] [usage:1000,200,50,10] one task";
-    // run A's codex starts a second late and fails before it makes a session (an unknown
-    // provider); run B, the same task, makes its session meanwhile — inside A's attempt
-    let late = s.dir.path().join("late-codex");
-    let script = format!("#!/bin/sh\nsleep 1\nexec '{}' \"$@\"\n", s.codex.display());
-    std::fs::write(&late, script).unwrap();
-    std::fs::set_permissions(&late, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let late = late.to_str().unwrap();
+    let task = "[say:Done.] [usage:1000,200,50,10] [slow:1500ms] one task";
+    // both attempts begin at once (codex's `--version`, asked first, is not delayed); run
+    // B's codex starts 0.5 s later, makes its session — inside A's attempt — and answers
+    // slowly (1.5 s between the mock's events); run A's codex starts 2 s late and fails
+    // before it makes a session (an unknown provider). When A's attempt ends, B's rollout
+    // holds its task but no answer yet: A's transcript cannot tell it is not A's; that
+    // B's codex writes the file can.
+    let delayed = |name: &str, secs: &str| {
+        let path = s.dir.path().join(name);
+        let script = format!(
+            "#!/bin/sh\n[ \"$1\" = --version ] || sleep {secs}\nexec '{}' \"$@\"\n",
+            s.codex.display()
+        );
+        std::fs::write(&path, script).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let (late, early) = (delayed("late-codex", "2"), delayed("early-codex", "0.5"));
     let a = s.spawn_cmd(&[
         "--quiet",
         "--codex-bin",
-        late,
+        &late,
         "--task",
         task,
         "--",
         "-c",
         "model_provider=nope",
     ]);
-    let b = s.spawn_cmd(&["--quiet", "--task", task]);
+    let b = s.spawn_cmd(&["--quiet", "--codex-bin", &early, "--task", task]);
     let outs = all_at_once(vec![a, b]);
     let run_a = RunLines::parse(&outs[0].stdout).unwrap_or_else(|e| panic!("{e}\n{}", outs[0]));
     assert_eq!(

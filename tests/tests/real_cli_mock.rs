@@ -197,6 +197,7 @@ fn resume_keeps_the_first_turn_in_history() {
             prompt: "first turn alpha",
             resumed: false,
             transcript: Some(format!("{}{}", first.stdout, first.stderr).as_bytes()),
+            open_elsewhere: None,
         });
         found
             .id()

@@ -84,6 +84,7 @@ impl RolloutLookup {
             prompt: &self.task,
             resumed: self.resumed,
             transcript,
+            open_elsewhere: None,
         }
     }
 
@@ -119,7 +120,28 @@ impl RolloutLookup {
         if let Some(id) = &self.known {
             return codex_summarize::rollout::RunSession::Found(id.clone());
         }
-        codex_summarize::rollout::find_run_session(&self.query(transcript))
+        // a rollout another live process holds open for writing is its session, still
+        // going (a neighbour's with the same task may have no answer yet for the
+        // transcript to tell by); codex's own tree has ended, so every writer is
+        // another's. Looked at once, and only when a rollout passed every other rule.
+        let sessions = std::fs::canonicalize(self.home.join("sessions")).ok();
+        let held = std::cell::OnceCell::new();
+        let open_elsewhere = |path: &Path| {
+            let held = held.get_or_init(|| {
+                sessions
+                    .as_deref()
+                    .and_then(crate::sys::open_files::written_elsewhere)
+            });
+            // (when /proc cannot be read, every candidate is taken for another's)
+            held.as_ref()
+                .is_none_or(|held| std::fs::canonicalize(path).is_ok_and(|p| held.contains(&p)))
+        };
+        let q = codex_summarize::rollout::RunQuery {
+            open_elsewhere: crate::sys::open_files::CAN_TELL
+                .then_some(&open_elsewhere as &dyn Fn(&Path) -> bool),
+            ..self.query(transcript)
+        };
+        codex_summarize::rollout::find_run_session(&q)
     }
 }
 

@@ -12,7 +12,11 @@
 //! - its first user message is the run's task;
 //! - every answer it holds is in the run's transcript (its log): a rollout whose answers
 //!   the run never printed is another run's (the case of a codex that wrote no rollout of
-//!   its own while a neighbour with the same task did).
+//!   its own while a neighbour with the same task did);
+//! - no live process outside the run holds it open ([`RunQuery::open_elsewhere`]): a
+//!   neighbour's session still going may hold no answer yet, so the transcript cannot
+//!   tell — its codex holding the file open can. Where the platform cannot tell, a
+//!   rollout with no answer to check is not taken.
 //!
 //! A session continued by `resume --last` began before the attempt: its rollout is the
 //! run's when one of its user messages since the attempt's start is the task (and the
@@ -28,7 +32,7 @@ use super::*;
 pub const TRANSCRIPT_MAX_BYTES: u64 = 64 << 20;
 
 /// What is known of the attempt whose session is looked for.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct RunQuery<'a> {
     pub codex_home: &'a Path,
     /// The run's directory (codex's `--cd`).
@@ -41,6 +45,24 @@ pub struct RunQuery<'a> {
     pub resumed: bool,
     /// What the attempt printed (its log), when it ended; `None` skips that check.
     pub transcript: Option<&'a [u8]>,
+    /// Does a live process outside the run hold the rollout at this path open now (so
+    /// it is that process's session, still going)? `None`: the platform cannot tell.
+    /// Asked only of a rollout that passed every other rule.
+    pub open_elsewhere: Option<&'a dyn Fn(&Path) -> bool>,
+}
+
+impl std::fmt::Debug for RunQuery<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunQuery")
+            .field("codex_home", &self.codex_home)
+            .field("cwd", &self.cwd)
+            .field("since_ms", &self.since_ms)
+            .field("prompt", &self.prompt)
+            .field("resumed", &self.resumed)
+            .field("transcript", &self.transcript.map(<[u8]>::len))
+            .field("open_elsewhere", &self.open_elsewhere.is_some())
+            .finish()
+    }
 }
 
 /// What the rollouts say of a run's session.
@@ -69,7 +91,7 @@ impl RunSession {
             RunSession::Found(_) => None,
             RunSession::NotFound => Some(
                 "no rollout in CODEX_HOME matches this run (a session begun in the attempt, \
-                 for its cwd, with its task and answers)"
+                 for its cwd, with its task and answers, open in no other process)"
                     .to_owned(),
             ),
             RunSession::Several(ids) => Some(format!(
@@ -121,6 +143,25 @@ impl Facts {
         cwd_ok && began_ok && self.id.is_some()
     }
 
+    /// The answers of the attempt `q`: all of them, or, resumed, those since it began.
+    fn answers_in(&self, q: &RunQuery<'_>) -> impl Iterator<Item = &str> {
+        let since = |t: &Option<i64>| t.is_some_and(|t| t >= q.since_ms);
+        self.answers()
+            .iter()
+            .filter(move |(at, _)| !q.resumed || since(at))
+            .map(|(_, a)| a.as_str())
+    }
+
+    /// Is this rollout, at `path`, another's session still going: held open by a live
+    /// process outside the run — or, where the platform cannot tell, holding no answer
+    /// for the transcript to tell by?
+    fn someone_elses(&self, path: &Path, q: &RunQuery<'_>) -> bool {
+        match q.open_elsewhere {
+            Some(open) => open(path),
+            None => q.transcript.is_some() && self.answers_in(q).next().is_none(),
+        }
+    }
+
     /// Is this the rollout of the attempt `q` (see the module docs)?
     fn is_run(&self, q: &RunQuery<'_>, transcript: Option<&Transcript<'_>>) -> bool {
         if !self.begins_right(q) {
@@ -138,13 +179,7 @@ impl Facts {
                 .iter()
                 .any(|(t, p)| since(t) && p.trim() == prompt),
         };
-        asked
-            && transcript.is_none_or(|t| {
-                self.answers()
-                    .iter()
-                    .filter(|(at, _)| !q.resumed || since(at))
-                    .all(|(_, a)| t.holds(a))
-            })
+        asked && transcript.is_none_or(|t| self.answers_in(q).all(|a| t.holds(a)))
     }
 }
 
@@ -207,7 +242,7 @@ pub fn find_run_session(q: &RunQuery<'_>) -> RunSession {
         let Some(facts) = read_facts(&path, Some(q)) else {
             continue;
         };
-        if facts.is_run(q, transcript.as_ref()) {
+        if facts.is_run(q, transcript.as_ref()) && !facts.someone_elses(&path, q) {
             if let Some(id) = facts.id.filter(|id| !found.contains(id)) {
                 found.push(id);
             }
@@ -236,6 +271,7 @@ pub fn held_rollout_session(path: &Path, q: &RunQuery<'_>) -> Option<String> {
         true => facts.is_run(
             &RunQuery {
                 transcript: None,
+                open_elsewhere: None,
                 ..*q
             },
             None,
