@@ -102,6 +102,10 @@ fn events(path: &std::path::Path) -> Vec<serde_json::Value> {
 }
 
 #[test]
+#[allow(
+    clippy::too_many_lines,
+    reason = "one run followed through its attempts; each check stands on the one before"
+)]
 fn failing_check_resumes_the_session_with_its_output_then_succeeds() {
     let env = Env::new();
     multi_fake(&env, &["new-json", "resume-json"], "", 0);

@@ -170,44 +170,8 @@ fn execute(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<u8, Fa
         ));
     }
     if report_only {
-        let Some(home) = &cli.codex_home else {
-            return Err(Fail(
-                2,
-                "nothing to summarize: give RUN…, --all, --log LOG, or --codex-home DIR".into(),
-            ));
-        };
-        if !home.is_dir() {
-            return Err(Fail(2, format!("{}: not a directory", home.display())));
-        }
-        let bound = |s: &Option<String>, end: bool, flag: &str| -> Result<Option<i64>, Fail> {
-            s.as_deref()
-                .map(|v| {
-                    crate::time::parse_bound(v, end).ok_or_else(|| {
-                        Fail(
-                            2,
-                            format!("{flag} '{v}': expected YYYY-MM-DD or an RFC 3339 time"),
-                        )
-                    })
-                })
-                .transpose()
-        };
-        let opts = ReportOptions {
-            since_ms: bound(&cli.since, false, "--since")?,
-            until_ms: bound(&cli.until, true, "--until")?,
-            by: cli.by,
-        };
-        let r = report::codex_home_report(home, &opts, &pricing);
-        write_json_out(cli.json_out.as_deref(), &r)?;
-        let head = match cli.by {
-            GroupBy::Session => "session",
-            GroupBy::Day => "day",
-            GroupBy::Model => "model",
-        };
-        emit(out, &format::render_report(&r, cli.format, head)?)?;
-        return Ok(if r.rows.is_empty() { 1 } else { 0 });
+        return home_report(cli, pricing, out);
     }
-
-    let runs_dir_arg = cli.runs_dir.as_deref();
     let opts = Options {
         codex_home: cli.codex_home.clone(),
         runs_dir: cli.runs_dir.clone().or_else(|| {
@@ -220,7 +184,6 @@ fn execute(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<u8, Fa
         rollout_index: None,
         session_runs: None,
     };
-
     if let Some(log) = &cli.log {
         if !log.is_file() {
             return Err(Fail(2, format!("{}: no such log file", log.display())));
@@ -231,36 +194,65 @@ fn execute(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<u8, Fa
         };
         return single(cli, out, &s);
     }
-
-    let dir = codex_meta::RunsDir::resolve(runs_dir_arg)?;
+    let dir = codex_meta::RunsDir::resolve(cli.runs_dir.as_deref())?;
     if cli.runs.len() == 1 && !cli.all {
         let meta = dir.resolve_run(&cli.runs[0])?;
         let s = run::summarize_run(RunSource::MetaPath(&meta), &opts)?;
         return single(cli, out, &s);
     }
-    // `--all` of an empty or missing runs dir says so (never a silent, empty report).
-    let listed: Option<Vec<PathBuf>> = if cli.all {
-        if !dir.path().is_dir() {
-            return Err(Fail(
-                2,
-                format!("--all: runs dir {} does not exist", dir.path().display()),
-            ));
-        }
-        let metas: Vec<PathBuf> = dir.list()?.into_iter().map(|r| r.meta_path).collect();
-        if metas.is_empty() {
-            let _ = writeln!(
-                err,
-                "codex-summarize: no runs in {}",
-                codex_meta::io::one_line(&dir.path().display().to_string())
-            );
-        }
-        Some(metas)
-    } else {
-        None
+    many_runs(cli, &dir, opts, out, err)
+}
+
+/// `--codex-home DIR` alone: the report of every session in the home.
+fn home_report(cli: &Cli, pricing: Pricing, out: &mut dyn Write) -> Result<u8, Fail> {
+    let Some(home) = &cli.codex_home else {
+        return Err(Fail(
+            2,
+            "nothing to summarize: give RUN…, --all, --log LOG, or --codex-home DIR".into(),
+        ));
     };
-    // Many runs: one bad meta hides nothing — it is named on stderr, the rest reported.
+    if !home.is_dir() {
+        return Err(Fail(2, format!("{}: not a directory", home.display())));
+    }
+    let bound = |s: &Option<String>, end: bool, flag: &str| -> Result<Option<i64>, Fail> {
+        s.as_deref()
+            .map(|v| {
+                crate::time::parse_bound(v, end).ok_or_else(|| {
+                    Fail(
+                        2,
+                        format!("{flag} '{v}': expected YYYY-MM-DD or an RFC 3339 time"),
+                    )
+                })
+            })
+            .transpose()
+    };
+    let opts = ReportOptions {
+        since_ms: bound(&cli.since, false, "--since")?,
+        until_ms: bound(&cli.until, true, "--until")?,
+        by: cli.by,
+    };
+    let r = report::codex_home_report(home, &opts, &pricing);
+    write_json_out(cli.json_out.as_deref(), &r)?;
+    let head = match cli.by {
+        GroupBy::Session => "session",
+        GroupBy::Day => "day",
+        GroupBy::Model => "model",
+    };
+    emit(out, &format::render_report(&r, cli.format, head)?)?;
+    Ok(if r.rows.is_empty() { 1 } else { 0 })
+}
+
+/// Many runs (`RUN RUN…` or `--all`): one bad meta hides nothing — it is named on
+/// stderr, the rest reported, and the exit status says some were skipped.
+fn many_runs(
+    cli: &Cli,
+    dir: &codex_meta::RunsDir,
+    mut opts: Options,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<u8, Fail> {
     let mut skipped = 0usize;
-    let mut skip = |e: &dyn std::fmt::Display| {
+    let mut skip = |err: &mut dyn Write, e: &dyn std::fmt::Display| {
         skipped += 1;
         let _ = writeln!(
             err,
@@ -268,15 +260,14 @@ fn execute(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<u8, Fa
             codex_meta::io::one_line(&e.to_string())
         );
     };
-    let metas: Vec<PathBuf> = match listed {
-        Some(m) => m,
-        None => cli
+    let metas: Vec<PathBuf> = match cli.all {
+        true => listed_runs(dir, err)?,
+        false => cli
             .runs
             .iter()
-            .filter_map(|r| dir.resolve_run(r).map_err(|e| skip(&e)).ok())
+            .filter_map(|r| dir.resolve_run(r).map_err(|e| skip(err, &e)).ok())
             .collect(),
     };
-    let mut opts = opts;
     if metas.len() > 1 {
         opts.rollout_index = opts
             .resolved_codex_home()
@@ -287,7 +278,7 @@ fn execute(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<u8, Fa
     for result in summarize_all(&metas, &opts) {
         match result {
             Ok(s) => summaries.push(s),
-            Err(e) => skip(&e),
+            Err(e) => skip(err, &e),
         }
     }
     let r = format::runs_report(&summaries);
@@ -301,6 +292,26 @@ fn execute(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<u8, Fa
     } else {
         1
     })
+}
+
+/// `--all`: every run's meta in the runs dir. An empty or missing runs dir says so
+/// (never a silent, empty report).
+fn listed_runs(dir: &codex_meta::RunsDir, err: &mut dyn Write) -> Result<Vec<PathBuf>, Fail> {
+    if !dir.path().is_dir() {
+        return Err(Fail(
+            2,
+            format!("--all: runs dir {} does not exist", dir.path().display()),
+        ));
+    }
+    let metas: Vec<PathBuf> = dir.list()?.into_iter().map(|r| r.meta_path).collect();
+    if metas.is_empty() {
+        let _ = writeln!(
+            err,
+            "codex-summarize: no runs in {}",
+            codex_meta::io::one_line(&dir.path().display().to_string())
+        );
+    }
+    Ok(metas)
 }
 
 /// Each run's summary, in the order of `metas`, made by all cores (runs are

@@ -330,35 +330,64 @@ pub fn codex_home_report(home: &Path, opts: &ReportOptions, pricing: &Pricing) -
 
 /// Builds the report of the given rollout files.
 pub fn report_files(files: &[PathBuf], opts: &ReportOptions, pricing: &Pricing) -> Report {
+    let mut folded = fold_all(files, opts, pricing);
+    refold_forks(&mut folded, opts, pricing);
+    let (rows, totals) = group(&folded.by_session, opts);
+    let mut unreadable = folded.unreadable;
+    unreadable.sort();
+    Report {
+        rows,
+        totals,
+        skipped_lines: folded.skipped,
+        files: folded.files,
+        unreadable_files: unreadable,
+        pricing_source: pricing.source().to_owned(),
+    }
+}
+
+/// Every file folded, by session.
+struct Folded {
+    by_session: HashMap<String, FileAgg>,
+    unreadable: Vec<String>,
+    skipped: u64,
+    files: usize,
+}
+
+/// Pass 1: each file folded on its own (all cores). The same session in two files (a
+/// copy in archived_sessions/) is the one that recorded more calls.
+fn fold_all(files: &[PathBuf], opts: &ReportOptions, pricing: &Pricing) -> Folded {
     let scanned: Vec<Result<FileAgg, String>> = files
         .par_iter()
         .map(|path| fold_file(path, opts, pricing).map_err(|e| format!("{}: {e}", path.display())))
         .collect();
-
-    let mut unreadable = Vec::new();
-    let mut by_session: HashMap<String, FileAgg> = HashMap::new();
-    let mut skipped = 0u64;
-    let mut nfiles = 0usize;
+    let mut out = Folded {
+        by_session: HashMap::new(),
+        unreadable: Vec::new(),
+        skipped: 0,
+        files: 0,
+    };
     for r in scanned {
         match r {
-            Err(e) => unreadable.push(e),
+            Err(e) => out.unreadable.push(e),
             Ok(f) => {
-                nfiles += 1;
-                skipped += f.skipped_lines;
-                // The same session in two files (a copy in archived_sessions/):
-                // keep the one that recorded more calls.
-                match by_session.get(&f.key) {
+                out.files += 1;
+                out.skipped += f.skipped_lines;
+                match out.by_session.get(&f.key) {
                     Some(old) if old.calls >= f.calls => {}
                     _ => {
-                        by_session.insert(f.key.clone(), f);
+                        out.by_session.insert(f.key.clone(), f);
                     }
                 }
             }
         }
     }
+    out
+}
 
-    // Forks that replay their parent: fold them again without the replayed prefix
-    // (each against its parent's whole file: a parent that is itself a fork replays on).
+/// Pass 2: forks that replay their parent folded again without the replayed prefix
+/// (each against its parent's whole file: a parent that is itself a fork replays on).
+fn refold_forks(folded: &mut Folded, opts: &ReportOptions, pricing: &Pricing) {
+    let by_session = &folded.by_session;
     let refolded: Vec<(String, Result<_, String>)> = by_session
         .values()
         .filter(|f| f.replays_parent)
@@ -379,7 +408,7 @@ pub fn report_files(files: &[PathBuf], opts: &ReportOptions, pricing: &Pricing) 
     for (key, r) in refolded {
         match r {
             Ok((models, buckets, last_ts)) => {
-                if let Some(c) = by_session.get_mut(&key) {
+                if let Some(c) = folded.by_session.get_mut(&key) {
                     c.models = models;
                     c.buckets = buckets;
                     c.last_ts = last_ts;
@@ -387,12 +416,16 @@ pub fn report_files(files: &[PathBuf], opts: &ReportOptions, pricing: &Pricing) 
             }
             // gone or changed since pass 1: it cannot be counted reliably
             Err(e) => {
-                by_session.remove(&key);
-                unreadable.push(e);
+                folded.by_session.remove(&key);
+                folded.unreadable.push(e);
             }
         }
     }
+}
 
+/// Pass 3: the buckets grouped into rows by `opts.by` (sessions ordered by their last
+/// activity), and the totals.
+fn group(by_session: &HashMap<String, FileAgg>, opts: &ReportOptions) -> (Vec<Row>, Row) {
     let mut rows: BTreeMap<String, Row> = BTreeMap::new();
     let mut last_ts: HashMap<String, i64> = HashMap::new();
     let mut totals = Row::new("total".to_owned());
@@ -438,15 +471,7 @@ pub fn report_files(files: &[PathBuf], opts: &ReportOptions, pricing: &Pricing) 
                 .then(a.key.cmp(&b.key))
         });
     }
-    unreadable.sort();
-    Report {
-        rows,
-        totals,
-        skipped_lines: skipped,
-        files: nfiles,
-        unreadable_files: unreadable,
-        pricing_source: pricing.source().to_owned(),
-    }
+    (rows, totals)
 }
 
 fn in_range(ev: &UsageEvent, opts: &ReportOptions) -> bool {

@@ -195,6 +195,10 @@ fn random_calls(rng: &mut Rng, start: i64, n: u64, model: &'static str) -> Vec<C
 /// parent's own, their own calls in a burst), plus archived copies.
 ///
 /// Returns each paginated fork's session id and the total tokens of its own calls.
+#[allow(
+    clippy::too_many_lines,
+    reason = "one generator of a synthetic home: its parts share the random stream and the line templates"
+)]
 fn generate(home: &Path, seed: u64, n: u64) -> Vec<(String, u64)> {
     let lines = Lines::load();
     let mut rng = Rng(seed);

@@ -496,6 +496,10 @@ struct Counters {
 }
 
 /// Decides the reply to request body `body` (pure apart from the counters).
+#[allow(
+    clippy::too_many_lines,
+    reason = "one decision over the scenario's markers, read top to bottom"
+)]
 fn plan(scenario: &Scenario, counters: &mut Counters, body: &Value) -> Reply {
     counters.requests += 1;
     let prompt = user_prompts(body).pop().unwrap_or_default();

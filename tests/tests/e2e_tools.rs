@@ -158,6 +158,10 @@ fn new_run_with_a_tool_call_in_the_foreground() {
 
 #[test]
 #[ignore = "needs the real Codex CLI: run scripts/e2e"]
+#[allow(
+    clippy::too_many_lines,
+    reason = "one run followed from launch to its summary; each check stands on the one before"
+)]
 fn detached_run_shows_its_session_while_running_then_wait_and_summarize() {
     let s = E2e::new();
     let t = tag();
@@ -364,6 +368,10 @@ fn resume_with_and_without_a_task_keeps_the_session_and_its_history() {
 
 #[test]
 #[ignore = "needs the real Codex CLI: run scripts/e2e"]
+#[allow(
+    clippy::too_many_lines,
+    reason = "one run followed from launch to its summary; each check stands on the one before"
+)]
 fn json_pass_through_mode_captures_the_session_and_summarizes() {
     let s = E2e::new();
     let t = tag();

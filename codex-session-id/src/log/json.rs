@@ -24,6 +24,10 @@ use crate::counts::TokenCounts;
 /// The `type` of a failed turn's event; the outcome detector names it in its verdict.
 pub const TURN_FAILED: &str = "turn.failed";
 
+/// The `type` of a completed turn's event (with the turn's `usage`); the readers name it
+/// in their reasons.
+pub const TURN_COMPLETED: &str = "turn.completed";
+
 /// One JSON line of codex's output.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JsonEvent {
@@ -145,7 +149,7 @@ fn event(
     message: Option<String>,
 ) -> Option<JsonEvent> {
     Some(match kind {
-        "turn.completed" => JsonEvent::TurnCompleted { usage },
+        TURN_COMPLETED => JsonEvent::TurnCompleted { usage },
         TURN_FAILED => JsonEvent::TurnFailed {
             message: error
                 .and_then(|e| e.get("message").and_then(Value::as_str).or(e.as_str()))
@@ -208,7 +212,7 @@ pub fn may_carry_usage(line: &[u8]) -> bool {
     if let Some(rest) = line.strip_prefix(HEAD) {
         if let Some(end) = memchr::memchr(b'"', rest) {
             let kind = &rest[..end];
-            if kind == b"turn.completed" {
+            if kind == TURN_COMPLETED.as_bytes() {
                 return true;
             }
             if kind
@@ -219,7 +223,7 @@ pub fn may_carry_usage(line: &[u8]) -> bool {
             }
         }
     }
-    memchr::memmem::find(line, b"turn.completed").is_some()
+    memchr::memmem::find(line, TURN_COMPLETED.as_bytes()).is_some()
         || memchr::memmem::find(line, b"\"token_count\"").is_some()
 }
 

@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 
 use codex_meta::Meta;
 use codex_meta::codex_version::{self, Fact, Version};
+use codex_session_id::log::json::TURN_COMPLETED;
+use const_format::concatcp;
 
 use super::{Options, RunSummary, Source, Tokens, price_whole};
 use crate::events::{self, LogScan};
@@ -43,7 +45,35 @@ fn counting(is_resume: bool, per_process: bool, version: Option<Version>) -> Cou
     }
 }
 
+const RESUMED_TOTAL_UNKNOWN: &str = concatcp!(
+    "resumed session: its total before this run is unknown (no rollout, no earlier run of it with exact usage in the runs dir); ",
+    TURN_COMPLETED,
+    " usage is cumulative for the session"
+);
+
+const NO_REASONING: &str = concatcp!(
+    "this CLI version's ",
+    TURN_COMPLETED,
+    " usage has no reasoning_output_tokens"
+);
+
 const UNKNOWN_VERSION: &str = "resumed run of an unknown Codex CLI version: its log counts this run (before 0.79) or the whole session (from 0.79), and the numbers cannot tell";
+
+/// What the reading of a log's usage needs to know of its run.
+struct Run<'a> {
+    version: Option<Version>,
+    is_resume: bool,
+    meta: &'a Meta,
+    meta_path: Option<&'a Path>,
+    opts: &'a Options,
+}
+
+impl Run<'_> {
+    /// The session's total at the end of the run before this one.
+    fn before(&self, s: &RunSummary) -> Option<PrevTotal> {
+        previous_session_total(self.meta, self.meta_path, self.opts, s)
+    }
+}
 
 /// Fills `s` from the log's usage; false when the log has none.
 pub(super) fn summarize(
@@ -55,78 +85,30 @@ pub(super) fn summarize(
     meta_path: Option<&Path>,
     opts: &Options,
 ) -> bool {
+    let run = Run {
+        version,
+        is_resume,
+        meta,
+        meta_path,
+        opts,
+    };
     let exact = match (log.last_turn_usage, log.stream_usage) {
         (Some(u), _) => Some((u, false, log.turn_reasoning_known)),
         (None, Some(u)) => Some((u, true, true)),
         (None, None) => None,
     };
     if let Some((end, per_process, reasoning_known)) = exact {
-        s.token_usage.source = Some(Source::Events);
         // the data's own word: `reasoning_output_tokens` in turn.completed since 0.100
         let version = version.or_else(|| {
             (log.last_turn_usage.is_some() && reasoning_known)
                 .then(|| codex_version::since(Fact::ReasoningTokensInTurnUsage))
         });
-        let prev = || previous_session_total(meta, meta_path, opts, s);
-        let mut mode = counting(is_resume, per_process, version);
-        let before = match mode {
-            Counting::ThisRun if !is_resume => Some(PrevTotal::Exact(Usage::default())),
-            _ => prev(),
-        };
-        if mode == Counting::Unknown {
-            if let Some(PrevTotal::Exact(p)) = before {
-                if !end.covers(&p) {
-                    mode = Counting::ThisRun;
-                }
-            }
-        }
-        let (run, session) = match (mode, before) {
-            (Counting::ThisRun, Some(PrevTotal::Exact(p))) => {
-                let mut total = p;
-                total.add(&end);
-                (Some(end), Some(total))
-            }
-            (Counting::ThisRun, _) => (Some(end), None),
-            (Counting::Session, Some(PrevTotal::Exact(p))) => {
-                (Some(end.saturating_sub(&p).normalized()), Some(end))
-            }
-            (Counting::Session, _) => {
-                s.token_usage.reason = Some("resumed session: its total before this run is unknown (no rollout, no earlier run of it with exact usage in the runs dir); turn.completed usage is cumulative for the session".into());
-                (None, Some(end))
-            }
-            (Counting::Unknown, _) => {
-                s.token_usage.reason = Some(UNKNOWN_VERSION.into());
-                (None, None)
-            }
-        };
-        let with_reasoning = |u: &Usage| {
-            let mut t = Tokens::exact(u);
-            if !reasoning_known {
-                t.reasoning_output_tokens = None;
-            }
-            t
-        };
-        s.token_usage.session_total = session.as_ref().map(with_reasoning);
-        match run {
-            Some(run) => {
-                s.token_usage.run = with_reasoning(&run);
-                if !reasoning_known {
-                    s.token_usage.reason = Some(
-                        "this CLI version's turn.completed usage has no reasoning_output_tokens"
-                            .into(),
-                    );
-                }
-                price_whole(s, &run, opts);
-            }
-            None => {
-                s.cost.reason = Some("this run's tokens are unknown".into());
-                s.cost.model = s.model.clone();
-            }
-        }
+        let run = Run { version, ..run };
+        from_events(s, &run, end, per_process, reasoning_known);
         return true;
     }
-    let end = match log.blended.total(version) {
-        Ok(Some(b)) => b,
+    match log.blended.total(version) {
+        Ok(Some(end)) => from_blended(s, &run, end, log.blended.one_line),
         Ok(None) => return false,
         Err(reason) => {
             s.token_usage.source = Some(Source::Log);
@@ -134,13 +116,82 @@ pub(super) fn summarize(
             s.token_usage.reason = Some(reason);
             s.cost.model = s.model.clone();
             s.cost.reason = Some("this run's tokens are unknown".into());
-            return true;
+        }
+    }
+    true
+}
+
+/// Source 2: the `--json` events' usage at the end of the log (`end`), counting the
+/// process's own calls when `per_process` (the stream before 0.44).
+fn from_events(
+    s: &mut RunSummary,
+    r: &Run<'_>,
+    end: Usage,
+    per_process: bool,
+    reasoning_known: bool,
+) {
+    s.token_usage.source = Some(Source::Events);
+    let mut mode = counting(r.is_resume, per_process, r.version);
+    let before = match mode {
+        Counting::ThisRun if !r.is_resume => Some(PrevTotal::Exact(Usage::default())),
+        _ => r.before(s),
+    };
+    if mode == Counting::Unknown {
+        if let Some(PrevTotal::Exact(p)) = before {
+            if !end.covers(&p) {
+                mode = Counting::ThisRun;
+            }
+        }
+    }
+    let (run, session) = match (mode, before) {
+        (Counting::ThisRun, Some(PrevTotal::Exact(p))) => {
+            let mut total = p;
+            total.add(&end);
+            (Some(end), Some(total))
+        }
+        (Counting::ThisRun, _) => (Some(end), None),
+        (Counting::Session, Some(PrevTotal::Exact(p))) => {
+            (Some(end.saturating_sub(&p).normalized()), Some(end))
+        }
+        (Counting::Session, _) => {
+            s.token_usage.reason = Some(RESUMED_TOTAL_UNKNOWN.into());
+            (None, Some(end))
+        }
+        (Counting::Unknown, _) => {
+            s.token_usage.reason = Some(UNKNOWN_VERSION.into());
+            (None, None)
         }
     };
+    let with_reasoning = |u: &Usage| {
+        let mut t = Tokens::exact(u);
+        if !reasoning_known {
+            t.reasoning_output_tokens = None;
+        }
+        t
+    };
+    s.token_usage.session_total = session.as_ref().map(with_reasoning);
+    match run {
+        Some(run) => {
+            s.token_usage.run = with_reasoning(&run);
+            if !reasoning_known {
+                s.token_usage.reason = Some(NO_REASONING.into());
+            }
+            price_whole(s, &run, r.opts);
+        }
+        None => {
+            s.cost.reason = Some("this run's tokens are unknown".into());
+            s.cost.model = s.model.clone();
+        }
+    }
+}
+
+/// Source 3: the human log's blended `tokens used` total at its end (`end`), counting
+/// the process's own calls when `one_line` (the one-line form before 0.44).
+fn from_blended(s: &mut RunSummary, r: &Run<'_>, end: u64, one_line: bool) {
     s.token_usage.source = Some(Source::Log);
-    let mut mode = counting(is_resume, log.blended.one_line, version);
-    let before = if is_resume {
-        previous_session_total(meta, meta_path, opts, s).map(PrevTotal::blended)
+    let mut mode = counting(r.is_resume, one_line, r.version);
+    let before = if r.is_resume {
+        r.before(s).map(PrevTotal::blended)
     } else {
         Some(0)
     };
@@ -167,7 +218,6 @@ pub(super) fn summarize(
     ));
     s.cost.model = s.model.clone();
     s.cost.reason = Some("input/output split unknown (only the human log's blended total)".into());
-    true
 }
 
 /// The session's total at the end of an earlier run.

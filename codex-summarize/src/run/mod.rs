@@ -23,13 +23,14 @@ use std::path::{Path, PathBuf};
 use codex_meta::{Meta, MetaError, Mode, Status};
 use serde::Serialize;
 
-use crate::events;
+use crate::events::{self, LogScan};
 use crate::pricing::Pricing;
-use crate::rollout::{self, RolloutScan};
+use crate::rollout;
 use crate::time::parse_ts_ms;
 use crate::usage::Usage;
 
 mod from_log;
+mod from_rollout;
 
 /// What [`summarize_run`] needs besides the run.
 #[derive(Debug, Clone, Default)]
@@ -291,82 +292,91 @@ pub fn summarize_run<'a>(
     run: impl Into<RunSource<'a>>,
     opts: &Options,
 ) -> Result<RunSummary, SummarizeError> {
-    let (meta, meta_path): (Meta, Option<PathBuf>) = match run.into() {
-        RunSource::MetaPath(p) => (codex_meta::read_meta(p)?, Some(p.to_path_buf())),
-        RunSource::Meta(m, p) => (m.clone(), p.map(Path::to_path_buf)),
-        RunSource::LogOnly(_) => (Meta::default(), None),
-    };
-    // The run's own files only (beside its meta, named after its id), never a path the
-    // meta's content names: a forged `log_file` or `last_message_file` sends no reader
-    // to another file. `--log` is the caller's own choice.
-    let own = codex_meta::RunsDir::run_paths(&meta, meta_path.as_deref());
+    let (meta, meta_path) = read_run(run.into())?;
+    let meta_path = meta_path.as_deref();
     let log_path: Option<PathBuf> = opts
         .log_override
         .clone()
-        .or_else(|| codex_meta::log_path_for(&meta, meta_path.as_deref()));
-    let log = match &log_path {
-        Some(p) => match if opts.log_override.is_some() {
-            events::scan_log_file(p)
-        } else {
-            events::scan_run_log(p)
-        } {
-            Ok(scan) => Some(scan),
-            Err(source) if opts.log_override.is_some() => {
-                return Err(SummarizeError::Log {
-                    path: p.display().to_string(),
-                    source,
-                });
+        .or_else(|| codex_meta::log_path_for(&meta, meta_path));
+    let log = scan_log(log_path.as_deref(), opts)?;
+    let mut s = RunSummary::of_meta(&meta, meta_path, log.as_ref(), log_path.as_deref(), opts);
+    let start_ms = meta.started_at.as_deref().and_then(parse_ts_ms);
+    let end_ms = meta.ended_at.as_deref().and_then(parse_ts_ms);
+
+    // 1. rollout
+    if let Some(start) = start_ms {
+        if let Some((path, scan)) = from_rollout::find(&s, opts, start, end_ms) {
+            from_rollout::summarize(&mut s, &path, &scan, (start, end_ms), &meta, opts);
+            return Ok(s);
+        }
+    }
+    // 2. and 3. the log
+    let log = log.unwrap_or_default();
+    let version = meta
+        .codex_version
+        .as_deref()
+        .and_then(|v| v.parse().ok())
+        .or(log.cli_version);
+    let is_resume = meta.mode == Some(Mode::Resume) || meta.resume_session.is_some();
+    if from_log::summarize(&mut s, &log, version, is_resume, &meta, meta_path, opts) {
+        return Ok(s);
+    }
+    s.token_usage.reason = Some(
+        match (&s.session_id, start_ms) {
+            (None, _) => {
+                NO_USAGE_NO_SESSION
             }
-            Err(_) => None,
-        },
-        None => None,
+            (Some(_), None) => {
+                "no usage found in the log, and without started_at the rollout cannot be windowed"
+            }
+            (Some(_), Some(_)) => {
+                "no usage found: no rollout for the session under the Codex home, and none in the log"
+            }
+        }
+        .into(),
+    );
+    s.cost.reason = Some("no usage found".into());
+    s.cost.model = s.model.clone();
+    Ok(s)
+}
+
+const NO_USAGE_NO_SESSION: &str = const_format::concatcp!(
+    "no usage found: no session id, no usage events and no `",
+    codex_session_id::log::human::TOKENS_USED,
+    "` line in the log"
+);
+
+/// The run's meta, and where it was read from.
+fn read_run(run: RunSource<'_>) -> Result<(Meta, Option<PathBuf>), SummarizeError> {
+    Ok(match run {
+        RunSource::MetaPath(p) => (codex_meta::read_meta(p)?, Some(p.to_path_buf())),
+        RunSource::Meta(m, p) => (m.clone(), p.map(Path::to_path_buf)),
+        RunSource::LogOnly(_) => (Meta::default(), None),
+    })
+}
+
+/// The run's log scanned: `None` when there is none or it cannot be read — an error only
+/// for a log the caller named (`--log`).
+fn scan_log(path: Option<&Path>, opts: &Options) -> Result<Option<LogScan>, SummarizeError> {
+    let Some(p) = path else { return Ok(None) };
+    let named = opts.log_override.is_some();
+    let scan = match named {
+        true => events::scan_log_file(p),
+        false => events::scan_run_log(p),
     };
-    let has_meta = meta_path.is_some() || !meta.run_id.is_empty();
-    let mut s = RunSummary {
-        run_id: Some(meta.run_id.clone()).filter(|r| !r.is_empty()),
-        session_id: meta
-            .session_id
-            .clone()
-            .or_else(|| log.as_ref().and_then(|l| l.session_id.clone()))
-            .or_else(|| meta.resume_session.clone()),
-        resume_session: meta.resume_session.clone(),
-        repo: meta.repo.clone(),
-        task: meta.task.clone(),
-        started_at: meta.started_at.clone(),
-        ended_at: meta.ended_at.clone(),
-        elapsed_seconds: meta.elapsed_seconds.or_else(|| {
-            let (a, b) = (
-                parse_ts_ms(meta.started_at.as_deref()?)?,
-                parse_ts_ms(meta.ended_at.as_deref()?)?,
-            );
-            Some((b - a) as f64 / 1000.0)
+    match scan {
+        Ok(scan) => Ok(Some(scan)),
+        Err(source) if named => Err(SummarizeError::Log {
+            path: p.display().to_string(),
+            source,
         }),
-        exit_code: meta.exit_code,
-        success: None,
-        log_file: log_path.as_ref().map(|p| p.display().to_string()),
-        meta_file: meta
-            .meta_file
-            .clone()
-            .or_else(|| meta_path.as_ref().map(|p| p.display().to_string())),
-        token_usage: TokenUsage::default(),
-        cost: Cost {
-            pricing_source: opts.pricing.source().to_owned(),
-            ..Cost::default()
-        },
-        model: meta
-            .model
-            .clone()
-            .or_else(|| log.as_ref().and_then(|l| l.model.clone())),
-        status: None,
-        outcome_reason: meta.outcome_reason.clone(),
-        worktree: meta.worktree(),
-        last_message: None,
-        last_message_truncated: false,
-        attempts: None,
-    };
-    let status = has_meta.then(|| codex_meta::effective_status_at(&meta, meta_path.as_deref()));
-    s.status = status.map(|st| st.to_string());
-    s.success = match (status, meta.exit_code) {
+        Err(_) => Ok(None),
+    }
+}
+
+/// A run's success from its status and exit code: `None` while it runs, or with neither.
+fn success_of(status: Option<Status>, exit_code: Option<i32>) -> Option<bool> {
+    match (status, exit_code) {
         (Some(Status::Running), _) => None,
         (st, Some(code)) => Some(
             code == 0
@@ -384,136 +394,69 @@ pub fn summarize_run<'a>(
         ),
         (Some(st), None) => Some(st == Status::Succeeded),
         (None, None) => None,
-    };
-    if let Some((text, truncated)) = own
-        .as_ref()
-        .filter(|_| meta.last_message_file.is_some())
-        .and_then(|p| read_last_message(&p.last_message))
-    {
-        s.last_message = Some(text);
-        s.last_message_truncated = truncated;
     }
+}
 
-    let is_resume = meta.mode == Some(Mode::Resume) || meta.resume_session.is_some();
-    let start_ms = meta.started_at.as_deref().and_then(parse_ts_ms);
-    let end_ms = meta.ended_at.as_deref().and_then(parse_ts_ms);
-
-    // 1. rollout
-    let mut rollout_scan: Option<(PathBuf, RolloutScan)> = None;
-    if let (Some(sid), Some(home)) = (s.session_id.clone(), opts.resolved_codex_home()) {
-        if start_ms.is_some() {
-            let mut days = Vec::new();
-            for t in [rollout::uuid_v7_ms(&sid), start_ms, end_ms]
-                .into_iter()
-                .flatten()
-            {
-                let d = t.div_euclid(86_400_000);
-                for x in [d, d - 1, d + 1] {
-                    if !days.contains(&x) {
-                        days.push(x);
-                    }
-                }
-            }
-            let found = match &opts.rollout_index {
-                Some(ix) => ix.get(&sid).map(Path::to_path_buf),
-                None => rollout::find_rollout(&home, &sid, &days),
-            };
-            if let Some(path) = found {
-                if let Ok(mut scan) = rollout::scan_file(&path) {
-                    drop_fork_replay(&home, &mut scan);
-                    rollout_scan = Some((path, scan));
-                }
-            }
+impl RunSummary {
+    /// What the meta (and the log) say of the run, before any usage is counted.
+    fn of_meta(
+        meta: &Meta,
+        meta_path: Option<&Path>,
+        log: Option<&LogScan>,
+        log_path: Option<&Path>,
+        opts: &Options,
+    ) -> RunSummary {
+        let has_meta = meta_path.is_some() || !meta.run_id.is_empty();
+        let status = has_meta.then(|| codex_meta::effective_status_at(meta, meta_path));
+        // The run's own files only (beside its meta, named after its id), never a path
+        // the meta's content names: a forged `last_message_file` sends no reader to
+        // another file.
+        let last = codex_meta::RunsDir::run_paths(meta, meta_path)
+            .filter(|_| meta.last_message_file.is_some())
+            .and_then(|p| read_last_message(&p.last_message));
+        RunSummary {
+            run_id: Some(meta.run_id.clone()).filter(|r| !r.is_empty()),
+            session_id: meta
+                .session_id
+                .clone()
+                .or_else(|| log.and_then(|l| l.session_id.clone()))
+                .or_else(|| meta.resume_session.clone()),
+            resume_session: meta.resume_session.clone(),
+            repo: meta.repo.clone(),
+            task: meta.task.clone(),
+            started_at: meta.started_at.clone(),
+            ended_at: meta.ended_at.clone(),
+            elapsed_seconds: meta.elapsed_seconds.or_else(|| {
+                let (a, b) = (
+                    parse_ts_ms(meta.started_at.as_deref()?)?,
+                    parse_ts_ms(meta.ended_at.as_deref()?)?,
+                );
+                Some((b - a) as f64 / 1000.0)
+            }),
+            exit_code: meta.exit_code,
+            success: success_of(status, meta.exit_code),
+            log_file: log_path.map(|p| p.display().to_string()),
+            meta_file: meta
+                .meta_file
+                .clone()
+                .or_else(|| meta_path.map(|p| p.display().to_string())),
+            token_usage: TokenUsage::default(),
+            cost: Cost {
+                pricing_source: opts.pricing.source().to_owned(),
+                ..Cost::default()
+            },
+            model: meta
+                .model
+                .clone()
+                .or_else(|| log.and_then(|l| l.model.clone())),
+            status: status.map(|st| st.to_string()),
+            outcome_reason: meta.outcome_reason.clone(),
+            worktree: meta.worktree(),
+            last_message_truncated: last.as_ref().is_some_and(|(_, t)| *t),
+            last_message: last.map(|(text, _)| text),
+            attempts: None,
         }
     }
-    if let (Some((path, scan)), Some(start)) = (&rollout_scan, start_ms) {
-        let in_run =
-            |t: Option<i64>| t.is_some_and(|t| t >= start && end_ms.is_none_or(|e| t <= e));
-        let mut run = Usage::default();
-        let mut session = Usage::default();
-        let mut cost = Some(0.0);
-        let mut models: Vec<String> = Vec::new();
-        let mut unpriced: Vec<String> = Vec::new();
-        for ev in &scan.events {
-            if ev.ts_ms.is_some_and(|t| end_ms.is_some_and(|e| t > e)) {
-                break;
-            }
-            session.add(&ev.usage);
-            if in_run(ev.ts_ms) {
-                run.add(&ev.usage);
-                let model = scan.model_of(ev).unwrap_or("unknown").to_owned();
-                match opts.pricing.resolve(&model) {
-                    Some(r) => cost = cost.map(|c| c + r.price.cost(&ev.usage)),
-                    None => {
-                        cost = None;
-                        if !unpriced.contains(&model) {
-                            unpriced.push(model.clone());
-                        }
-                    }
-                }
-                if !models.contains(&model) {
-                    models.push(model);
-                }
-            }
-        }
-        s.token_usage = TokenUsage {
-            run: Tokens::exact(&run),
-            source: Some(Source::Rollout),
-            session_total: Some(Tokens::exact(&session)),
-            reason: None,
-            rollout_file: Some(path.display().to_string()),
-        };
-        if let Some(m) = scan.last_model.clone().filter(|_| s.model.is_none()) {
-            s.model = Some(m);
-        }
-        if models.is_empty() {
-            s.cost.model = s.model.clone();
-            s.cost.usd = Some(0.0);
-        } else {
-            s.cost.model = Some(models.join(","));
-            s.cost.usd = cost;
-            if cost.is_none() {
-                s.cost.reason = Some(format!("no price for model {}", unpriced.join(",")));
-            }
-        }
-        s.attempts = attempts_from_rollout(&meta, scan, &opts.pricing);
-        return Ok(s);
-    }
-
-    let log = log.unwrap_or_default();
-    let version = meta
-        .codex_version
-        .as_deref()
-        .and_then(|v| v.parse().ok())
-        .or(log.cli_version);
-    if from_log::summarize(
-        &mut s,
-        &log,
-        version,
-        is_resume,
-        &meta,
-        meta_path.as_deref(),
-        opts,
-    ) {
-        return Ok(s);
-    }
-    s.token_usage.reason = Some(match (&s.session_id, start_ms) {
-        (None, _) => {
-            "no usage found: no session id, no usage events and no `tokens used` line in the log"
-                .into()
-        }
-        (Some(_), None) => {
-            "no usage found in the log, and without started_at the rollout cannot be windowed"
-                .into()
-        }
-        (Some(_), Some(_)) => {
-            "no usage found: no rollout for the session under the Codex home, and none in the log"
-                .into()
-        }
-    });
-    s.cost.reason = Some("no usage found".into());
-    s.cost.model = s.model.clone();
-    Ok(s)
 }
 
 /// How much of the `-o` file `last_message` keeps.
@@ -560,74 +503,4 @@ fn price_whole(s: &mut RunSummary, run: &Usage, opts: &Options) {
             s.cost.reason = Some("model unknown (not in the meta, the log or a rollout)".into())
         }
     }
-}
-
-/// A fork whose rollout replays its parent's history (older CLIs; paginated forks and
-/// sub-agents hold their own calls only): drop the replay ([`rollout::ReplayFilter`]).
-fn drop_fork_replay(home: &Path, scan: &mut RolloutScan) {
-    let Some(parent_id) = scan
-        .forked_from_id
-        .clone()
-        .filter(|_| scan.replays_parent())
-    else {
-        return;
-    };
-    let days: Vec<i64> = rollout::uuid_v7_ms(&parent_id)
-        .map(|t| {
-            let d = t.div_euclid(86_400_000);
-            vec![d, d - 1, d + 1]
-        })
-        .unwrap_or_default();
-    let parent = rollout::find_rollout(home, &parent_id, &days);
-    let n = rollout::replayed_len(&scan.events, scan.session_ts_ms, parent.as_deref());
-    scan.events.drain(..n);
-}
-
-fn attempts_from_rollout(meta: &Meta, scan: &RolloutScan, pricing: &Pricing) -> Option<Attempts> {
-    let list = meta.attempts.as_ref()?;
-    let mut out = Attempts::default();
-    let mut total = Some(Usage::default());
-    let mut total_cost = Some(0.0);
-    for (i, a) in list.iter().enumerate() {
-        let st = a.started_at.clone();
-        let en = a.ended_at.clone();
-        let window = st
-            .as_deref()
-            .and_then(parse_ts_ms)
-            .map(|s| (s, en.as_deref().and_then(parse_ts_ms)));
-        let (tokens, cost) = match window {
-            Some((s0, e0)) => {
-                let mut u = Usage::default();
-                let mut c = Some(0.0);
-                for ev in &scan.events {
-                    if ev
-                        .ts_ms
-                        .is_some_and(|t| t >= s0 && e0.is_none_or(|e| t <= e))
-                    {
-                        u.add(&ev.usage);
-                        let p = scan.model_of(ev).and_then(|m| pricing.resolve(m));
-                        c = c.and_then(|c| p.map(|p| c + p.price.cost(&ev.usage)));
-                    }
-                }
-                (Some(u), c)
-            }
-            None => (None, None),
-        };
-        total = total.and_then(|mut t| {
-            t.add(&tokens?);
-            Some(t)
-        });
-        total_cost = total_cost.and_then(|t| Some(t + cost?));
-        out.items.push(AttemptSummary {
-            attempt: i + 1,
-            started_at: st,
-            ended_at: en,
-            exit_code: a.exit_code.map(i64::from),
-            token_usage: tokens.as_ref().map(Tokens::exact),
-            cost_usd: cost,
-        });
-    }
-    out.total = total.as_ref().map(Tokens::exact);
-    out.total_cost_usd = total_cost;
-    Some(out)
 }
