@@ -324,12 +324,7 @@ impl BudgetWatch {
                 return Some(p);
             }
         }
-        let days: Vec<i64> = codex_summarize::rollout::uuid_v7_ms(sid)
-            .map(|t| {
-                let d = t.div_euclid(86_400_000);
-                vec![d - 1, d, d + 1]
-            })
-            .unwrap_or_default();
+        let days = codex_summarize::rollout::days_around(codex_summarize::rollout::uuid_v7_ms(sid));
         codex_summarize::rollout::find_rollout(home, sid, &days)
     }
 }

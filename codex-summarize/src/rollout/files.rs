@@ -100,6 +100,22 @@ impl RolloutIndex {
     }
 }
 
+/// The epoch-day numbers to look for a rollout in, for these times (epoch ms): each
+/// time's own day first, then the day before and after (codex names the directory by
+/// its local date), each day once.
+pub fn days_around(times: impl IntoIterator<Item = i64>) -> Vec<i64> {
+    let mut days = Vec::new();
+    for t in times {
+        let d = t.div_euclid(86_400_000);
+        for x in [d, d - 1, d + 1] {
+            if !days.contains(&x) {
+                days.push(x);
+            }
+        }
+    }
+    days
+}
+
 /// Finds the rollout of `session_id`: first in `sessions/YYYY/MM/DD` (and
 /// `archived_sessions/…`) of each hinted day (epoch-day numbers), then the flat
 /// `archived_sessions/`, then by walking the whole home.

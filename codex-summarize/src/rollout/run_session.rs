@@ -13,9 +13,9 @@
 //! - every answer it holds is in the run's transcript (its log): a rollout whose answers
 //!   the run never printed is another run's (the case of a codex that wrote no rollout of
 //!   its own while a neighbour with the same task did);
-//! - no live process outside the run holds it open ([`RunQuery::open_elsewhere`]): a
-//!   neighbour's session still going may hold no answer yet, so the transcript cannot
-//!   tell — its codex holding the file open can. Where the platform cannot tell, a
+//! - no live process outside the run holds it open for writing
+//!   ([`RunQuery::open_elsewhere`]): a neighbour's session still going may hold no
+//!   answer yet, so the transcript cannot tell — its codex writing the file can. Where the platform cannot tell, a
 //!   rollout with no answer to check is not taken.
 //!
 //! A session continued by `resume --last` began before the attempt: its rollout is the
@@ -45,8 +45,9 @@ pub struct RunQuery<'a> {
     pub resumed: bool,
     /// What the attempt printed (its log), when it ended; `None` skips that check.
     pub transcript: Option<&'a [u8]>,
-    /// Does a live process outside the run hold the rollout at this path open now (so
-    /// it is that process's session, still going)? `None`: the platform cannot tell.
+    /// Does a live process outside the run hold the rollout at this path open for
+    /// writing now (so it is that process's session, still going)? `None`: the platform
+    /// cannot tell.
     /// Asked only of a rollout that passed every other rule.
     pub open_elsewhere: Option<&'a dyn Fn(&Path) -> bool>,
 }
@@ -91,7 +92,7 @@ impl RunSession {
             RunSession::Found(_) => None,
             RunSession::NotFound => Some(
                 "no rollout in CODEX_HOME matches this run (a session begun in the attempt, \
-                 for its cwd, with its task and answers, open in no other process)"
+                 for its cwd, with its task and answers, written by no other process)"
                     .to_owned(),
             ),
             RunSession::Several(ids) => Some(format!(

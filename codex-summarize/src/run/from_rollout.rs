@@ -25,18 +25,11 @@ pub(super) fn find(
 ) -> Option<(PathBuf, RolloutScan)> {
     let sid = s.session_id.as_deref()?;
     let home = opts.resolved_codex_home()?;
-    let mut days = Vec::new();
-    for t in [rollout::uuid_v7_ms(sid), Some(start_ms), end_ms]
-        .into_iter()
-        .flatten()
-    {
-        let d = t.div_euclid(86_400_000);
-        for x in [d, d - 1, d + 1] {
-            if !days.contains(&x) {
-                days.push(x);
-            }
-        }
-    }
+    let days = rollout::days_around(
+        [rollout::uuid_v7_ms(sid), Some(start_ms), end_ms]
+            .into_iter()
+            .flatten(),
+    );
     let path = match &opts.rollout_index {
         Some(ix) => ix.get(sid).map(Path::to_path_buf),
         None => rollout::find_rollout(&home, sid, &days),
@@ -135,12 +128,7 @@ fn drop_fork_replay(home: &Path, scan: &mut RolloutScan) {
     else {
         return;
     };
-    let days: Vec<i64> = rollout::uuid_v7_ms(&parent_id)
-        .map(|t| {
-            let d = t.div_euclid(86_400_000);
-            vec![d, d - 1, d + 1]
-        })
-        .unwrap_or_default();
+    let days = rollout::days_around(rollout::uuid_v7_ms(&parent_id));
     let parent = rollout::find_rollout(home, &parent_id, &days);
     let n = rollout::replayed_len(&scan.events, scan.session_ts_ms, parent.as_deref());
     scan.events.drain(..n);
