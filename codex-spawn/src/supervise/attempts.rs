@@ -304,15 +304,18 @@ impl Run {
     /// [`codex_summarize::rollout::find_run_session`]) — or none, and the meta's
     /// `session_id_reason` says why.
     fn session_from_elsewhere(&self, a: &mut AttemptEnd, ctx: &mut Ctx<'_>) {
-        let transcript = codex_meta::files::open_regular(&self.log_path)
-            .and_then(|f| {
-                codex_meta::files::read_to_cap(f, codex_summarize::rollout::TRANSCRIPT_MAX_BYTES)
-            })
-            .ok()
-            .flatten();
-        let found = self
-            .lookup_for(&a.started_at)
-            .map(|l| l.settle(transcript.as_deref()));
+        let transcript = || {
+            codex_meta::files::open_regular(&self.log_path)
+                .and_then(|f| {
+                    codex_meta::files::read_to_cap(
+                        f,
+                        codex_summarize::rollout::TRANSCRIPT_MAX_BYTES,
+                    )
+                })
+                .ok()
+                .flatten()
+        };
+        let found = self.lookup_for(&a.started_at).map(|l| l.settle(transcript));
         let sid = match found {
             Ok(codex_summarize::rollout::RunSession::Found(id)) => id,
             Ok(other) => return self.no_session(other.reason(), ctx),

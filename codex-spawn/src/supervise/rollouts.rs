@@ -114,12 +114,23 @@ impl RolloutLookup {
         (ids.len() == 1).then(|| ids.remove(0))
     }
 
-    /// The attempt ended: its session by the rollouts' evidence, `transcript` (its log)
-    /// among it.
-    pub fn settle(&self, transcript: Option<&[u8]>) -> codex_summarize::rollout::RunSession {
+    /// The attempt ended: its session by the rollouts' evidence, its log (`transcript`,
+    /// read only when a rollout could be the attempt's) among it.
+    pub fn settle(
+        &self,
+        transcript: impl FnOnce() -> Option<Vec<u8>>,
+    ) -> codex_summarize::rollout::RunSession {
         if let Some(id) = &self.known {
             return codex_summarize::rollout::RunSession::Found(id.clone());
         }
+        // The log and the other processes' files only ever rule a rollout out: when none
+        // passes the rules without them, none passes with them — and the log (up to
+        // TRANSCRIPT_MAX_BYTES held in memory) is not read at all.
+        let rough = codex_summarize::rollout::find_run_session(&self.query(None));
+        if rough == codex_summarize::rollout::RunSession::NotFound {
+            return rough;
+        }
+        let transcript = transcript();
         // a rollout another live process holds open for writing is its session, still
         // going (a neighbour's with the same task may have no answer yet for the
         // transcript to tell by); codex's own tree has ended, so every writer is
@@ -139,7 +150,7 @@ impl RolloutLookup {
         let q = codex_summarize::rollout::RunQuery {
             open_elsewhere: crate::sys::open_files::CAN_TELL
                 .then_some(&open_elsewhere as &dyn Fn(&Path) -> bool),
-            ..self.query(transcript)
+            ..self.query(transcript.as_deref())
         };
         codex_summarize::rollout::find_run_session(&q)
     }
