@@ -23,7 +23,6 @@ pub mod assign;
 pub mod cancel;
 pub mod cli;
 mod cmd;
-pub mod codex_version;
 pub mod duration;
 mod error;
 pub mod files;

@@ -35,6 +35,7 @@ mod read;
 mod sys;
 
 pub mod cli;
+pub mod codex_version;
 pub mod counts;
 pub mod log;
 pub mod rollout;

@@ -10,7 +10,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use codex_meta::codex_version::{self, Fact, Version};
+use codex_session_id::codex_version::{self, Fact, Version};
 
 use crate::config::{Config, Resume};
 

@@ -1,6 +1,6 @@
 //! Which Codex CLI a run uses: its version, found without running it where possible.
 //!
-//! Why it exists: a few things differ by version (see [`codex_meta::codex_version`], the
+//! Why it exists: a few things differ by version (see [`codex_session_id::codex_version`], the
 //! table) — the oldest CLI codex-spawn can drive, and for the readers how a resumed
 //! run's tokens are counted — so the meta records the version. Finding it must not cost
 //! a run its speed (spawn's own time is a few milliseconds; starting the Node launcher
@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use codex_meta::codex_version::Version;
+use codex_session_id::codex_version::Version;
 
 /// How long `codex --version` may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);

@@ -46,7 +46,7 @@ pub struct PreambleInput<'a> {
     pub queued: bool,
     pub codex_bin_resolved: Option<&'a Path>,
     /// The Codex CLI's version, when it could be told.
-    pub codex_version: Option<codex_meta::codex_version::Version>,
+    pub codex_version: Option<codex_session_id::codex_version::Version>,
     pub codex_argv: &'a [OsString],
     pub host: &'a str,
     pub supervisor_pid: u32,

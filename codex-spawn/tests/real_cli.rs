@@ -26,7 +26,7 @@ fn thread_events() -> bool {
         .unwrap();
     let v = codex_session_id::log::version_in(&String::from_utf8_lossy(&out.stdout))
         .expect("codex --version");
-    codex_meta::codex_version::has(v, codex_meta::codex_version::Fact::ThreadEvents)
+    codex_session_id::codex_version::has(v, codex_session_id::codex_version::Fact::ThreadEvents)
 }
 
 fn check(env: &Env, args: &[&str]) {

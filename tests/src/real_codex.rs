@@ -6,7 +6,7 @@
 //! (it needs npm). Tests that need it are `#[ignore]`d; `scripts/e2e` installs the CLI,
 //! exports `CODEX_REAL_BIN` and runs them with `--ignored`.
 
-use codex_meta::codex_version::{self, Fact, Version};
+use codex_session_id::codex_version::{self, Fact, Version};
 
 /// The first version of the pinned line (see [`RealCodex::is_pinned_line`]).
 pub const PINNED_LINE: Version = Version(0, 169, 0);

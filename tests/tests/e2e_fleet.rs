@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use codex_meta::codex_version::Fact;
+use codex_session_id::codex_version::Fact;
 use codex_tools_tests::e2e::{BYPASS, E2e, LIMIT, tag};
 use codex_tools_tests::tools::{RunLines, last_value};
 use serde_json::Value;

@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 use std::process::Command;
 
-use codex_meta::codex_version::Fact;
+use codex_session_id::codex_version::Fact;
 use codex_tools_tests::e2e::{BYPASS, E2e, token_fields};
 use serde_json::Value;
 

@@ -15,7 +15,7 @@
 
 use std::process::Command;
 
-use codex_meta::codex_version::Fact;
+use codex_session_id::codex_version::Fact;
 
 use codex_tools_tests::e2e::{E2e, LIMIT, Out, run_bounded, served, token_fields};
 use codex_tools_tests::mock::user_prompts;

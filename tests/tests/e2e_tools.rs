@@ -18,7 +18,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use codex_meta::codex_version::Fact;
+use codex_session_id::codex_version::Fact;
 use codex_tools_tests::e2e::{BYPASS, E2e, LIMIT, Out, run_bounded, served, tag, token_fields};
 use codex_tools_tests::mock::user_prompts;
 use codex_tools_tests::tools::{RUN_LINE_KEYS, RunLines, last_value};

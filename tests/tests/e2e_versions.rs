@@ -255,7 +255,7 @@ fn a_failing_turn_is_failed_in_both_modes() {
 #[test]
 #[ignore = "needs the real Codex CLI: run scripts/e2e"]
 fn a_budget_stops_the_run_as_soon_as_the_cli_shows_it_passed() {
-    use codex_meta::codex_version::{Fact, has};
+    use codex_session_id::codex_version::{Fact, has};
     matrix("budget", |v, bin| {
         let s = world(bin);
         // each call: 1,050 tokens; the first call's tool sleeps 6 s

@@ -1,7 +1,7 @@
 //! The real Codex CLI against the mock endpoint: proves the mock speaks the protocol
 //! the CLI expects, and pins the CLI behaviours the tools rely on — for the version
 //! under test: what differs by version is asked of codex-meta's table
-//! (`codex_meta::codex_version`), so these tests also check the table against each
+//! (`codex_session_id::codex_version`), so these tests also check the table against each
 //! real CLI. Behaviours outside the table (retry counts) are checked on the pinned line.
 //! Ignored by plain `cargo test`; `scripts/e2e` runs them with the pinned, the oldest
 //! supported and the newest CLI.
@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use codex_meta::codex_version::Fact;
+use codex_session_id::codex_version::Fact;
 use codex_summarize::rollout::RunQuery;
 use codex_tools_tests::mock::{MockServer, ProviderTuning, Scenario, user_prompts};
 use codex_tools_tests::real_codex::{ExecOutput, RealCodex};

@@ -16,7 +16,7 @@
 //! the agent's message itself: the lines of the last `codex` section that were bare
 //! numbers are skipped, once each, before a number counts.
 
-use codex_meta::codex_version::Version;
+use crate::codex_version::Version;
 
 use crate::text::strip_stamp;
 

@@ -8,8 +8,8 @@
 
 use std::ffi::OsString;
 
-use codex_meta::codex_version::Fact;
 use codex_meta::{Attempt, AttemptCheck, Outcome, Status, exit};
+use codex_session_id::codex_version::Fact;
 use nix::sys::signal::Signal;
 
 use super::check::CheckStop;
@@ -269,7 +269,7 @@ impl Run {
     /// end of the attempt looks anyway).
     pub(super) fn rollout_lookup(&self, started_at: &str) -> Option<RolloutLookup> {
         let v = self.codex_version?;
-        if codex_meta::codex_version::has(v, Fact::SessionIdInOutput) {
+        if codex_session_id::codex_version::has(v, Fact::SessionIdInOutput) {
             return None;
         }
         self.lookup_for(started_at).ok()

@@ -51,8 +51,8 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use codex_meta::codex_version::{MIN_SUPPORTED, Version};
 use codex_meta::{Attempt, RunsDir, Status, Witness};
+use codex_session_id::codex_version::{MIN_SUPPORTED, Version};
 use nix::sys::signal::Signal;
 
 use crate::argv::{self, Unrunnable};

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use codex_meta::Status;
-use codex_meta::codex_version::{Fact, has};
+use codex_session_id::codex_version::{Fact, has};
 use codex_summarize::{Pricing, Usage};
 use serde_json::json;
 

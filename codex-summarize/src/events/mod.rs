@@ -28,7 +28,7 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
 
-use codex_meta::codex_version::{self, Fact, Version};
+use codex_session_id::codex_version::{self, Fact, Version};
 use codex_session_id::log::{Line, Lines, human};
 use codex_session_id::text;
 

@@ -59,11 +59,12 @@ impl Scanner {
 
     /// The session's `cli_version`: whether its CLI counts the total per process.
     fn note_cli_version(&mut self, version: Option<&str>) {
-        let version = version.and_then(|v| v.parse::<codex_meta::codex_version::Version>().ok());
+        let version =
+            version.and_then(|v| v.parse::<codex_session_id::codex_version::Version>().ok());
         self.own.per_process_totals = version.is_some_and(|v| {
-            !codex_meta::codex_version::has(
+            !codex_session_id::codex_version::has(
                 v,
-                codex_meta::codex_version::Fact::ResumeUsageIsCumulative,
+                codex_session_id::codex_version::Fact::ResumeUsageIsCumulative,
             )
         });
     }

@@ -14,7 +14,7 @@
 use std::path::{Path, PathBuf};
 
 use codex_meta::Meta;
-use codex_meta::codex_version::{self, Fact, Version};
+use codex_session_id::codex_version::{self, Fact, Version};
 use codex_session_id::log::json::TURN_COMPLETED;
 use const_format::concatcp;
 

@@ -1,10 +1,12 @@
 //! What changed in the Codex CLI, and when: the one table of version facts.
 //!
-//! Why here: every tool depends on codex-meta, and both the supervisor (which flags it
-//! may pass) and the readers (how to count a resumed run's tokens) need these facts. The
-//! readers tell formats apart from the data wherever the data says enough; where it
-//! cannot (a resumed run's `turn.completed` is per run in some versions, cumulative in
-//! others, and both look the same), they ask [`has`] with the version the meta records.
+//! Why here: it sits beside the decoder of Codex's output (`log/`, `rollout/`), whose
+//! formats it dates, and every tool that needs it — the supervisor (which flags it may
+//! pass) and the readers (how to count a resumed run's tokens) — already uses this
+//! crate. The readers tell formats apart from the data wherever the data says enough;
+//! where it cannot (a resumed run's `turn.completed` is per run in some versions,
+//! cumulative in others, and both look the same), they ask [`has`] with the version the
+//! meta records.
 //!
 //! Measured on the registry's builds (linux-x64), offline against the mock endpoint:
 //! `tests/fixtures/codex-<version>/` holds what each version printed.
