@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use codex_meta::cancel::{CancelOutcome, cancel as cancel_run};
 use codex_meta::{Meta, RunsDir, Status, read_status, wait_for};
+use codex_summarize::Summary;
 use nix::sys::signal::Signal;
 use serde_json::{Map, Value, json};
 
@@ -301,12 +302,13 @@ pub fn result(runs: &RunsDir, run: &str) -> Result<Map<String, Value>, ToolError
     }
     // the whole message (the summary's), cut later to the caller's max_bytes; the result
     // object's own copy stops at 4 KiB
-    let message = summary
-        .get("last_message")
-        .cloned()
+    let made = summary.made();
+    let message = made
+        .and_then(|s| s.last_message.clone())
+        .map(Value::String)
         .or_else(|| full.get("result").cloned())
         .unwrap_or(Value::Null);
-    if summary.get("last_message_truncated") == Some(&Value::Bool(true)) {
+    if made.is_some_and(|s| s.last_message_truncated) {
         v.insert("truncated".into(), json!(true));
     }
     v.insert("result".into(), message);
@@ -315,15 +317,14 @@ pub fn result(runs: &RunsDir, run: &str) -> Result<Map<String, Value>, ToolError
 
 /// The run's summary: the one codex-spawn wrote at its end (beside the meta), else made
 /// now by codex-summarize (a lost run, a summary that could not be written).
-fn summary_of(meta: &Meta, meta_path: &Path, runs_dir: &Path) -> Value {
+fn summary_of(meta: &Meta, meta_path: &Path, runs_dir: &Path) -> Summary {
     let written = RunsDir::own_paths(meta_path)
         .map(|p| p.summary)
         .filter(|p| p.is_file())
         .and_then(|p| {
             codex_meta::files::read_capped(&p, codex_meta::files::META_MAX_BYTES, "summary").ok()
         })
-        .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
-        .filter(Value::is_object);
+        .and_then(|bytes| serde_json::from_slice::<Summary>(&bytes).ok());
     written.unwrap_or_else(|| codex_spawn::summary::summarize(Some(meta), meta_path, runs_dir))
 }
 

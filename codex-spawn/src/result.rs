@@ -10,6 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use codex_meta::{Meta, RunsDir, Status, run_exit_code};
+use codex_summarize::Summary;
 use serde_json::{Value, json};
 
 /// The most of the last agent message the result object carries.
@@ -30,8 +31,8 @@ pub struct ResultFacts<'a> {
     pub queued_seconds: Option<f64>,
     pub attempts: u32,
     pub session_id: Option<&'a str>,
-    /// The run's summary (codex-summarize's JSON).
-    pub summary: &'a Value,
+    /// The run's summary.
+    pub summary: &'a Summary,
     pub log_file: &'a Path,
     pub meta_file: &'a Path,
     /// `None` when the summary was not written.
@@ -56,15 +57,10 @@ pub fn subtype(status: Status, code: u8) -> &'static str {
 /// The result object (see the module docs); `result`, the last agent message, is cut at
 /// [`RESULT_MAX_BYTES`] (on a character boundary, with `…`).
 pub fn result_object(f: &ResultFacts<'_>) -> Value {
-    let s = f.summary;
-    let tokens = s.get("token_usage");
-    let token = |k: &str| {
-        tokens
-            .and_then(|t| t.get(k))
-            .cloned()
-            .unwrap_or(Value::Null)
-    };
-    let result = s.get("last_message").and_then(Value::as_str).map(|m| {
+    let s = f.summary.made();
+    let tokens = s.map(|s| &s.token_usage.run);
+    let token = |k: fn(&codex_summarize::run::Tokens) -> Option<u64>| tokens.and_then(k);
+    let result = s.and_then(|s| s.last_message.as_deref()).map(|m| {
         if m.len() <= RESULT_MAX_BYTES {
             m.to_owned()
         } else {
@@ -85,14 +81,14 @@ pub fn result_object(f: &ResultFacts<'_>) -> Value {
         "run_id": f.run_id,
         "duration_ms": (f.elapsed_seconds * 1000.0).round() as u64,
         "num_attempts": f.attempts,
-        "total_cost_usd": s.get("cost").and_then(|c| c.get("usd")).cloned().unwrap_or(Value::Null),
+        "total_cost_usd": s.and_then(|s| s.cost.usd),
         "usage": {
-            "input_tokens": token("input_tokens"),
-            "cached_input_tokens": token("cached_input_tokens"),
-            "output_tokens": token("output_tokens"),
-            "reasoning_output_tokens": token("reasoning_output_tokens"),
-            "total_tokens": token("total_tokens"),
-            "total_is_blended": tokens.and_then(|t| t.get("total_is_blended")).cloned().unwrap_or(json!(false)),
+            "input_tokens": token(|t| t.input_tokens),
+            "cached_input_tokens": token(|t| t.cached_input_tokens),
+            "output_tokens": token(|t| t.output_tokens),
+            "reasoning_output_tokens": token(|t| t.reasoning_output_tokens),
+            "total_tokens": token(|t| t.total_tokens),
+            "total_is_blended": tokens.is_some_and(|t| t.total_is_blended),
         },
         "status": f.status.as_str(),
         "exit_code": f.code,
@@ -106,33 +102,35 @@ pub fn result_object(f: &ResultFacts<'_>) -> Value {
         obj.insert("queued_ms".to_owned(), json!((q * 1000.0).round() as u64));
     }
     // a --worktree run: where its work is (the branch), and how much of it
-    if let (Some(w), Some(obj)) = (
-        s.get("worktree").filter(|w| w.is_object()),
-        v.as_object_mut(),
-    ) {
-        let mut slim = serde_json::Map::new();
-        for k in [
-            "branch",
-            "commit",
-            "changed",
-            "files_changed",
-            "insertions",
-            "deletions",
-            "state",
-        ] {
-            if let Some(x) = w.get(k) {
-                slim.insert(k.to_owned(), x.clone());
-            }
-        }
-        obj.insert("worktree".to_owned(), Value::Object(slim));
+    if let (Some(w), Some(obj)) = (s.and_then(|s| s.worktree.as_ref()), v.as_object_mut()) {
+        obj.insert("worktree".to_owned(), slim_worktree(w));
     }
     v
+}
+
+/// Of a `--worktree` run's record, what the result object says: the branch, its head and
+/// how much changed (not the worktree's path or base: the meta has them).
+fn slim_worktree(w: &codex_meta::Worktree) -> Value {
+    let mut slim = serde_json::Map::new();
+    let mut put = |k: &str, x: Value| {
+        if !x.is_null() {
+            slim.insert(k.to_owned(), x);
+        }
+    };
+    put("branch", json!(w.branch));
+    put("commit", json!(w.commit));
+    put("changed", json!(w.changed));
+    put("files_changed", json!(w.files_changed));
+    put("insertions", json!(w.insertions));
+    put("deletions", json!(w.deletions));
+    put("state", json!(w.state));
+    Value::Object(slim)
 }
 
 /// The result object of a run that ended, from its final meta (read from `meta_path`),
 /// its effective `status` and its summary. The exit status is the one `codex-meta wait`
 /// gives the run ([`run_exit_code`]); the files are the run's own, beside its meta.
-pub fn result_of_meta(meta: &Meta, status: Status, meta_path: &Path, summary: &Value) -> Value {
+pub fn result_of_meta(meta: &Meta, status: Status, meta_path: &Path, summary: &Summary) -> Value {
     let own = RunsDir::own_paths(meta_path);
     let file = |pick: fn(&codex_meta::RunPaths) -> &PathBuf| {
         own.as_ref().map(pick).filter(|p| p.is_file()).cloned()
@@ -169,7 +167,12 @@ mod tests {
 
     #[test]
     fn a_long_message_is_cut_on_a_char_boundary() {
-        let summary = json!({"last_message": "é".repeat(RESULT_MAX_BYTES), "cost": {"usd": 0.5}});
+        let mut made = codex_summarize::RunSummary {
+            last_message: Some("é".repeat(RESULT_MAX_BYTES)),
+            ..Default::default()
+        };
+        made.cost.usd = Some(0.5);
+        let summary = Summary::from(made);
         let meta_path = Path::new("/r/codex-run-20260101-000000-abcdef.meta.json");
         let mut meta = Meta::new("20260101-000000-abcdef");
         meta.exit_code = Some(1);

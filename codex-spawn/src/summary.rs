@@ -6,13 +6,12 @@
 use std::path::Path;
 
 use codex_meta::Meta;
-use codex_summarize::{Options, Pricing, RunSource, summarize_run};
-use serde_json::{Value, json};
+use codex_summarize::{Options, Pricing, RunSource, Summary, summarize_run};
 
 /// Summarize the finished run (its final meta, or the meta file when the final meta
-/// could not be written). Never fails: a summary that cannot be made is a JSON object
-/// saying why (`{"run_id":…, "error":…}`).
-pub fn summarize(meta: Option<&Meta>, meta_path: &Path, runs_dir: &Path) -> Value {
+/// could not be written). Never fails: a summary that cannot be made is
+/// [`Summary::Failed`], the run and why.
+pub fn summarize(meta: Option<&Meta>, meta_path: &Path, runs_dir: &Path) -> Summary {
     let opts = Options {
         runs_dir: Some(runs_dir.to_path_buf()),
         pricing: Pricing::builtin(),
@@ -23,10 +22,10 @@ pub fn summarize(meta: Option<&Meta>, meta_path: &Path, runs_dir: &Path) -> Valu
         None => RunSource::MetaPath(meta_path),
     };
     match summarize_run(source, &opts) {
-        Ok(s) => serde_json::to_value(&s).unwrap_or_else(|e| json!({"error": e.to_string()})),
-        Err(e) => json!({
-            "run_id": meta.map(|m| m.run_id.clone()),
-            "error": e.to_string(),
-        }),
+        Ok(s) => s.into(),
+        Err(e) => Summary::Failed {
+            run_id: meta.map(|m| m.run_id.clone()),
+            error: e.to_string(),
+        },
     }
 }

@@ -18,5 +18,5 @@ pub mod time;
 pub mod usage;
 
 pub use pricing::{Price, Pricing};
-pub use run::{Options, RunSource, RunSummary, SummarizeError, summarize_run};
+pub use run::{Options, RunSource, RunSummary, SummarizeError, Summary, summarize_run};
 pub use usage::Usage;

@@ -14,6 +14,7 @@
 use std::io::Write;
 
 use codex_meta::{Attempt, Outcome, Status, exit};
+use codex_summarize::Summary;
 use serde_json::Value;
 
 use super::attempts::Final;
@@ -45,7 +46,7 @@ struct ResultFacts<'a> {
     elapsed: f64,
     attempts: u32,
     session_id: Option<&'a str>,
-    summary: &'a Value,
+    summary: &'a Summary,
     summary_written: bool,
 }
 
@@ -160,7 +161,7 @@ impl Run {
         end: &mut Final,
         r: &Record<'_>,
         warnings: &mut Warnings,
-    ) -> (bool, Value) {
+    ) -> (bool, Summary) {
         let mut summary = None;
         let warn_now = warnings.list.clone();
         let mut reason = end.outcome.reason.clone();
@@ -194,7 +195,7 @@ impl Run {
             }
             let s = crate::summary::summarize(Some(m), &self.meta_path, &self.runs_dir);
             if m.model.is_none() {
-                m.model = s.get("model").and_then(|v| v.as_str()).map(str::to_owned);
+                m.model = s.made().and_then(|s| s.model.clone());
             }
             summary = Some(s);
         });
@@ -208,7 +209,7 @@ impl Run {
     }
 
     /// The summary file and `--json-out`; returns whether the summary file was written.
-    fn write_summaries(&self, summary: &Value, warnings: &mut Warnings) -> bool {
+    fn write_summaries(&self, summary: &Summary, warnings: &mut Warnings) -> bool {
         let mut written = true;
         if let Err(e) = codex_meta::write_json_atomic(&self.summary_path, summary) {
             written = false;
@@ -363,7 +364,7 @@ struct Closing<'a> {
     code: u8,
     /// codex's own exit code: the last attempt's (none when it died by a signal).
     codex_exit: Option<i64>,
-    summary: &'a Value,
+    summary: &'a Summary,
     summary_written: bool,
     truncated: bool,
     meta_written: bool,

@@ -21,7 +21,6 @@
 use std::path::{Path, PathBuf};
 
 use codex_meta::{Meta, MetaError, Mode, Status};
-use serde::Serialize;
 
 use crate::events::{self, LogScan};
 use crate::pricing::Pricing;
@@ -31,6 +30,11 @@ use crate::usage::Usage;
 
 mod from_log;
 mod from_rollout;
+mod summary;
+
+pub use summary::{
+    AttemptSummary, Attempts, Cost, RunSummary, Source, Summary, TokenUsage, Tokens,
+};
 
 /// What [`summarize_run`] needs besides the run.
 #[derive(Debug, Clone, Default)]
@@ -85,182 +89,6 @@ pub enum SummarizeError {
         /// The cause.
         source: std::io::Error,
     },
-}
-
-/// Where a run's token numbers came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Source {
-    /// The session's rollout (exact, per call).
-    Rollout,
-    /// `codex exec --json` events in the log.
-    Events,
-    /// The human log's `tokens used` line (blended total only).
-    Log,
-}
-
-/// Token counts; `None` where unknown.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Tokens {
-    /// Input tokens, cached included.
-    pub input_tokens: Option<u64>,
-    /// Cached input tokens.
-    pub cached_input_tokens: Option<u64>,
-    /// Output tokens, reasoning included.
-    pub output_tokens: Option<u64>,
-    /// Reasoning output tokens.
-    pub reasoning_output_tokens: Option<u64>,
-    /// input + output — or, when only the human log is known, the blended total
-    /// (input − cached) + output (then `total_is_blended` is true).
-    pub total_tokens: Option<u64>,
-    /// True when `total_tokens` is the human log's blended number.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub total_is_blended: bool,
-}
-
-impl Tokens {
-    fn exact(u: &Usage) -> Tokens {
-        Tokens {
-            input_tokens: Some(u.input_tokens),
-            cached_input_tokens: Some(u.cached_input_tokens),
-            output_tokens: Some(u.output_tokens),
-            reasoning_output_tokens: Some(u.reasoning_output_tokens),
-            total_tokens: Some(u.total_tokens),
-            total_is_blended: false,
-        }
-    }
-
-    fn blended(total: Option<u64>) -> Tokens {
-        Tokens {
-            total_tokens: total,
-            total_is_blended: true,
-            ..Tokens::default()
-        }
-    }
-
-    /// The exact usage, when the split is known.
-    pub fn usage(&self) -> Option<Usage> {
-        Some(Usage {
-            input_tokens: self.input_tokens?,
-            cached_input_tokens: self.cached_input_tokens?,
-            output_tokens: self.output_tokens?,
-            reasoning_output_tokens: self.reasoning_output_tokens?,
-            total_tokens: self.total_tokens?,
-        })
-    }
-}
-
-/// `token_usage` of a summary.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct TokenUsage {
-    /// This run's tokens.
-    #[serde(flatten)]
-    pub run: Tokens,
-    /// Which source gave them; null when none had usage.
-    pub source: Option<Source>,
-    /// The session's running total at the end of this run.
-    pub session_total: Option<Tokens>,
-    /// Why this run's numbers are (partly) unknown.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    /// The rollout file read, when one was.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rollout_file: Option<String>,
-}
-
-/// `cost` of a summary.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Cost {
-    /// USD; null when it cannot be known.
-    pub usd: Option<f64>,
-    /// The model priced (comma-separated when several).
-    pub model: Option<String>,
-    /// Where the prices came from.
-    pub pricing_source: String,
-    /// Why `usd` is null.
-    pub reason: Option<String>,
-}
-
-/// One attempt of a run with a verify loop.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct AttemptSummary {
-    /// 1-based attempt number.
-    pub attempt: usize,
-    /// When it started.
-    pub started_at: Option<String>,
-    /// When it ended.
-    pub ended_at: Option<String>,
-    /// codex's exit code.
-    pub exit_code: Option<i64>,
-    /// Its tokens (from the rollout), when known.
-    pub token_usage: Option<Tokens>,
-    /// Its cost, when known.
-    pub cost_usd: Option<f64>,
-}
-
-/// Per-attempt tokens and their total.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Attempts {
-    /// Each attempt.
-    pub items: Vec<AttemptSummary>,
-    /// Sum over attempts (null when any attempt's tokens are unknown).
-    pub total: Option<Tokens>,
-    /// Sum of attempt costs (null when any is unknown).
-    pub total_cost_usd: Option<f64>,
-}
-
-/// The summary of one run (the JSON written to `codex-run-<id>.summary.json`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct RunSummary {
-    /// The run id.
-    pub run_id: Option<String>,
-    /// Codex's session id.
-    pub session_id: Option<String>,
-    /// The session this run resumed.
-    pub resume_session: Option<String>,
-    /// The repo.
-    pub repo: Option<String>,
-    /// The task.
-    pub task: Option<String>,
-    /// Start (RFC 3339).
-    pub started_at: Option<String>,
-    /// End (RFC 3339).
-    pub ended_at: Option<String>,
-    /// Wall time.
-    pub elapsed_seconds: Option<f64>,
-    /// codex's exit code.
-    pub exit_code: Option<i32>,
-    /// exit 0 and not a failed status.
-    pub success: Option<bool>,
-    /// The log.
-    pub log_file: Option<String>,
-    /// The meta.
-    pub meta_file: Option<String>,
-    /// This run's tokens.
-    pub token_usage: TokenUsage,
-    /// This run's cost.
-    pub cost: Cost,
-    /// The model used.
-    pub model: Option<String>,
-    /// The run's status (`lost` derived).
-    pub status: Option<String>,
-    /// Why the run ended as it did, when codex-spawn said so (e.g. `turn.failed: …`,
-    /// `no completed turn in codex's output`): the meta's `outcome_reason`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub outcome_reason: Option<String>,
-    /// The last agent message (from the `-o` file).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_message: Option<String>,
-    /// True when the `-o` file was longer than [`LAST_MESSAGE_MAX_BYTES`] and
-    /// `last_message` is its head.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub last_message_truncated: bool,
-    /// Per-attempt tokens (runs with a verify loop).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub attempts: Option<Attempts>,
-    /// `codex-spawn --worktree`: the run's branch and what changed on it (the meta's).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub worktree: Option<codex_meta::Worktree>,
 }
 
 /// A run to summarise.
