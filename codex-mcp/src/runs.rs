@@ -117,8 +117,8 @@ pub fn entry(meta: &Meta, status: Status, meta_path: &Path) -> Map<String, Value
     };
     // the wait in the queue: going on, or as the run recorded it
     let queued = match status {
-        Status::Queued => since(meta.extra.get("queued_at").and_then(Value::as_str)),
-        _ => meta.extra.get("queued_seconds").cloned(),
+        Status::Queued => since(meta.queued_at()),
+        _ => meta.queued_seconds().map(|q| json!(q)),
     };
     if let Some(q) = queued {
         v.insert("queued_seconds".into(), q);
@@ -429,7 +429,7 @@ mod tests {
     #[test]
     fn the_queue_wait_is_shown_apart_from_the_runs_own_time() {
         let mut m = ended("20260101-000000-aaaaaa", Status::Succeeded, "x");
-        m.extra.insert("queued_seconds".into(), json!(12.5));
+        m.set_queued_seconds(12.5);
         let e = entry(&m, Status::Succeeded, Path::new("/nowhere/m.json"));
         assert_eq!(e["queued_seconds"], 12.5);
         assert_eq!(e["elapsed_seconds"], 1.5);
@@ -437,7 +437,7 @@ mod tests {
         let mut q = Meta::new("20260101-000000-bbbbbb");
         q.status = Some(Status::Queued);
         let at = chrono::Utc::now() - chrono::Duration::seconds(3);
-        q.extra.insert("queued_at".into(), json!(at.to_rfc3339()));
+        q.set_queued_at(&at.to_rfc3339());
         let e = entry(&q, Status::Queued, Path::new("/nowhere/m.json"));
         assert!(e["queued_seconds"].as_f64().unwrap() >= 3.0, "{e:?}");
         assert!(!e.contains_key("elapsed_seconds"), "{e:?}");

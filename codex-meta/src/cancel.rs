@@ -21,9 +21,8 @@
 use std::path::Path;
 
 use nix::sys::signal::Signal;
-use serde_json::json;
 
-use crate::{MetaError, Status, Witness, read_status, update_meta};
+use crate::{CancelRequest, MetaError, Requester, Status, Witness, read_status, update_meta};
 
 /// What [`cancel`] did to one run.
 #[derive(Debug)]
@@ -145,17 +144,15 @@ pub fn cancel(meta_path: &Path, signal: Signal) -> Result<Cancelled, MetaError> 
                 warning: None,
             });
         }
-        let request = json!({
-            "requested_at": crate::now_rfc3339(),
-            "signal": "SIGTERM",
-            "via": "scancel",
-            "by": requester(),
-        });
-        let warning = update_meta(meta_path, |m| {
-            m.extra.insert("cancel_request".into(), request);
-        })
-        .err()
-        .map(|e| format!("run {id}: cannot record the cancel request: {e}"));
+        let request = CancelRequest {
+            requested_at: crate::now_rfc3339(),
+            signal: "SIGTERM".to_owned(),
+            via: Some("scancel".to_owned()),
+            by: Some(requester()),
+        };
+        let warning = update_meta(meta_path, |m| m.set_cancel_request(&request))
+            .err()
+            .map(|e| format!("run {id}: cannot record the cancel request: {e}"));
         let outcome = match crate::scheduler::cancel(&sched) {
             Ok(asked) => CancelOutcome::Scheduled {
                 asked,
@@ -173,18 +170,17 @@ pub fn cancel(meta_path: &Path, signal: Signal) -> Result<Cancelled, MetaError> 
     let Some(witness) = Witness::from_meta(&meta) else {
         return Ok(done(CancelOutcome::NoWitness));
     };
-    let request = json!({
-        "requested_at": crate::now_rfc3339(),
-        "signal": signal.as_str(),
-        "by": requester(),
-    });
+    let request = CancelRequest {
+        requested_at: crate::now_rfc3339(),
+        signal: signal.as_str().to_owned(),
+        via: None,
+        by: Some(requester()),
+    };
     // the signal still goes when the request cannot be recorded: the record of who
     // asked is what is lost
-    let warning = update_meta(meta_path, |m| {
-        m.extra.insert("cancel_request".into(), request);
-    })
-    .err()
-    .map(|e| format!("run {id}: cannot record the cancel request: {e}"));
+    let warning = update_meta(meta_path, |m| m.set_cancel_request(&request))
+        .err()
+        .map(|e| format!("run {id}: cannot record the cancel request: {e}"));
     let outcome = match witness.signal(signal) {
         Ok(true) => CancelOutcome::Signalled { pid: witness.pid },
         Ok(false) => CancelOutcome::AlreadyEnded(read_status(meta_path)?.1),
@@ -222,7 +218,7 @@ fn live_runs_of_job(meta_path: &Path, sched: &crate::scheduler::Scheduler) -> Ve
 }
 
 /// Who asks: the user (name and uid), this host, this process — no environment values.
-fn requester() -> serde_json::Value {
+fn requester() -> Requester {
     let uid = nix::unistd::getuid();
     let name = nix::unistd::User::from_uid(uid)
         .ok()
@@ -232,13 +228,13 @@ fn requester() -> serde_json::Value {
     let tool = std::env::current_exe()
         .ok()
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
-    json!({
-        "user": name,
-        "uid": uid.as_raw(),
-        "host": crate::hostname(),
-        "pid": std::process::id(),
-        "tool": tool,
-    })
+    Requester {
+        user: name,
+        uid: Some(uid.as_raw()),
+        host: Some(crate::hostname()),
+        pid: Some(std::process::id()),
+        tool,
+    }
 }
 
 /// The signals a supervisor forwards to codex (INT, TERM, HUP), by name (with or without
@@ -288,7 +284,7 @@ mod tests {
             !crate::read_meta(&path)
                 .unwrap()
                 .extra
-                .contains_key("cancel_request")
+                .contains_key(crate::kept::CANCEL_REQUEST)
         );
     }
 }

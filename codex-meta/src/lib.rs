@@ -27,6 +27,7 @@ pub mod duration;
 mod error;
 pub mod files;
 pub mod io;
+pub mod kept;
 pub mod launch;
 mod lock;
 pub mod outcome;
@@ -43,6 +44,7 @@ pub mod witness;
 pub use assign::{coerce_value, parse_assignment};
 pub use duration::parse_duration;
 pub use error::MetaError;
+pub use kept::{CancelRequest, Requester};
 pub use lock::{
     EXIT_LOST, EXIT_WAIT_TIMEOUT, RunLock, effective_status, effective_status_at, is_held,
     is_held_file, log_path_for, read_status, remote_liveness, run_exit_code,

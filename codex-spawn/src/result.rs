@@ -150,7 +150,7 @@ pub fn result_of_meta(meta: &Meta, status: Status, meta_path: &Path, summary: &S
         code: run_exit_code(meta, status),
         codex_exit,
         elapsed_seconds: meta.elapsed_seconds.unwrap_or(0.0),
-        queued_seconds: meta.extra.get("queued_seconds").and_then(Value::as_f64),
+        queued_seconds: meta.queued_seconds(),
         attempts: u32::try_from(attempts.len()).unwrap_or(u32::MAX),
         session_id: meta.session_id.as_deref().filter(|s| !s.is_empty()),
         summary,

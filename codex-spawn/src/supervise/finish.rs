@@ -50,29 +50,6 @@ struct ResultFacts<'a> {
     summary_written: bool,
 }
 
-/// `by` of a `cancel_request` (written by `codex-meta cancel`): `user@host (pid N)`.
-fn describe_cancel(request: &Value) -> Option<String> {
-    let by = request.get("by")?;
-    let user = by
-        .get("user")
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .or_else(|| by.get("uid").map(|u| format!("uid {u}")))
-        .unwrap_or_else(|| "someone".to_owned());
-    let host = by.get("host").and_then(Value::as_str).unwrap_or("?");
-    let pid = by.get("pid").and_then(Value::as_u64);
-    // codex-meta cancel, or codex-mcp's cancel tool (a name of ours only, never a path)
-    let tool = by
-        .get("tool")
-        .and_then(Value::as_str)
-        .filter(|t| matches!(*t, "codex-mcp" | "codex-meta"))
-        .unwrap_or("codex-meta");
-    Some(match pid {
-        Some(p) => format!("{tool} cancel ({user}@{host}, pid {p})"),
-        None => format!("{tool} cancel ({user}@{host})"),
-    })
-}
-
 impl Run {
     /// The `--json` closing line: one object shaped like `claude -p --output-format
     /// json`'s result, with the run's files ([`crate::result`]).
@@ -174,7 +151,7 @@ impl Run {
             m.elapsed_seconds = Some(r.elapsed);
             if o.status == Status::Killed {
                 // `codex-meta cancel` left word of who asked before it signalled
-                if let Some(by) = m.extra.get("cancel_request").and_then(describe_cancel) {
+                if let Some(by) = m.cancel_request().and_then(|r| r.describe()) {
                     let what = o.reason.as_deref().unwrap_or("killed");
                     reason = Some(format!("cancelled by {by}: {what}"));
                 }

@@ -29,7 +29,6 @@ use super::Warnings;
 use super::files::Log;
 use crate::config::Queue;
 use crate::sys::signals::Signals;
-use serde_json::json;
 
 /// How often a queued run looks at its dependencies and at the slots.
 pub const POLL: Duration = Duration::from_millis(100);
@@ -318,11 +317,11 @@ impl super::Run {
         let ended = |outcome| super::attempts::Final::new(outcome, 0);
         if !matches!(waited, Waited::Go(_)) {
             // it never left the queue: its time is the wait's
-            let queued_seconds = self.queued_seconds();
-            if let Err(e) = codex_meta::update_meta(&self.meta_path, |m| {
-                m.extra
-                    .insert("queued_seconds".into(), json!(queued_seconds));
-            }) {
+            // (a run here was queued: it has a wait)
+            let queued_seconds = self.queued_seconds().unwrap_or(0.0);
+            if let Err(e) =
+                codex_meta::update_meta(&self.meta_path, |m| m.set_queued_seconds(queued_seconds))
+            {
                 warnings.push(format!("cannot record the queue wait: {e}"));
             }
         }
@@ -343,10 +342,9 @@ impl super::Run {
                 if let Err(e) = codex_meta::update_meta(&self.meta_path, |m| {
                     m.status = Some(Status::Running);
                     m.started_at = started_at.clone();
-                    m.extra
-                        .insert("queued_seconds".into(), json!(queued_seconds));
+                    m.set_queued_seconds(queued_seconds);
                     if let Some(k) = index {
-                        m.extra.insert("queue_slot".into(), json!(k));
+                        m.set_queue_slot(k);
                     }
                 }) {
                     warnings.push(format!("cannot record the end of the queue wait: {e}"));

@@ -79,7 +79,7 @@ impl Run {
             x.insert("after".into(), json!(ids));
         }
         if let Some(at) = &self.queued_at {
-            x.insert("queued_at".into(), json!(at));
+            x.insert(codex_meta::kept::QUEUED_AT.into(), json!(at));
         }
         if c.budget.is_set() {
             x.insert(
