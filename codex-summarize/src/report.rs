@@ -483,16 +483,15 @@ fn in_range(ev: &UsageEvent, opts: &ReportOptions) -> bool {
 
 /// Epoch ms → `2026-11-23T20:21:09.006Z`.
 pub fn rfc3339_ms(ms: i64) -> String {
-    let day = ms.div_euclid(86_400_000);
     let rem = ms.rem_euclid(86_400_000);
-    let (y, m, d) = crate::time::civil_from_days(day);
     let (h, mi, s, milli) = (
         rem / 3_600_000,
         rem / 60_000 % 60,
         rem / 1000 % 60,
         rem % 1000,
     );
-    format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{milli:03}Z")
+    let day = crate::time::day_string(ms);
+    format!("{day}T{h:02}:{mi:02}:{s:02}.{milli:03}Z")
 }
 
 #[cfg(test)]

@@ -1,32 +1,23 @@
 //! Timestamps without allocation: RFC 3339 strings to epoch milliseconds and back
 //! to a UTC calendar day. Rollouts carry millions of them, so the common compact
-//! form (`2026-11-23T20:21:09.006Z`) is parsed by hand; anything else goes
-//! through chrono.
+//! form (`2026-11-23T20:21:09.006Z`) is cut into its numbers by hand (no allocation, no
+//! format string); the calendar is chrono's, and anything else goes through chrono.
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let m = i64::from(m);
-    let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+use chrono::{Datelike, NaiveDate};
+
+/// chrono counts days from 0001-01-01 (day 1); ours from 1970-01-01 (day 0).
+const EPOCH_DAY_FROM_CE: i64 = 719_163;
+
+/// The day number (days since 1970-01-01) of a date.
+pub fn day_of_date(date: NaiveDate) -> i64 {
+    i64::from(date.num_days_from_ce()) - EPOCH_DAY_FROM_CE
 }
 
-/// The calendar date of a day number (inverse of [`days_from_civil`]).
-pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
+/// The date of a day number (inverse of [`day_of_date`]); `None` past chrono's range.
+pub fn date_of_day(day: i64) -> Option<NaiveDate> {
+    i32::try_from(day + EPOCH_DAY_FROM_CE)
+        .ok()
+        .and_then(NaiveDate::from_num_days_from_ce_opt)
 }
 
 fn digits(b: &[u8], at: usize, n: usize) -> Option<u32> {
@@ -48,10 +39,7 @@ pub fn parse_date(s: &str) -> Option<i64> {
         return None;
     }
     let (y, m, d) = (digits(b, 0, 4)?, digits(b, 5, 2)?, digits(b, 8, 2)?);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
-        return None;
-    }
-    Some(days_from_civil(i64::from(y), m, d))
+    NaiveDate::from_ymd_opt(i32::try_from(y).ok()?, m, d).map(day_of_date)
 }
 
 /// RFC 3339 timestamp → milliseconds since the epoch (UTC).
@@ -102,8 +90,10 @@ fn fast_ts(b: &[u8]) -> Option<i64> {
 
 /// The UTC day (`YYYY-MM-DD`) of an epoch-millisecond instant.
 pub fn day_string(ms: i64) -> String {
-    let (y, m, d) = civil_from_days(ms.div_euclid(86_400_000));
-    format!("{y:04}-{m:02}-{d:02}")
+    match date_of_day(ms.div_euclid(86_400_000)) {
+        Some(d) => format!("{:04}-{:02}-{:02}", d.year(), d.month(), d.day()),
+        None => String::new(),
+    }
 }
 
 /// A `--since/--until` bound: a date (whole UTC day) or an RFC 3339 instant.
@@ -140,7 +130,10 @@ mod tests {
         let ms = parse_ts_ms("2026-11-23T23:59:59.999Z").unwrap_or_default();
         assert_eq!(day_string(ms), "2026-11-23");
         assert_eq!(day_string(ms + 1), "2026-11-24");
-        assert_eq!(civil_from_days(days_from_civil(2024, 2, 29)), (2024, 2, 29));
+        let leap = NaiveDate::from_ymd_opt(2024, 2, 29).unwrap();
+        assert_eq!(date_of_day(day_of_date(leap)), Some(leap));
+        assert_eq!(parse_date("1970-01-01"), Some(0));
+        assert_eq!(parse_date("2024-02-30"), None);
     }
 
     #[test]

@@ -55,6 +55,14 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) {
     }
 }
 
+/// The directory of one day's rollouts under `root` (`sessions/` or `archived_sessions/`):
+/// `YYYY/MM/DD` of the UTC day (`day`: days since 1970-01-01), as Codex lays them out.
+pub fn day_dir(root: &Path, day: i64) -> Option<PathBuf> {
+    use chrono::Datelike;
+    let d = crate::time::date_of_day(day)?;
+    Some(root.join(format!("{:04}/{:02}/{:02}", d.year(), d.month(), d.day())))
+}
+
 /// Every rollout of a Codex home by session id, from one walk of it: what a summary of
 /// many runs looks each run's rollout up in, instead of listing the day directories (and,
 /// for a run whose rollout is gone, walking the whole home) once per run.
@@ -139,9 +147,7 @@ pub fn find_rollout(codex_home: &Path, session_id: &str, days: &[i64]) -> Option
     };
     for root in ["sessions", "archived_sessions"] {
         for &day in days {
-            let (y, m, d) = crate::time::civil_from_days(day);
-            let dir = codex_home.join(root).join(format!("{y:04}/{m:02}/{d:02}"));
-            if let Some(p) = in_dir(&dir) {
+            if let Some(p) = day_dir(&codex_home.join(root), day).and_then(|d| in_dir(&d)) {
                 return Some(p);
             }
         }

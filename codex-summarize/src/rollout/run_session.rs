@@ -293,10 +293,9 @@ fn fresh_rollouts(codex_home: &Path, since_ms: i64) -> Vec<PathBuf> {
         std::time::UNIX_EPOCH + std::time::Duration::from_millis((since_ms - 2_000).max(0) as u64);
     let mut out = Vec::new();
     for day in first_day..=last_day.min(first_day + 7) {
-        let (y, m, d) = crate::time::civil_from_days(day);
-        let dir = codex_home
-            .join("sessions")
-            .join(format!("{y:04}/{m:02}/{d:02}"));
+        let Some(dir) = super::files::day_dir(&codex_home.join("sessions"), day) else {
+            continue;
+        };
         let Ok(rd) = std::fs::read_dir(&dir) else {
             continue;
         };
