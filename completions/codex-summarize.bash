@@ -23,7 +23,7 @@ _codex__summarize() {
 
     case "${cmd}" in
         codex__summarize)
-            opts="-h -V --log --meta --all --runs-dir --codex-home --since --until --by --format --json-out --pricing --debug-rss --help --version"
+            opts="-h -V --log --meta --all --runs-dir --codex-home --since --until --by --timezone --format --json-out --pricing --debug-rss --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -54,7 +54,11 @@ _codex__summarize() {
                     return 0
                     ;;
                 --by)
-                    COMPREPLY=($(compgen -W "session day model" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "session day week month model repo" -- "${cur}"))
+                    return 0
+                    ;;
+                --timezone)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --format)

@@ -11,6 +11,7 @@ use crate::format::{self, Format};
 use crate::pricing::Pricing;
 use crate::report::{self, GroupBy, ReportOptions};
 use crate::run::{self, Options, RunSource, RunSummary};
+use crate::zone::Zone;
 
 /// Exit statuses (code, meaning); the man page is generated from these.
 pub const EXIT_STATUS: &[(u8, &str)] = &[
@@ -36,7 +37,7 @@ pub const EXIT_SKIPPED: u8 = 3;
 ///
 /// One run: `codex-summarize RUN` (a meta path or a run id in the runs dir) or
 /// `codex-summarize --log LOG [--meta META]`. Many: `codex-summarize RUN…` or
-/// `--all`. Codex's own history: `codex-summarize --codex-home DIR [--by day]`.
+/// `--all`. Codex's own history: `codex-summarize --codex-home DIR [--by month,model]`.
 #[derive(Debug, Parser)]
 #[command(name = "codex-summarize", version, about, long_about = None)]
 pub struct Cli {
@@ -65,17 +66,33 @@ pub struct Cli {
     #[arg(long, value_name = "DIR")]
     pub codex_home: Option<PathBuf>,
 
-    /// Report: only usage at or after this day or instant (YYYY-MM-DD or RFC 3339, UTC).
+    /// Report: only usage at or after this day (YYYY-MM-DD, in --timezone) or instant
+    /// (RFC 3339).
     #[arg(long, value_name = "WHEN")]
     pub since: Option<String>,
 
-    /// Report: only usage at or before this day or instant (YYYY-MM-DD or RFC 3339, UTC).
+    /// Report: only usage at or before this day (YYYY-MM-DD, in --timezone) or instant
+    /// (RFC 3339).
     #[arg(long, value_name = "WHEN")]
     pub until: Option<String>,
 
-    /// Report: one row per session, UTC day or model.
-    #[arg(long, value_enum, default_value_t = GroupBy::Session)]
-    pub by: GroupBy,
+    /// Report: one row per session, day, ISO week, month, model or repo (the session's
+    /// working directory: a project's whole cost) — or per combination, comma-separated
+    /// (`--by month,model`).
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        value_name = "KEY",
+        default_value = "session",
+        hide_possible_values = false
+    )]
+    pub by: Vec<GroupBy>,
+
+    /// Report: the zone of days, weeks, months and YYYY-MM-DD bounds: UTC, local (the
+    /// default), an offset (+02:00) or an IANA name (Europe/Berlin). The report says it.
+    #[arg(long, value_name = "ZONE")]
+    pub timezone: Option<Zone>,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Json)]
@@ -162,11 +179,14 @@ fn execute(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<u8, Fa
         None => Pricing::builtin(),
     };
     let report_only = cli.runs.is_empty() && cli.log.is_none() && !cli.all;
-    let report_flags = cli.since.is_some() || cli.until.is_some() || cli.by != GroupBy::Session;
+    let report_flags = cli.since.is_some()
+        || cli.until.is_some()
+        || cli.timezone.is_some()
+        || cli.by != [GroupBy::Session];
     if report_flags && !report_only {
         return Err(Fail(
             2,
-            "--since/--until/--by apply to the --codex-home report, not to runs".into(),
+            "--since/--until/--by/--timezone apply to the --codex-home report, not to runs".into(),
         ));
     }
     if report_only {
@@ -214,10 +234,19 @@ fn home_report(cli: &Cli, pricing: Pricing, out: &mut dyn Write) -> Result<u8, F
     if !home.is_dir() {
         return Err(Fail(2, format!("{}: not a directory", home.display())));
     }
+    if let Some(k) = cli
+        .by
+        .iter()
+        .enumerate()
+        .find_map(|(i, k)| cli.by[..i].contains(k).then_some(k))
+    {
+        return Err(Fail(2, format!("--by: '{}' given twice", k.name())));
+    }
+    let zone = cli.timezone.unwrap_or_default();
     let bound = |s: &Option<String>, end: bool, flag: &str| -> Result<Option<i64>, Fail> {
         s.as_deref()
             .map(|v| {
-                crate::time::parse_bound(v, end).ok_or_else(|| {
+                crate::time::parse_bound(v, end, zone).ok_or_else(|| {
                     Fail(
                         2,
                         format!("{flag} '{v}': expected YYYY-MM-DD or an RFC 3339 time"),
@@ -229,16 +258,17 @@ fn home_report(cli: &Cli, pricing: Pricing, out: &mut dyn Write) -> Result<u8, F
     let opts = ReportOptions {
         since_ms: bound(&cli.since, false, "--since")?,
         until_ms: bound(&cli.until, true, "--until")?,
-        by: cli.by,
+        by: cli.by.clone(),
+        zone,
     };
     let r = report::codex_home_report(home, &opts, &pricing);
     write_json_out(cli.json_out.as_deref(), &r)?;
-    let head = match cli.by {
-        GroupBy::Session => "session",
-        GroupBy::Day => "day",
-        GroupBy::Model => "model",
+    let names: Vec<&str> = opts.keys().iter().map(|k| k.name()).collect();
+    let head = match &r.timezone {
+        Some(z) => format!("{} ({z})", names.join(" ")),
+        None => names.join(" "),
     };
-    emit(out, &format::render_report(&r, cli.format, head)?)?;
+    emit(out, &format::render_report(&r, cli.format, &head)?)?;
     Ok(if r.rows.is_empty() { 1 } else { 0 })
 }
 

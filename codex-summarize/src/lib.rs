@@ -16,6 +16,7 @@ pub mod rollout;
 pub mod run;
 pub mod time;
 pub mod usage;
+pub mod zone;
 
 pub use pricing::{Price, Pricing};
 pub use run::{Options, RunSource, RunSummary, SummarizeError, Summary, summarize_run};

@@ -1,11 +1,13 @@
 //! Reports over a whole Codex home: every rollout under `sessions/` and
-//! `archived_sessions/` (`.jsonl` and `.jsonl.zst`), grouped by session, day or
-//! model, with totals.
+//! `archived_sessions/` (`.jsonl` and `.jsonl.zst`), grouped by session, day, ISO week,
+//! month, model or project (the session's `cwd`) — or several of them (`--by month,model`)
+//! — with totals. Days, weeks and months are those of one zone ([`Zone`]).
 //!
 //! Memory is flat in the number of model calls: files are scanned in parallel
 //! (rayon), each streamed through one bounded buffer per thread (see
 //! [`rollout::EventReader`]), and each call is folded as it is read into its
-//! file's buckets — one per model (and per UTC day for `--by day`), after the
+//! file's buckets — one per model (and per day of the zone when a calendar key is asked
+//! for), after the
 //! `--since/--until` filter. What is kept is a few hundred bytes per session.
 //!
 //! Per session the tokens are the sum of its own calls (see [`crate::rollout`]: the
@@ -28,17 +30,59 @@ use serde::Serialize;
 use crate::pricing::{Price, Pricing};
 use crate::rollout::{self, ForkBurst, ReplayFilter, RolloutScan, UsageEvent};
 use crate::usage::Usage;
+use crate::zone::{DayOf, Zone};
 
-/// How rows are keyed.
+/// What rows are keyed by (`--by`; several make one key: `--by month,model`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum GroupBy {
-    /// One row per session (the session id).
+    /// The session (its id).
     #[default]
     Session,
-    /// One row per UTC day (`YYYY-MM-DD`).
+    /// The day (`YYYY-MM-DD`) in the report's zone.
     Day,
-    /// One row per model.
+    /// The ISO week (`2026-W48`, weeks from Monday) in the report's zone.
+    Week,
+    /// The month (`YYYY-MM`) in the report's zone.
+    Month,
+    /// The model.
     Model,
+    /// The project: the session's working directory (`cwd`), a run's repo.
+    Repo,
+}
+
+impl GroupBy {
+    /// The name `--by` takes, and the table's heading.
+    pub fn name(self) -> &'static str {
+        match self {
+            GroupBy::Session => "session",
+            GroupBy::Day => "day",
+            GroupBy::Week => "week",
+            GroupBy::Month => "month",
+            GroupBy::Model => "model",
+            GroupBy::Repo => "repo",
+        }
+    }
+
+    /// A key of the calendar (its value depends on the zone).
+    pub fn is_calendar(self) -> bool {
+        matches!(self, GroupBy::Day | GroupBy::Week | GroupBy::Month)
+    }
+}
+
+/// The key of day `day` (days since 1970-01-01 in the zone) for a calendar `by`.
+pub fn calendar_key(by: GroupBy, day: i64) -> String {
+    use chrono::Datelike;
+    let Some(d) = crate::time::date_of_day(day) else {
+        return "unknown".to_owned();
+    };
+    match by {
+        GroupBy::Week => {
+            let w = d.iso_week();
+            format!("{:04}-W{:02}", w.year(), w.week())
+        }
+        GroupBy::Month => format!("{:04}-{:02}", d.year(), d.month()),
+        _ => format!("{:04}-{:02}-{:02}", d.year(), d.month(), d.day()),
+    }
 }
 
 /// Filters and grouping of a report.
@@ -48,15 +92,42 @@ pub struct ReportOptions {
     pub since_ms: Option<i64>,
     /// Only calls at or before this instant (epoch ms).
     pub until_ms: Option<i64>,
-    /// Row key.
-    pub by: GroupBy,
+    /// The row key's parts, in order (none: by session).
+    pub by: Vec<GroupBy>,
+    /// The zone of days, weeks and months.
+    pub zone: Zone,
+}
+
+impl ReportOptions {
+    /// The row key's parts (`[Session]` when none was asked for).
+    pub fn keys(&self) -> &[GroupBy] {
+        if self.by.is_empty() {
+            &[GroupBy::Session]
+        } else {
+            &self.by
+        }
+    }
+
+    /// Whether the key has `by` in it.
+    pub fn has(&self, by: GroupBy) -> bool {
+        self.keys().contains(&by)
+    }
+
+    /// Whether the key has a day, week or month in it.
+    pub fn calendar(&self) -> bool {
+        self.keys().iter().any(|k| k.is_calendar())
+    }
 }
 
 /// One row of a report.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Row {
-    /// Session id, day or model.
+    /// Session id, day, week, month, model or project — or, for a key of several
+    /// parts, the parts joined by a space.
     pub key: String,
+    /// The key's parts, for a key of several (`--by month,model`): one per `--by` name.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<String>,
     /// Input tokens, cached included.
     pub input_tokens: u64,
     /// Cached input tokens.
@@ -82,9 +153,10 @@ pub struct Row {
 
 impl Row {
     /// An empty row named `key`.
-    pub(crate) fn new(key: String) -> Row {
+    pub fn new(key: String) -> Row {
         Row {
             key,
+            keys: Vec::new(),
             input_tokens: 0,
             cached_input_tokens: 0,
             output_tokens: 0,
@@ -143,19 +215,24 @@ pub struct Report {
     pub unreadable_files: Vec<String>,
     /// Where the prices came from.
     pub pricing_source: String,
+    /// The zone of the rows' days, weeks or months (a calendar key only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
 }
 
-/// One group of a file's calls: those of one model (and, for `--by day`, one
-/// UTC day), already filtered by `--since/--until`.
+/// One group of a file's calls: those of one model (and, for a calendar key, one day
+/// of the zone), already filtered by `--since/--until`.
 #[derive(Debug, Clone)]
 struct Bucket {
-    /// Start of the UTC day (epoch ms), for `--by day` only.
-    day_ms: Option<i64>,
+    /// The day in the report's zone (days since 1970-01-01), for a calendar key only.
+    day: Option<i64>,
     /// Index into [`FileAgg::models`]; `None`: no model known yet.
     model: Option<u32>,
     usage: Usage,
     /// Sum of the calls' costs, in file order; `None`: the model has no price.
     cost: Option<f64>,
+    /// Timestamp of its latest call.
+    last_ts: Option<i64>,
 }
 
 /// A rollout file reduced to what a report needs: a few buckets, whatever the
@@ -175,10 +252,10 @@ struct FileAgg {
     burst: usize,
     skipped_lines: u64,
     models: Vec<String>,
+    /// The session's working directory (its project).
+    cwd: Option<String>,
     /// In order of first call, so rows list models in the order of use.
     buckets: Vec<Bucket>,
-    /// Timestamp of the latest counted call.
-    last_ts: Option<i64>,
 }
 
 /// Folds a file's counted calls into buckets.
@@ -187,8 +264,9 @@ struct Folder<'a> {
     pricing: &'a Pricing,
     /// Price per model index + 1 (0: no model), resolved on first use.
     prices: Vec<Option<Option<Price>>>,
+    /// The day of a call, for a calendar key.
+    days: Option<DayOf>,
     buckets: Vec<Bucket>,
-    last_ts: Option<i64>,
 }
 
 impl<'a> Folder<'a> {
@@ -197,8 +275,8 @@ impl<'a> Folder<'a> {
             opts,
             pricing,
             prices: Vec::new(),
+            days: opts.calendar().then(|| DayOf::new(opts.zone)),
             buckets: Vec::new(),
-            last_ts: None,
         }
     }
 
@@ -217,22 +295,23 @@ impl<'a> Folder<'a> {
                 .map_or("unknown", String::as_str);
             self.pricing.resolve(name).map(|r| r.price)
         });
-        let day_ms = match self.opts.by {
-            GroupBy::Day => ev.ts_ms.map(|t| t.div_euclid(DAY_MS) * DAY_MS),
-            GroupBy::Session | GroupBy::Model => None,
+        let day = match &mut self.days {
+            Some(days) => ev.ts_ms.map(|t| days.day(t)),
+            None => None,
         };
         let i = match self
             .buckets
             .iter()
-            .position(|b| b.day_ms == day_ms && b.model == ev.model)
+            .position(|b| b.day == day && b.model == ev.model)
         {
             Some(i) => i,
             None => {
                 self.buckets.push(Bucket {
-                    day_ms,
+                    day,
                     model: ev.model,
                     usage: Usage::default(),
                     cost: None,
+                    last_ts: None,
                 });
                 self.buckets.len() - 1
             }
@@ -243,12 +322,10 @@ impl<'a> Folder<'a> {
             b.cost = Some(b.cost.unwrap_or(0.0) + p.cost(&ev.usage));
         }
         if let Some(t) = ev.ts_ms {
-            self.last_ts = Some(self.last_ts.map_or(t, |l| l.max(t)));
+            b.last_ts = Some(b.last_ts.map_or(t, |l| l.max(t)));
         }
     }
 }
-
-const DAY_MS: i64 = 86_400_000;
 
 fn session_key(path: &Path, scan: &RolloutScan) -> String {
     scan.session_id
@@ -286,8 +363,8 @@ fn fold_file(path: &Path, opts: &ReportOptions, pricing: &Pricing) -> io::Result
             burst: burst.len(),
             skipped_lines: scan.skipped_lines,
             models: scan.models,
+            cwd: scan.cwd,
             buckets: folder.buckets,
-            last_ts: folder.last_ts,
         })
     })
 }
@@ -300,7 +377,7 @@ fn refold_fork(
     parent: Option<&Path>,
     opts: &ReportOptions,
     pricing: &Pricing,
-) -> io::Result<(Vec<String>, Vec<Bucket>, Option<i64>)> {
+) -> io::Result<(Vec<String>, Vec<Bucket>)> {
     let input = rollout::open_rollout(&child.path)?;
     // An unreadable parent is one not on disk: the burst rule applies.
     let parent_input = parent.and_then(|p| rollout::open_rollout(p).ok());
@@ -317,7 +394,7 @@ fn refold_fork(
                 }
             }
             let scan = rd.into_scan();
-            Ok((scan.models, folder.buckets, folder.last_ts))
+            Ok((scan.models, folder.buckets))
         })
     })
 }
@@ -342,6 +419,7 @@ pub fn report_files(files: &[PathBuf], opts: &ReportOptions, pricing: &Pricing) 
         files: folded.files,
         unreadable_files: unreadable,
         pricing_source: pricing.source().to_owned(),
+        timezone: opts.calendar().then(|| opts.zone.to_string()),
     }
 }
 
@@ -407,11 +485,10 @@ fn refold_forks(folded: &mut Folded, opts: &ReportOptions, pricing: &Pricing) {
         .collect();
     for (key, r) in refolded {
         match r {
-            Ok((models, buckets, last_ts)) => {
+            Ok((models, buckets)) => {
                 if let Some(c) = folded.by_session.get_mut(&key) {
                     c.models = models;
                     c.buckets = buckets;
-                    c.last_ts = last_ts;
                 }
             }
             // gone or changed since pass 1: it cannot be counted reliably
@@ -426,9 +503,11 @@ fn refold_forks(folded: &mut Folded, opts: &ReportOptions, pricing: &Pricing) {
 /// Pass 3: the buckets grouped into rows by `opts.by` (sessions ordered by their last
 /// activity), and the totals.
 fn group(by_session: &HashMap<String, FileAgg>, opts: &ReportOptions) -> (Vec<Row>, Row) {
-    let mut rows: BTreeMap<String, Row> = BTreeMap::new();
-    let mut last_ts: HashMap<String, i64> = HashMap::new();
+    let mut rows: BTreeMap<Vec<String>, Row> = BTreeMap::new();
+    let mut last_ts: HashMap<Vec<String>, i64> = HashMap::new();
     let mut totals = Row::new("total".to_owned());
+    let keys = opts.keys();
+    let by_session_key = opts.has(GroupBy::Session);
     let mut files: Vec<&FileAgg> = by_session.values().collect();
     files.sort_by(|a, b| a.path.cmp(&b.path));
     for f in files {
@@ -437,34 +516,43 @@ fn group(by_session: &HashMap<String, FileAgg>, opts: &ReportOptions) -> (Vec<Ro
                 .model
                 .and_then(|i| f.models.get(i as usize))
                 .map_or("unknown", String::as_str);
-            let key = match opts.by {
-                GroupBy::Session => f.key.clone(),
-                GroupBy::Day => b
-                    .day_ms
-                    .map_or_else(|| "unknown".to_owned(), crate::time::day_string),
-                GroupBy::Model => model.to_owned(),
-            };
-            let row = rows
-                .entry(key.clone())
-                .or_insert_with(|| Row::new(key.clone()));
-            row.add(&b.usage, model, b.cost);
-            if opts.by != GroupBy::Model && !row.models.iter().any(|m| m == model) {
-                row.models.push(model.to_owned());
+            let parts: Vec<String> = keys
+                .iter()
+                .map(|&k| match k {
+                    GroupBy::Session => f.key.clone(),
+                    GroupBy::Model => model.to_owned(),
+                    GroupBy::Repo => f.cwd.clone().unwrap_or_else(|| "unknown".to_owned()),
+                    _ => b
+                        .day
+                        .map_or_else(|| "unknown".to_owned(), |d| calendar_key(k, d)),
+                })
+                .collect();
+            if let (true, Some(t)) = (by_session_key, b.last_ts) {
+                let e = last_ts.entry(parts.clone()).or_insert(t);
+                *e = (*e).max(t);
             }
-            if opts.by == GroupBy::Session {
-                if let Some(t) = f.last_ts {
-                    let e = last_ts.entry(key).or_insert(t);
-                    *e = (*e).max(t);
+            let row = rows.entry(parts).or_insert_with_key(|p| {
+                let mut r = Row::new(p.join(" "));
+                if p.len() > 1 {
+                    r.keys = p.clone();
                 }
+                r
+            });
+            row.add(&b.usage, model, b.cost);
+            if !opts.has(GroupBy::Model) && !row.models.iter().any(|m| m == model) {
+                row.models.push(model.to_owned());
             }
             totals.add(&b.usage, model, b.cost);
         }
     }
-    let mut rows: Vec<Row> = rows.into_values().collect();
-    if opts.by == GroupBy::Session {
-        for r in &mut rows {
-            r.last_activity = last_ts.get(&r.key).map(|&t| rfc3339_ms(t));
-        }
+    let mut rows: Vec<Row> = rows
+        .into_iter()
+        .map(|(parts, mut r)| {
+            r.last_activity = last_ts.get(&parts).map(|&t| rfc3339_ms(t));
+            r
+        })
+        .collect();
+    if by_session_key {
         rows.sort_by(|a, b| {
             a.last_activity
                 .cmp(&b.last_activity)

@@ -96,12 +96,16 @@ pub fn day_string(ms: i64) -> String {
     }
 }
 
-/// A `--since/--until` bound: a date (whole UTC day) or an RFC 3339 instant.
+/// A `--since/--until` bound: a date (the whole day in `zone`) or an RFC 3339 instant.
 /// `end` picks the last millisecond of a date instead of the first.
-pub fn parse_bound(s: &str, end: bool) -> Option<i64> {
+pub fn parse_bound(s: &str, end: bool, zone: crate::zone::Zone) -> Option<i64> {
     if let Some(day) = parse_date(s) {
-        let start = day * 86_400_000;
-        return Some(if end { start + 86_400_000 - 1 } else { start });
+        // the zone's midnight: the offset there (taken at the UTC midnight, then again
+        // at the instant it points to, for a day whose offset changed)
+        let edge = if end { day + 1 } else { day } * 86_400_000;
+        let guess = edge - zone.offset_ms(edge);
+        let start = edge - zone.offset_ms(guess);
+        return Some(if end { start - 1 } else { start });
     }
     parse_ts_ms(s)
 }
@@ -138,8 +142,21 @@ mod tests {
 
     #[test]
     fn bounds() {
-        let s = parse_bound("2026-11-23", false).unwrap_or_default();
-        let e = parse_bound("2026-11-23", true).unwrap_or_default();
+        use crate::zone::Zone;
+        let s = parse_bound("2026-11-23", false, Zone::Utc).unwrap_or_default();
+        let e = parse_bound("2026-11-23", true, Zone::Utc).unwrap_or_default();
         assert_eq!(e - s, 86_400_000 - 1);
+        assert_eq!(Some(s), parse_ts_ms("2026-11-23T00:00:00Z"));
+        // a day in Berlin: from its midnight (+01:00 in November) to the next
+        let berlin: Zone = "Europe/Berlin".parse().unwrap();
+        let s = parse_bound("2026-11-23", false, berlin);
+        assert_eq!(s, parse_ts_ms("2026-11-22T23:00:00Z"));
+        // the day the clocks go forward has 23 hours
+        let s = parse_bound("2026-03-29", false, berlin).unwrap_or_default();
+        let e = parse_bound("2026-03-29", true, berlin).unwrap_or_default();
+        assert_eq!(e - s, 23 * 3_600_000 - 1);
+        // an instant is an instant, whatever the zone
+        let i = "2026-11-23T05:00:00Z";
+        assert_eq!(parse_bound(i, false, berlin), parse_ts_ms(i));
     }
 }

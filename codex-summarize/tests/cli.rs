@@ -411,6 +411,150 @@ fn codex_home_report_by_day_and_model_and_filters() {
         ));
 }
 
+/// A copy of the fixture home where the first `moved` rollouts (by name) worked in
+/// another project.
+fn home_with_two_projects(tmp: &TempDir, moved: usize) -> PathBuf {
+    let home = tmp.path().join("codex-home");
+    let day = home.join("sessions/2026/11/23");
+    std::fs::create_dir_all(&day).expect("mkdir");
+    let src = codex_home().join("sessions/2026/11/23");
+    let mut names: Vec<_> = std::fs::read_dir(&src)
+        .expect("fixture")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    names.sort();
+    for (i, n) in names.iter().enumerate() {
+        let text = std::fs::read_to_string(src.join(n)).expect("rollout");
+        let text = if i < moved {
+            text.replacen(
+                r#""cwd":"/tmp/capture/repo""#,
+                r#""cwd":"/src/other \"project\"""#,
+                1,
+            )
+        } else {
+            text
+        };
+        std::fs::write(day.join(n), text).expect("write");
+    }
+    home
+}
+
+#[test]
+fn codex_home_report_by_repo_week_month_and_combinations_in_a_zone() {
+    let tmp = TempDir::new().expect("tmp");
+    let home = home_with_two_projects(&tmp, 3);
+    let all = ok_json(cmd(&tmp).arg("--codex-home").arg(&home));
+    let by_repo = ok_json(
+        cmd(&tmp)
+            .arg("--codex-home")
+            .arg(&home)
+            .args(["--by", "repo"]),
+    );
+    let rows = by_repo["rows"].as_array().expect("rows");
+    let keys: Vec<&str> = rows
+        .iter()
+        .map(|r| r["key"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        keys,
+        [r#"/src/other "project""#, "/tmp/capture/repo"],
+        "{by_repo}"
+    );
+    // a project's whole cost: the two rows add up to the home's total
+    let sum: u64 = rows
+        .iter()
+        .map(|r| r["total_tokens"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(sum, all["totals"]["total_tokens"].as_u64().expect("total"));
+    assert!(rows.iter().all(|r| r["total_tokens"].as_u64() > Some(0)));
+    assert_eq!(by_repo.get("timezone"), None, "no calendar, no zone");
+    // 20:21 UTC on the 23rd is the 24th in Tokyo; the zone is said
+    let tokyo = ok_json(cmd(&tmp).arg("--codex-home").arg(&home).args([
+        "--by",
+        "month,day,repo",
+        "--timezone",
+        "Asia/Tokyo",
+    ]));
+    assert_eq!(tokyo["timezone"], "Asia/Tokyo");
+    let first = &tokyo["rows"][0];
+    assert_eq!(
+        first["keys"],
+        json!(["2026-11", "2026-11-24", r#"/src/other "project""#])
+    );
+    assert_eq!(first["key"], r#"2026-11 2026-11-24 /src/other "project""#);
+    let week = ok_json(cmd(&tmp).arg("--codex-home").arg(&home).args([
+        "--by",
+        "week",
+        "--timezone",
+        "UTC",
+    ]));
+    assert_eq!(week["rows"][0]["key"], "2026-W48");
+    assert_eq!(week["timezone"], "UTC");
+    // the table's heading names the keys and the zone
+    cmd(&tmp)
+        .arg("--codex-home")
+        .arg(&home)
+        .args([
+            "--by",
+            "month,model",
+            "--timezone",
+            "+05:30",
+            "--format",
+            "table",
+        ])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::starts_with("month model (+05:30)")
+                .and(predicate::str::contains("2026-11 gpt-5")),
+        );
+    // a YYYY-MM-DD bound is the zone's day: nothing of the 23rd in Tokyo
+    cmd(&tmp)
+        .arg("--codex-home")
+        .arg(&home)
+        .args(["--until", "2026-11-23", "--timezone", "Asia/Tokyo"])
+        .assert()
+        .code(1);
+}
+
+#[test]
+fn bad_by_and_timezone_are_one_line_errors() {
+    let tmp = TempDir::new().expect("tmp");
+    for (args, says) in [
+        (vec!["--by", "day,day"], "--by: 'day' given twice"),
+        (
+            vec!["--by", "year"],
+            "invalid value 'year' for '--by <KEY>'",
+        ),
+        (
+            vec!["--timezone", "Mars/Base"],
+            "'Mars/Base': expected UTC, local",
+        ),
+        (vec!["--timezone", "+25:00"], "expected UTC, local"),
+    ] {
+        let out = cmd(&tmp)
+            .arg("--codex-home")
+            .arg(codex_home())
+            .args(&args)
+            .assert()
+            .code(2)
+            .get_output()
+            .clone();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(out.stdout.is_empty());
+    }
+    // grouping is the home report's; runs are summarised each
+    let meta = write_run(&tmp, "r1", "fail-human.log", json!({}));
+    cmd(&tmp)
+        .arg(&meta)
+        .args(["--timezone", "UTC"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("apply to the --codex-home report"));
+}
+
 #[test]
 fn zstd_and_garbage_in_a_codex_home() {
     let tmp = TempDir::new().expect("tmp");

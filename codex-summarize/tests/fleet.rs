@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use codex_summarize::Pricing;
 use codex_summarize::report::{self, GroupBy, ReportOptions, Row};
 use codex_summarize::rollout::{self, RolloutScan};
+use codex_summarize::zone::Zone;
 use common::{Call, Lines, Origin, Rng};
 use tempfile::TempDir;
 
@@ -20,13 +21,15 @@ const MODELS: [&str; 3] = ["gpt-5", "gpt-5-codex", "mystery-model-x"];
 const DAY: i64 = 86_400_000;
 const T0: i64 = 1_790_000_000_000; // 2026-09-21
 
-/// The report computed the plain way: every call of every file in memory.
-fn reference(files: &[PathBuf], opts: &ReportOptions, pricing: &Pricing) -> (Vec<Row>, Row) {
-    struct F {
-        path: PathBuf,
-        key: String,
-        scan: RolloutScan,
-    }
+/// A rollout read whole.
+struct F {
+    path: PathBuf,
+    key: String,
+    scan: RolloutScan,
+}
+
+/// Every session's calls in memory (the copy with more calls), forks' replays dropped.
+fn load(files: &[PathBuf]) -> HashMap<String, F> {
     let mut by_session: HashMap<String, F> = HashMap::new();
     for path in files {
         let scan = rollout::scan_file(path).expect("scan");
@@ -66,10 +69,17 @@ fn reference(files: &[PathBuf], opts: &ReportOptions, pricing: &Pricing) -> (Vec
             c.scan.events.drain(..n);
         }
     }
+    by_session
+}
+
+/// The report computed the plain way: every call of every file in memory.
+fn reference(files: &[PathBuf], opts: &ReportOptions, pricing: &Pricing) -> (Vec<Row>, Row) {
+    let by_session = load(files);
     let mut files: Vec<&F> = by_session.values().collect();
     files.sort_by(|a, b| a.path.cmp(&b.path));
-    let mut rows: BTreeMap<String, Row> = BTreeMap::new();
-    let mut last: HashMap<String, i64> = HashMap::new();
+    let mut rows: BTreeMap<Vec<String>, Row> = BTreeMap::new();
+    let mut last: HashMap<Vec<String>, i64> = HashMap::new();
+
     let mut totals = new_row("total");
     for f in files {
         for ev in &f.scan.events {
@@ -84,30 +94,44 @@ fn reference(files: &[PathBuf], opts: &ReportOptions, pricing: &Pricing) -> (Vec
             }
             let model = f.scan.model_of(ev).unwrap_or("unknown");
             let cost = pricing.resolve(model).map(|r| r.price.cost(&ev.usage));
-            let key = match opts.by {
-                GroupBy::Session => f.key.clone(),
-                GroupBy::Day => ev.ts_ms.map_or("unknown".to_owned(), |t| {
-                    common::rfc3339(t)[..10].to_owned()
-                }),
-                GroupBy::Model => model.to_owned(),
-            };
-            let row = rows.entry(key.clone()).or_insert_with(|| new_row(&key));
+            let key: Vec<String> = opts
+                .by
+                .iter()
+                .map(|&k| match k {
+                    GroupBy::Session => f.key.clone(),
+                    GroupBy::Model => model.to_owned(),
+                    GroupBy::Repo => f.scan.cwd.clone().unwrap_or_else(|| "unknown".into()),
+                    _ => ev
+                        .ts_ms
+                        .map_or("unknown".to_owned(), |t| calendar(k, t, opts.zone)),
+                })
+                .collect();
+            let row = rows.entry(key.clone()).or_insert_with(|| {
+                let mut r = Row::new(key.join(" "));
+                if key.len() > 1 {
+                    r.keys = key.clone();
+                }
+                r
+            });
             add(row, &ev.usage, model, cost);
-            if opts.by != GroupBy::Model && !row.models.iter().any(|m| m == model) {
+            if !opts.by.contains(&GroupBy::Model) && !row.models.iter().any(|m| m == model) {
                 row.models.push(model.to_owned());
             }
-            if let (GroupBy::Session, Some(t)) = (opts.by, ev.ts_ms) {
+            if let (true, Some(t)) = (opts.by.contains(&GroupBy::Session), ev.ts_ms) {
                 let e = last.entry(key).or_insert(t);
                 *e = (*e).max(t);
             }
             add(&mut totals, &ev.usage, model, cost);
         }
     }
-    let mut rows: Vec<Row> = rows.into_values().collect();
-    if opts.by == GroupBy::Session {
-        for r in &mut rows {
-            r.last_activity = last.get(&r.key).map(|&t| report::rfc3339_ms(t));
-        }
+    let mut rows: Vec<Row> = rows
+        .into_iter()
+        .map(|(k, mut r)| {
+            r.last_activity = last.get(&k).map(|&t| report::rfc3339_ms(t));
+            r
+        })
+        .collect();
+    if opts.by.contains(&GroupBy::Session) {
         rows.sort_by(|a, b| {
             a.last_activity
                 .cmp(&b.last_activity)
@@ -117,19 +141,26 @@ fn reference(files: &[PathBuf], opts: &ReportOptions, pricing: &Pricing) -> (Vec
     (rows, totals)
 }
 
+/// A calendar key of instant `t` in `zone`, from chrono-tz alone.
+fn calendar(k: GroupBy, t: i64, zone: Zone) -> String {
+    let tz: chrono_tz::Tz = match zone {
+        Zone::Utc => chrono_tz::UTC,
+        Zone::Named(tz) => tz,
+        z => panic!("the reference knows UTC and named zones, not {z:?}"),
+    };
+    let at = chrono::DateTime::from_timestamp_millis(t)
+        .expect("instant")
+        .with_timezone(&tz);
+    let f = match k {
+        GroupBy::Day => "%Y-%m-%d",
+        GroupBy::Week => "%G-W%V",
+        _ => "%Y-%m",
+    };
+    at.format(f).to_string()
+}
+
 fn new_row(key: &str) -> Row {
-    Row {
-        key: key.to_owned(),
-        input_tokens: 0,
-        cached_input_tokens: 0,
-        output_tokens: 0,
-        reasoning_output_tokens: 0,
-        total_tokens: 0,
-        cost_usd: None,
-        unpriced_models: Vec::new(),
-        models: Vec::new(),
-        last_activity: None,
-    }
+    Row::new(key.to_owned())
 }
 
 fn add(row: &mut Row, u: &codex_summarize::Usage, model: &str, cost: Option<f64>) {
@@ -353,12 +384,28 @@ fn streamed_report_equals_the_in_memory_computation() {
             (None, Some(mid)),
             (Some(T0 + 3 * DAY), Some(mid + DAY / 3)),
         ];
-        for by in [GroupBy::Session, GroupBy::Day, GroupBy::Model] {
+        // India (+05:30) and New York (-04:00 in these September days): days, weeks and
+        // months cut at other hours than UTC's (the zone's rules across a change of
+        // its clocks: zone.rs's tests)
+        let kolkata = Zone::Named(chrono_tz::Tz::Asia__Kolkata);
+        let new_york = Zone::Named(chrono_tz::Tz::America__New_York);
+        let groupings = [
+            (vec![GroupBy::Session], Zone::Utc),
+            (vec![GroupBy::Day], Zone::Utc),
+            (vec![GroupBy::Model], Zone::Utc),
+            (vec![GroupBy::Day], kolkata),
+            (vec![GroupBy::Week], new_york),
+            (vec![GroupBy::Month, GroupBy::Model], new_york),
+            (vec![GroupBy::Repo, GroupBy::Day], kolkata),
+            (vec![GroupBy::Session, GroupBy::Model], Zone::Utc),
+        ];
+        for (by, zone) in &groupings {
             for (since_ms, until_ms) in windows {
                 let opts = ReportOptions {
                     since_ms,
                     until_ms,
-                    by,
+                    by: by.clone(),
+                    zone: *zone,
                 };
                 let what = format!("seed {seed}, {opts:?}");
                 let got = report::report_files(&files, &opts, &pricing);
@@ -374,7 +421,7 @@ fn streamed_report_equals_the_in_memory_computation() {
                     assert!(totals.total_tokens > 0, "{what}");
                 }
                 // a paginated fork: all of its own calls, whatever its parent's
-                if (since_ms, until_ms, by) == (None, None, GroupBy::Session) {
+                if (since_ms, until_ms, by.as_slice()) == (None, None, &[GroupBy::Session][..]) {
                     for (sid, own) in &paginated {
                         let row = got.rows.iter().find(|r| &r.key == sid);
                         assert_eq!(row.map_or(0, |r| r.total_tokens), *own, "{what}: {sid}");

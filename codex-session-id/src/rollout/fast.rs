@@ -115,7 +115,34 @@ fn session_meta<'a>(line: &'a [u8], ts: Option<&'a str>) -> Option<SessionMeta<'
         forked_from_id: forked.map(Cow::Borrowed),
         history: Some(history),
         cli_version: cli_version(line),
+        cwd: cwd(body),
     })
+}
+
+/// `"cwd":"…"` of a `session_meta` payload (it comes before the instructions and any
+/// nested object: a `"cwd":"` inside a string would be escaped), unescaped; `None` when
+/// absent, empty or not a complete JSON string.
+fn cwd(body: &[u8]) -> Option<Cow<'_, str>> {
+    const KEY: &[u8] = b"\"cwd\":\"";
+    let start = memchr::memmem::find(body, KEY)? + KEY.len();
+    let rest = &body[start..];
+    let mut at = 0;
+    let mut escaped = false;
+    let end = loop {
+        let k = at + memchr::memchr2(b'"', b'\\', rest.get(at..)?)?;
+        if rest[k] == b'"' {
+            break k;
+        }
+        escaped = true;
+        at = k + 2;
+    };
+    let text = if escaped {
+        // the quoted string, quotes included, through the JSON decoder
+        Cow::Owned(serde_json::from_slice::<String>(&body[start - 1..=start + end]).ok()?)
+    } else {
+        Cow::Borrowed(std::str::from_utf8(&rest[..end]).ok()?)
+    };
+    (!text.is_empty()).then_some(text)
 }
 
 fn is_uuid(s: &str) -> bool {

@@ -218,6 +218,8 @@ struct RawPayload<'a> {
     #[serde(default, borrow)]
     forked_from_id: LStr<'a>,
     #[serde(default, borrow)]
+    cwd: LStr<'a>,
+    #[serde(default, borrow)]
     history_mode: LStr<'a>,
     #[serde(default)]
     subagent_history_start_ordinal: Option<LNum>,
@@ -295,6 +297,7 @@ pub(super) fn decode<S: Sink>(line: &[u8], sink: &mut S) {
                 forked_from_id,
                 history,
                 cli_version: super::fast::cli_version(line),
+                cwd: payload.cwd.0.filter(|s| !s.is_empty()),
             })
         }
         _ => return,

@@ -84,6 +84,8 @@ pub struct SessionMeta<'a> {
     pub history: Option<History>,
     /// `cli_version` (as written, unescaped JSON text).
     pub cli_version: Option<&'a str>,
+    /// `payload.cwd`: the directory the session worked in (its project), never empty.
+    pub cwd: Option<Cow<'a, str>>,
 }
 
 /// A `token_count` event's `info`.

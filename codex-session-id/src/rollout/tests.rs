@@ -160,3 +160,53 @@ fn facts_of_a_session() {
         })
     );
 }
+
+/// A session's `cwd` (its project) from either path, unescaped, and never a `"cwd":"`
+/// that sits inside another string.
+#[test]
+fn the_sessions_cwd_is_read_from_either_path() {
+    let cwd_of = |line: &str| -> Vec<Option<String>> {
+        let fast = decoded(line.as_bytes());
+        let slow = decoded(format!(" {line}").as_bytes());
+        [fast, slow]
+            .iter()
+            .map(|c| {
+                c.records
+                    .iter()
+                    .find(|r| r.starts_with("SessionMeta"))
+                    .and_then(|r| r.split("cwd: ").nth(1).map(str::to_owned))
+            })
+            .collect()
+    };
+    let id = "01a20a11-cee4-7090-bde8-0211b8147f80";
+    let plain = format!(
+        r#"{{"timestamp":"2026-11-23T20:21:09.006Z","type":"session_meta","payload":{{"id":"{id}","cwd":"/home/ana/proj","base_instructions":{{"text":"x"}}}}}}"#
+    );
+    assert_eq!(
+        cwd_of(&plain),
+        vec![Some(r#"Some("/home/ana/proj") })"#.into()); 2]
+    );
+    let escaped = format!(
+        r#"{{"timestamp":"2026-11-23T20:21:09.006Z","type":"session_meta","payload":{{"id":"{id}","cwd":"C:\\Users\\ana \"q\"\u00e9","git":{{}}}}}}"#
+    );
+    assert_eq!(
+        cwd_of(&escaped),
+        vec![Some(r#"Some("C:\\Users\\ana \"q\"é") })"#.into()); 2]
+    );
+    let inside = format!(
+        r#"{{"timestamp":"2026-11-23T20:21:09.006Z","type":"session_meta","payload":{{"id":"{id}","instructions":"say \"cwd\":\"/nope\""}}}}"#
+    );
+    assert_eq!(cwd_of(&inside), vec![Some("None })".into()); 2]);
+    // every real rollout names its cwd
+    for dir in fixture_dirs() {
+        for ent in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let c = decoded(&std::fs::read(ent.path()).unwrap_or_default());
+            let meta = c.records.iter().find(|r| r.starts_with("SessionMeta"));
+            assert!(
+                meta.is_some_and(|m| m.contains("cwd: Some(\"/")),
+                "{}: {meta:?}",
+                ent.path().display()
+            );
+        }
+    }
+}

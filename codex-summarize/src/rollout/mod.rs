@@ -50,6 +50,8 @@ pub struct RolloutScan {
     pub forked_from_id: Option<String>,
     /// The `session_meta` line's timestamp (a fork's fork instant).
     pub session_ts_ms: Option<i64>,
+    /// `session_meta` payload.cwd: the directory the session worked in (its project).
+    pub cwd: Option<String>,
     /// A fork's `session_meta` payload.history_mode is `"paginated"` (codex 0.148 on): its
     /// file names its parent's history instead of copying it, or a sub-agent's copy of it
     /// is marked (`subagent_history_start_ordinal`); either way the events are the

@@ -50,6 +50,7 @@ impl Scanner {
         self.note_cli_version(m.cli_version);
         self.scan.session_id = m.id.map(Cow::into_owned);
         self.scan.forked_from_id = m.forked_from_id.map(Cow::into_owned);
+        self.scan.cwd = m.cwd.map(Cow::into_owned);
         self.scan.session_ts_ms = m.ts.as_deref().and_then(parse_ts_ms);
         if let Some(h) = m.history {
             self.scan.history_paginated = h.paginated;
