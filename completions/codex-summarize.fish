@@ -4,13 +4,13 @@ complete -c codex-summarize -l runs-dir -d 'The runs dir (default: $CODEX_RUNS_D
 complete -c codex-summarize -l codex-home -d 'The Codex home (default: $CODEX_HOME, else ~/.codex). Alone, it reports every session under sessions/ and archived_sessions/' -r -F
 complete -c codex-summarize -l since -d 'Report: only usage at or after this day (YYYY-MM-DD, in --timezone) or instant (RFC 3339)' -r
 complete -c codex-summarize -l until -d 'Report: only usage at or before this day (YYYY-MM-DD, in --timezone) or instant (RFC 3339)' -r
-complete -c codex-summarize -l by -d 'Report: one row per session, day, ISO week, month, model or repo (the session\'s working directory: a project\'s whole cost) — or per combination, comma-separated (`--by month,model`)' -r -f -a "session\t'The session (its id)'
+complete -c codex-summarize -l by -d 'One row per session, day, ISO week, month, model or repo (the session\'s working directory; a run\'s repo: a project\'s whole cost) — or per combination, comma-separated (`--by month,model`). The Codex-home report\'s default is session; runs (RUN…, --all) are grouped only when asked, each run a row otherwise' -r -f -a "session\t'The session (its id)'
 day\t'The day (`YYYY-MM-DD`) in the report\'s zone'
 week\t'The ISO week (`2026-W48`, weeks from Monday) in the report\'s zone'
 month\t'The month (`YYYY-MM`) in the report\'s zone'
 model\t'The model'
 repo\t'The project: the session\'s working directory (`cwd`), a run\'s repo'"
-complete -c codex-summarize -l timezone -d 'Report: the zone of days, weeks, months and YYYY-MM-DD bounds: UTC, local (the default), an offset (+02:00) or an IANA name (Europe/Berlin). The report says it' -r
+complete -c codex-summarize -l timezone -d 'The zone of days, weeks, months and YYYY-MM-DD bounds: UTC, local (the default), an offset (+02:00) or an IANA name (Europe/Berlin). The report says it' -r
 complete -c codex-summarize -l format -d 'Output format' -r -f -a "json\t'Pretty JSON'
 compact\t'One short line per run (for agents)'
 table\t'An aligned table (for people)'"

@@ -76,21 +76,15 @@ pub struct Cli {
     #[arg(long, value_name = "WHEN")]
     pub until: Option<String>,
 
-    /// Report: one row per session, day, ISO week, month, model or repo (the session's
-    /// working directory: a project's whole cost) — or per combination, comma-separated
-    /// (`--by month,model`).
-    #[arg(
-        long,
-        value_enum,
-        value_delimiter = ',',
-        value_name = "KEY",
-        default_value = "session",
-        hide_possible_values = false
-    )]
+    /// One row per session, day, ISO week, month, model or repo (the session's working
+    /// directory; a run's repo: a project's whole cost) — or per combination,
+    /// comma-separated (`--by month,model`). The Codex-home report's default is session;
+    /// runs (RUN…, --all) are grouped only when asked, each run a row otherwise.
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "KEY")]
     pub by: Vec<GroupBy>,
 
-    /// Report: the zone of days, weeks, months and YYYY-MM-DD bounds: UTC, local (the
-    /// default), an offset (+02:00) or an IANA name (Europe/Berlin). The report says it.
+    /// The zone of days, weeks, months and YYYY-MM-DD bounds: UTC, local (the default),
+    /// an offset (+02:00) or an IANA name (Europe/Berlin). The report says it.
     #[arg(long, value_name = "ZONE")]
     pub timezone: Option<Zone>,
 
@@ -179,14 +173,25 @@ fn execute(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<u8, Fa
         None => Pricing::builtin(),
     };
     let report_only = cli.runs.is_empty() && cli.log.is_none() && !cli.all;
-    let report_flags = cli.since.is_some()
-        || cli.until.is_some()
-        || cli.timezone.is_some()
-        || cli.by != [GroupBy::Session];
-    if report_flags && !report_only {
+    if let Some(k) = cli
+        .by
+        .iter()
+        .enumerate()
+        .find_map(|(i, k)| cli.by[..i].contains(k).then_some(k))
+    {
+        return Err(Fail(2, format!("--by: '{}' given twice", k.name())));
+    }
+    if (cli.since.is_some() || cli.until.is_some()) && !report_only {
         return Err(Fail(
             2,
-            "--since/--until/--by/--timezone apply to the --codex-home report, not to runs".into(),
+            "--since/--until apply to the --codex-home report, not to runs".into(),
+        ));
+    }
+    let one_run = cli.log.is_some() || (cli.runs.len() == 1 && !cli.all);
+    if (!cli.by.is_empty() || cli.timezone.is_some()) && one_run {
+        return Err(Fail(
+            2,
+            "--by/--timezone group many runs (RUN RUN…, --all) or a --codex-home report, not one run".into(),
         ));
     }
     if report_only {
@@ -234,14 +239,6 @@ fn home_report(cli: &Cli, pricing: Pricing, out: &mut dyn Write) -> Result<u8, F
     if !home.is_dir() {
         return Err(Fail(2, format!("{}: not a directory", home.display())));
     }
-    if let Some(k) = cli
-        .by
-        .iter()
-        .enumerate()
-        .find_map(|(i, k)| cli.by[..i].contains(k).then_some(k))
-    {
-        return Err(Fail(2, format!("--by: '{}' given twice", k.name())));
-    }
     let zone = cli.timezone.unwrap_or_default();
     let bound = |s: &Option<String>, end: bool, flag: &str| -> Result<Option<i64>, Fail> {
         s.as_deref()
@@ -263,13 +260,18 @@ fn home_report(cli: &Cli, pricing: Pricing, out: &mut dyn Write) -> Result<u8, F
     };
     let r = report::codex_home_report(home, &opts, &pricing);
     write_json_out(cli.json_out.as_deref(), &r)?;
-    let names: Vec<&str> = opts.keys().iter().map(|k| k.name()).collect();
-    let head = match &r.timezone {
-        Some(z) => format!("{} ({z})", names.join(" ")),
-        None => names.join(" "),
-    };
+    let head = heading(opts.keys(), r.timezone.as_deref());
     emit(out, &format::render_report(&r, cli.format, &head)?)?;
     Ok(if r.rows.is_empty() { 1 } else { 0 })
+}
+
+/// A grouped table's heading: the keys' names, and the zone of a calendar key.
+fn heading(keys: &[GroupBy], zone: Option<&str>) -> String {
+    let names: Vec<&str> = keys.iter().map(|k| k.name()).collect();
+    match zone {
+        Some(z) => format!("{} ({z})", names.join(" ")),
+        None => names.join(" "),
+    }
 }
 
 /// Many runs (`RUN RUN…` or `--all`): one bad meta hides nothing — it is named on
@@ -311,9 +313,22 @@ fn many_runs(
             Err(e) => skip(err, &e),
         }
     }
-    let r = format::runs_report(&summaries);
-    write_json_out(cli.json_out.as_deref(), &r)?;
-    emit(out, &format::render_runs(&r, &summaries, cli.format)?)?;
+    if cli.by.is_empty() && cli.timezone.is_none() {
+        let r = format::runs_report(&summaries);
+        write_json_out(cli.json_out.as_deref(), &r)?;
+        emit(out, &format::render_runs(&r, &summaries, cli.format)?)?;
+    } else {
+        // --timezone alone: by the day each run started
+        let by = if cli.by.is_empty() {
+            &[GroupBy::Day][..]
+        } else {
+            &cli.by
+        };
+        let r = crate::grouped::group_runs(&summaries, by, cli.timezone.unwrap_or_default());
+        write_json_out(cli.json_out.as_deref(), &r)?;
+        let head = heading(by, r.timezone.as_deref());
+        emit(out, &crate::grouped::render_grouped(&r, cli.format, &head)?)?;
+    }
     let found = summaries.iter().any(|s| s.token_usage.source.is_some());
     Ok(if skipped > 0 {
         EXIT_SKIPPED

@@ -78,6 +78,11 @@ pub struct RunsTotals {
 impl RunsTotals {
     /// The totals of `summaries`.
     pub fn of(summaries: &[RunSummary]) -> RunsTotals {
+        Self::of_runs(summaries.iter())
+    }
+
+    /// The totals of some runs (a group's, without copying them).
+    pub fn of_runs<'a>(summaries: impl ExactSizeIterator<Item = &'a RunSummary>) -> RunsTotals {
         let mut t = RunsTotals {
             runs: summaries.len(),
             tokens: Tokens {

@@ -10,6 +10,7 @@
 pub mod cli;
 pub mod events;
 pub mod format;
+pub mod grouped;
 pub mod pricing;
 pub mod report;
 pub mod rollout;

@@ -545,14 +545,74 @@ fn bad_by_and_timezone_are_one_line_errors() {
         assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
         assert!(out.stdout.is_empty());
     }
-    // grouping is the home report's; runs are summarised each
+    // one run is not grouped; a window is the home report's
     let meta = write_run(&tmp, "r1", "fail-human.log", json!({}));
     cmd(&tmp)
         .arg(&meta)
         .args(["--timezone", "UTC"])
         .assert()
         .code(2)
+        .stderr(predicate::str::contains("group many runs"));
+    cmd(&tmp)
+        .arg("--all")
+        .arg("--runs-dir")
+        .arg(tmp.path().join("runs"))
+        .args(["--since", "2026-11-01"])
+        .assert()
+        .code(2)
         .stderr(predicate::str::contains("apply to the --codex-home report"));
+}
+
+#[test]
+fn many_runs_grouped_by_repo_and_month_sum_as_the_ungrouped_totals() {
+    let tmp = TempDir::new().expect("tmp");
+    resumed_run(&tmp);
+    write_run(
+        &tmp,
+        "20261123-202109-eeeeee",
+        "new-json.log",
+        json!({"session_id": "01a20a11-d106-7b71-94cf-bcd84bc18137", "repo": "/src/other",
+               "started_at": "2026-11-23T20:21:09.000Z", "ended_at": "2026-11-23T20:21:10.000Z"}),
+    );
+    let all = |args: &[&str]| {
+        let mut c = cmd(&tmp);
+        c.arg("--all")
+            .arg("--runs-dir")
+            .arg(tmp.path().join("runs"))
+            .arg("--codex-home")
+            .arg(codex_home())
+            .args(args);
+        ok_json(&mut c)
+    };
+    let flat = all(&[]);
+    let by_repo = all(&["--by", "repo"]);
+    let keys: Vec<&str> = by_repo["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| r["key"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(keys, ["/src/other", "/tmp/capture/repo"], "{by_repo:#}");
+    assert_eq!(by_repo["rows"][0]["runs"], 1);
+    assert_eq!(by_repo["rows"][0]["input_tokens"], 6000);
+    assert_eq!(by_repo["rows"][1]["input_tokens"], 18000);
+    assert_eq!(by_repo["totals"], flat["totals"]);
+    // in Tokyo both runs started on the 24th; the zone is said
+    let v = all(&["--by", "month,day", "--timezone", "Asia/Tokyo"]);
+    assert_eq!(v["timezone"], "Asia/Tokyo");
+    assert_eq!(v["rows"].as_array().map(Vec::len), Some(1), "{v:#}");
+    assert_eq!(v["rows"][0]["keys"], json!(["2026-11", "2026-11-24"]));
+    assert_eq!(v["rows"][0]["runs"], 2);
+    let mut c = cmd(&tmp);
+    c.arg("--all")
+        .arg("--runs-dir")
+        .arg(tmp.path().join("runs"))
+        .args(["--by", "repo", "--format", "table"]);
+    c.assert().success().stdout(
+        predicate::str::starts_with("repo ")
+            .and(predicate::str::contains("/src/other (1 runs)"))
+            .and(predicate::str::contains("TOTAL (2 runs)")),
+    );
 }
 
 #[test]
