@@ -26,6 +26,7 @@ mod cmd;
 pub mod duration;
 mod error;
 pub mod files;
+pub mod git;
 pub mod io;
 pub mod kept;
 pub mod launch;

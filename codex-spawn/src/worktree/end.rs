@@ -7,7 +7,7 @@ use std::path::Path;
 use codex_meta::Status;
 
 use super::Active;
-use super::git::{self, complaint, git, git_retrying, git_text, numstat, repo_lock};
+use codex_meta::git::{self, complaint, git, git_retrying, git_text, numstat, repo_lock};
 
 /// The first line of the task, short, for the commit message.
 fn subject(task: &str) -> String {

@@ -29,8 +29,9 @@ use codex_meta::Worktree;
 use crate::error::SpawnError;
 
 mod end;
-mod git;
-use git::{branch_exists, checked_out_at, git, git_retrying, git_text, repo_lock, worktrees_dir};
+use codex_meta::git::{
+    self, branch_exists, checked_out_at, git, git_retrying, git_text, repo_lock, worktrees_dir,
+};
 
 /// The default branch of a run is `<this>/<run id>`.
 const DEFAULT_BRANCH_PREFIX: &str = "codex";
@@ -53,21 +54,7 @@ pub struct Prior {
     pub worktree: Worktree,
 }
 
-/// The environment variables that point git at a repository other than the one of the
-/// directory it runs in: removed for our git commands, and for codex and the check.
-pub const REPO_ENV: [&str; 8] = [
-    "GIT_DIR",
-    "GIT_WORK_TREE",
-    "GIT_INDEX_FILE",
-    "GIT_COMMON_DIR",
-    "GIT_OBJECT_DIRECTORY",
-    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
-    "GIT_QUARANTINE_PATH",
-    "GIT_NAMESPACE",
-];
-
-/// The name of the directory (in the git common dir) that holds the runs' worktrees.
-pub const WORKTREES_DIR: &str = "codex-worktrees";
+pub use codex_meta::git::{REPO_ENV, WORKTREES_DIR};
 
 /// Checked, not yet made: see the module docs.
 #[derive(Debug)]

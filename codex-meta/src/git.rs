@@ -6,6 +6,10 @@
 //! among them, do run, as in any checkout of it), and with the caller's
 //! `GIT_DIR`/`GIT_WORK_TREE`/`GIT_INDEX_FILE` removed, so that git finds the repo from
 //! the directory it is given. Also the lock that keeps our runs off git's own locks.
+//!
+//! Why in codex-meta: a run's worktree is part of its record (`Worktree`), made by
+//! codex-spawn and removed by `codex-meta prune`; both run git the same way, and take the
+//! same lock, from here.
 
 use std::ffi::OsStr;
 use std::fs::File;
@@ -17,10 +21,24 @@ use std::time::Duration;
 
 use nix::fcntl::{Flock, FlockArg};
 
-use super::WORKTREES_DIR;
+/// The environment variables that point git at a repository other than the one of the
+/// directory it runs in: removed for our git commands, and for codex and the check.
+pub const REPO_ENV: [&str; 8] = [
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_COMMON_DIR",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_QUARANTINE_PATH",
+    "GIT_NAMESPACE",
+];
+
+/// The name of the directory (in the git common dir) that holds the runs' worktrees.
+pub const WORKTREES_DIR: &str = "codex-worktrees";
 
 /// Run git in `dir` with `args`; the output, or one line saying why it could not run.
-pub(super) fn git<I, S>(dir: &Path, args: I) -> Result<Output, String>
+pub fn git<I, S>(dir: &Path, args: I) -> Result<Output, String>
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
@@ -35,7 +53,7 @@ where
             "core.fsmonitor=false",
         ])
         .args(args);
-    for var in super::REPO_ENV {
+    for var in REPO_ENV {
         cmd.env_remove(var);
     }
     cmd.env("GIT_TERMINAL_PROMPT", "0")
@@ -50,7 +68,7 @@ where
 }
 
 /// git's first line of complaint (its `fatal:`/`error:` line when there is one).
-pub(super) fn complaint(o: &Output) -> String {
+pub fn complaint(o: &Output) -> String {
     let err = String::from_utf8_lossy(&o.stderr);
     let line = err
         .lines()
@@ -61,7 +79,7 @@ pub(super) fn complaint(o: &Output) -> String {
 }
 
 /// git's stdout, trimmed, when it exited 0.
-pub(super) fn git_text<I, S>(dir: &Path, args: I) -> Result<String, String>
+pub fn git_text<I, S>(dir: &Path, args: I) -> Result<String, String>
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
@@ -76,7 +94,7 @@ where
 
 /// A branch that keeps `branch` from being made: one at a leading part of its path
 /// (`a` for `a/b`), or one under it (`a/b` for `a`) — refs are files and directories.
-pub(super) fn branch_in_the_way(top: &Path, branch: &str) -> Result<Option<String>, String> {
+pub fn branch_in_the_way(top: &Path, branch: &str) -> Result<Option<String>, String> {
     let mut at = 0;
     while let Some(slash) = branch[at..].find('/') {
         let parent = &branch[..at + slash];
@@ -98,7 +116,7 @@ pub(super) fn branch_in_the_way(top: &Path, branch: &str) -> Result<Option<Strin
 }
 
 /// The paths `.gitmodules` of the work tree `wt` registers (none without the file).
-pub(super) fn submodule_paths(wt: &Path) -> std::collections::HashSet<String> {
+pub fn submodule_paths(wt: &Path) -> std::collections::HashSet<String> {
     let Ok(o) = git(
         wt,
         [
@@ -124,7 +142,7 @@ pub(super) fn submodule_paths(wt: &Path) -> std::collections::HashSet<String> {
 
 /// Whether the checkout at `dir` is a git work tree at commit `object` with nothing
 /// changed or untracked in it.
-pub(super) fn clean_at(dir: &Path, object: &str) -> bool {
+pub fn clean_at(dir: &Path, object: &str) -> bool {
     let at = git_text(dir, ["rev-parse", "HEAD"]).is_ok_and(|h| h == object);
     at && git(
         dir,
@@ -138,7 +156,7 @@ pub(super) fn clean_at(dir: &Path, object: &str) -> bool {
     .is_ok_and(|o| o.status.success() && o.stdout.is_empty())
 }
 
-pub(super) fn branch_exists(top: &Path, branch: &str) -> Result<bool, String> {
+pub fn branch_exists(top: &Path, branch: &str) -> Result<bool, String> {
     let o = git(
         top,
         [
@@ -152,7 +170,7 @@ pub(super) fn branch_exists(top: &Path, branch: &str) -> Result<bool, String> {
 }
 
 /// Where `branch` is checked out, if anywhere (`git worktree list --porcelain`).
-pub(super) fn checked_out_at(top: &Path, branch: &str) -> Result<Option<String>, String> {
+pub fn checked_out_at(top: &Path, branch: &str) -> Result<Option<String>, String> {
     let list = git_text(top, ["worktree", "list", "--porcelain"])?;
     let want = format!("branch refs/heads/{branch}");
     let mut path = None;
@@ -167,7 +185,7 @@ pub(super) fn checked_out_at(top: &Path, branch: &str) -> Result<Option<String>,
 }
 
 /// `<common>/codex-worktrees`, made (0700) when missing, never through a symlink.
-pub(super) fn worktrees_dir(common: &Path) -> Result<PathBuf, String> {
+pub fn worktrees_dir(common: &Path) -> Result<PathBuf, String> {
     let dir = common.join(WORKTREES_DIR);
     match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
         Ok(()) => {}
@@ -183,16 +201,16 @@ pub(super) fn worktrees_dir(common: &Path) -> Result<PathBuf, String> {
 
 /// The lock that serialises our git operations on one repo's worktrees: parallel runs
 /// never meet on git's own lock files (`git worktree add` and `remove` take several).
-pub(super) fn repo_lock(dir: &Path) -> Result<Flock<File>, String> {
+pub fn repo_lock(dir: &Path) -> Result<Flock<File>, String> {
     let path = dir.join(".lock");
-    let file = codex_meta::files::create_or_open_private(&path)
+    let file = crate::files::create_or_open_private(&path)
         .map_err(|e| format!("{}: {e}", path.display()))?;
     Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| format!("{}: {e}", path.display()))
 }
 
 /// Run a git command that may meet a lock file of another git (the user's own, at the
 /// same moment): a few tries, spaced, `undo` between them (what the failed try made).
-pub(super) fn git_retrying(dir: &Path, args: &[&OsStr], undo: &dyn Fn()) -> Result<Output, String> {
+pub fn git_retrying(dir: &Path, args: &[&OsStr], undo: &dyn Fn()) -> Result<Output, String> {
     let mut last = None;
     for pause in [50u64, 200, 500, 1000, 0] {
         let o = git(dir, args)?;
@@ -213,7 +231,7 @@ pub(super) fn git_retrying(dir: &Path, args: &[&OsStr], undo: &dyn Fn()) -> Resu
 
 /// The paths `git status --porcelain=v1 -z` lists (a rename or copy is one, though it
 /// names two).
-pub(super) fn status_entries(out: &[u8]) -> usize {
+pub fn status_entries(out: &[u8]) -> usize {
     let mut n = 0;
     let mut fields = out.split(|&b| b == 0).filter(|f| !f.is_empty());
     while let Some(entry) = fields.next() {
@@ -226,7 +244,7 @@ pub(super) fn status_entries(out: &[u8]) -> usize {
 }
 
 /// `git diff --numstat -z`: files, insertions, deletions (a binary file counts as a file).
-pub(super) fn numstat(out: &[u8]) -> (u64, u64, u64) {
+pub fn numstat(out: &[u8]) -> (u64, u64, u64) {
     let (mut files, mut ins, mut del) = (0, 0, 0);
     let mut fields = out.split(|&b| b == 0);
     while let Some(entry) = fields.next() {
