@@ -28,6 +28,9 @@ _codex__meta() {
             codex__meta,list)
                 cmd="codex__meta__subcmd__list"
                 ;;
+            codex__meta,prune)
+                cmd="codex__meta__subcmd__prune"
+                ;;
             codex__meta,set)
                 cmd="codex__meta__subcmd__set"
                 ;;
@@ -55,6 +58,9 @@ _codex__meta() {
             codex__meta__subcmd__help,list)
                 cmd="codex__meta__subcmd__help__subcmd__list"
                 ;;
+            codex__meta__subcmd__help,prune)
+                cmd="codex__meta__subcmd__help__subcmd__prune"
+                ;;
             codex__meta__subcmd__help,set)
                 cmd="codex__meta__subcmd__help__subcmd__set"
                 ;;
@@ -77,7 +83,7 @@ _codex__meta() {
 
     case "${cmd}" in
         codex__meta)
-            opts="-h -V --runs-dir --help --version write set get show status wait list cancel help"
+            opts="-h -V --runs-dir --help --version write set get show status wait list cancel prune help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -139,7 +145,7 @@ _codex__meta() {
             return 0
             ;;
         codex__subcmd__meta__subcmd__help)
-            opts="write set get show status wait list cancel help"
+            opts="write set get show status wait list cancel prune help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -195,6 +201,20 @@ _codex__meta() {
             return 0
             ;;
         codex__subcmd__meta__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        codex__subcmd__meta__subcmd__help__subcmd__prune)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -290,6 +310,36 @@ _codex__meta() {
                     return 0
                     ;;
                 --status)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --runs-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        codex__subcmd__meta__subcmd__prune)
+            opts="-h -V --older-than --status --keep --dry-run --force --runs-dir --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --older-than)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --status)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --keep)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -35,6 +35,7 @@ complete -c codex-meta -n "__fish_codex_meta_needs_command" -f -a "status" -d 'P
 complete -c codex-meta -n "__fish_codex_meta_needs_command" -f -a "wait" -d 'Block until every run has ended; exit with the run\'s exit code'
 complete -c codex-meta -n "__fish_codex_meta_needs_command" -f -a "list" -d 'List the runs in the runs dir, newest first'
 complete -c codex-meta -n "__fish_codex_meta_needs_command" -f -a "cancel" -d 'Stop runs through their supervisors (queued ones never start)'
+complete -c codex-meta -n "__fish_codex_meta_needs_command" -f -a "prune" -d 'Remove ended runs\' files, their worktrees and their merged branches'
 complete -c codex-meta -n "__fish_codex_meta_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c codex-meta -n "__fish_codex_meta_using_subcommand write" -l runs-dir -d 'Directory holding the runs (default: ./runs)' -r -F
 complete -c codex-meta -n "__fish_codex_meta_using_subcommand write" -l stdin -d 'Start from the JSON object read on stdin (key=value pairs are applied on top)'
@@ -70,12 +71,21 @@ complete -c codex-meta -n "__fish_codex_meta_using_subcommand cancel" -l runs-di
 complete -c codex-meta -n "__fish_codex_meta_using_subcommand cancel" -l wait -d 'Then wait until the runs have ended, printing their status lines'
 complete -c codex-meta -n "__fish_codex_meta_using_subcommand cancel" -s h -l help -d 'Print help'
 complete -c codex-meta -n "__fish_codex_meta_using_subcommand cancel" -s V -l version -d 'Print version'
-complete -c codex-meta -n "__fish_codex_meta_using_subcommand help; and not __fish_seen_subcommand_from write set get show status wait list cancel help" -f -a "write" -d 'Create or replace a meta atomically from key=value pairs (and/or JSON on stdin)'
-complete -c codex-meta -n "__fish_codex_meta_using_subcommand help; and not __fish_seen_subcommand_from write set get show status wait list cancel help" -f -a "set" -d 'Change fields of a meta atomically; unknown keys are stored, other fields kept'
-complete -c codex-meta -n "__fish_codex_meta_using_subcommand help; and not __fish_seen_subcommand_from write set get show status wait list cancel help" -f -a "get" -d 'Print one field: strings raw, anything else as one-line JSON'
-complete -c codex-meta -n "__fish_codex_meta_using_subcommand help; and not __fish_seen_subcommand_from write set get show status wait list cancel help" -f -a "show" -d 'Print the whole meta as pretty JSON, with the effective status'
-complete -c codex-meta -n "__fish_codex_meta_using_subcommand help; and not __fish_seen_subcommand_from write set get show status wait list cancel help" -f -a "status" -d 'Print one line per run: <run_id> <status> exit=<code|-> session=<uuid|->'
-complete -c codex-meta -n "__fish_codex_meta_using_subcommand help; and not __fish_seen_subcommand_from write set get show status wait list cancel help" -f -a "wait" -d 'Block until every run has ended; exit with the run\'s exit code'
-complete -c codex-meta -n "__fish_codex_meta_using_subcommand help; and not __fish_seen_subcommand_from write set get show status wait list cancel help" -f -a "list" -d 'List the runs in the runs dir, newest first'
-complete -c codex-meta -n "__fish_codex_meta_using_subcommand help; and not __fish_seen_subcommand_from write set get show status wait list cancel help" -f -a "cancel" -d 'Stop runs through their supervisors (queued ones never start)'
-complete -c codex-meta -n "__fish_codex_meta_using_subcommand help; and not __fish_seen_subcommand_from write set get show status wait list cancel help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c codex-meta -n "__fish_codex_meta_using_subcommand prune" -l older-than -d 'Only runs that ended longer ago than this (30m, 12h, 7d)' -r
+complete -c codex-meta -n "__fish_codex_meta_using_subcommand prune" -l status -d 'Only runs with this effective status (repeat it, or comma-separate: failed,killed)' -r
+complete -c codex-meta -n "__fish_codex_meta_using_subcommand prune" -l keep -d 'Keep the newest N of the runs that match' -r
+complete -c codex-meta -n "__fish_codex_meta_using_subcommand prune" -l runs-dir -d 'Directory holding the runs (default: ./runs)' -r -F
+complete -c codex-meta -n "__fish_codex_meta_using_subcommand prune" -l dry-run -d 'Print what would be removed, and remove nothing'
+complete -c codex-meta -n "__fish_codex_meta_using_subcommand prune" -l force -d 'Also remove worktrees with uncommitted work and branches not merged into their base'
+complete -c codex-meta -n "__fish_codex_meta_using_subcommand prune" -s h -l help -d 'Print help'
+complete -c codex-meta -n "__fish_codex_meta_using_subcommand prune" -s V -l version -d 'Print version'
+complete -c codex-meta -n "__fish_codex_meta_using_subcommand help; and not __fish_seen_subcommand_from write set get show status wait list cancel prune help" -f -a "write" -d 'Create or replace a meta atomically from key=value pairs (and/or JSON on stdin)'
+complete -c codex-meta -n "__fish_codex_meta_using_subcommand help; and not __fish_seen_subcommand_from write set get show status wait list cancel prune help" -f -a "set" -d 'Change fields of a meta atomically; unknown keys are stored, other fields kept'
+complete -c codex-meta -n "__fish_codex_meta_using_subcommand help; and not __fish_seen_subcommand_from write set get show status wait list cancel prune help" -f -a "get" -d 'Print one field: strings raw, anything else as one-line JSON'
+complete -c codex-meta -n "__fish_codex_meta_using_subcommand help; and not __fish_seen_subcommand_from write set get show status wait list cancel prune help" -f -a "show" -d 'Print the whole meta as pretty JSON, with the effective status'
+complete -c codex-meta -n "__fish_codex_meta_using_subcommand help; and not __fish_seen_subcommand_from write set get show status wait list cancel prune help" -f -a "status" -d 'Print one line per run: <run_id> <status> exit=<code|-> session=<uuid|->'
+complete -c codex-meta -n "__fish_codex_meta_using_subcommand help; and not __fish_seen_subcommand_from write set get show status wait list cancel prune help" -f -a "wait" -d 'Block until every run has ended; exit with the run\'s exit code'
+complete -c codex-meta -n "__fish_codex_meta_using_subcommand help; and not __fish_seen_subcommand_from write set get show status wait list cancel prune help" -f -a "list" -d 'List the runs in the runs dir, newest first'
+complete -c codex-meta -n "__fish_codex_meta_using_subcommand help; and not __fish_seen_subcommand_from write set get show status wait list cancel prune help" -f -a "cancel" -d 'Stop runs through their supervisors (queued ones never start)'
+complete -c codex-meta -n "__fish_codex_meta_using_subcommand help; and not __fish_seen_subcommand_from write set get show status wait list cancel prune help" -f -a "prune" -d 'Remove ended runs\' files, their worktrees and their merged branches'
+complete -c codex-meta -n "__fish_codex_meta_using_subcommand help; and not __fish_seen_subcommand_from write set get show status wait list cancel prune help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

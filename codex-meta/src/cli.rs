@@ -18,7 +18,10 @@ pub const EXIT_STATUS: &[(u8, &str)] = &[
         0,
         "success; for wait: every run succeeded (with --any: the first run to end succeeded); for cancel: every run was signalled or had already ended",
     ),
-    (1, "get: the key is absent or null"),
+    (
+        1,
+        "get: the key is absent or null; prune: something was kept (a worktree with uncommitted work, a branch not merged into its base, a run a queued run waits for): each is named",
+    ),
     (
         2,
         "usage error or bad input: a bad key=value, a field only the run's owner writes, a \
@@ -50,6 +53,13 @@ process group and records the run as killed, naming who asked; a queued run neve
 A run of another host under Slurm (its meta's scheduler) is cancelled through scancel of its \
 job (refused when other live runs share the job); any other run of another host is refused. \
 Runs that already ended are reported and left alone.
+
+prune removes ended runs' files (log, meta, summary, last message), the worktrees of ended \
+runs and their branches once merged into their base (the ref the run started from), one line \
+each and the bytes freed; never a queued or running run, nor one a queued run waits for \
+(--after). A worktree with uncommitted work or a branch not merged is kept and named (exit \
+1) unless --force; --dry-run says the same and removes nothing. --older-than goes by the \
+run's ended_at; --keep N spares the newest N of the runs that match.
 
 list shows RUN_ID, STATUS, EXIT, ELAPSED, SESSION, TASK — and BRANCH when a run shown has a \
 worktree (codex-spawn --worktree) whose branch is there.
@@ -113,6 +123,8 @@ pub enum Command {
     List(ListArgs),
     /// Stop runs through their supervisors (queued ones never start)
     Cancel(CancelArgs),
+    /// Remove ended runs' files, their worktrees and their merged branches
+    Prune(PruneArgs),
 }
 
 /// `codex-meta write`.
@@ -218,6 +230,35 @@ pub struct ListArgs {
     /// Only runs with this effective status
     #[arg(long, value_name = "STATUS", value_parser = parse_status)]
     pub status: Option<Status>,
+}
+
+/// `codex-meta prune`.
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Only runs that ended longer ago than this (30m, 12h, 7d)
+    #[arg(long, value_name = "DUR", value_parser = crate::parse_duration)]
+    pub older_than: Option<Duration>,
+    /// Only runs with this effective status (repeat it, or comma-separate: failed,killed)
+    #[arg(long, value_name = "STATUS", value_parser = parse_ended_status, value_delimiter = ',')]
+    pub status: Vec<Status>,
+    /// Keep the newest N of the runs that match
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub keep: usize,
+    /// Print what would be removed, and remove nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Also remove worktrees with uncommitted work and branches not merged into their base
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// A status a prune can pick: an ended one.
+fn parse_ended_status(s: &str) -> Result<Status, String> {
+    let st = parse_status(s)?;
+    if st.is_live() {
+        return Err(format!("prune never removes a {st} run"));
+    }
+    Ok(st)
 }
 
 fn parse_status(s: &str) -> Result<Status, String> {

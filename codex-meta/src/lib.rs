@@ -32,6 +32,7 @@ pub mod kept;
 pub mod launch;
 mod lock;
 pub mod outcome;
+pub mod prune;
 mod random;
 mod run_id;
 mod runs_dir;

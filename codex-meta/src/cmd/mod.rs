@@ -13,6 +13,7 @@ use crate::{Meta, MetaError, RunsDir, Status, effective_status_at, read_meta_obj
 mod cancel;
 mod get;
 mod list;
+mod prune;
 mod set;
 mod show;
 mod status;
@@ -59,6 +60,7 @@ pub(crate) fn dispatch(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8
             Command::Wait(a) => wait::run(&runs, a, out, err),
             Command::List(a) => list::run(&runs, a, out, err),
             Command::Cancel(a) => cancel::run(&runs, a, out, err),
+            Command::Prune(a) => prune::run(&runs, a, out, err),
         });
     match result {
         Ok(code) => code,
