@@ -211,3 +211,81 @@ fn a_cancelled_worktree_run_is_left_for_inspection_and_listed() {
     git(&s.repo, &["branch", "-D", w["branch"].as_str().unwrap()]);
     assert_eq!(git(&s.repo, &["worktree", "list"]).lines().count(), 1);
 }
+
+/// `codex-meta prune` after real worktree runs: a kept worktree (clean: codex-spawn
+/// committed what codex left) goes but its unmerged branch stays, with the run's record,
+/// until it is merged; a merged run goes whole; the main checkout is untouched.
+#[test]
+#[ignore = "needs the real Codex CLI: run scripts/e2e"]
+fn prune_removes_ended_worktree_runs_and_keeps_unmerged_work_until_merged() {
+    let s = E2e::new();
+    let before = committed(&s);
+    let t = tag();
+    let task = |name: &str| format!("[tool:echo {name}-{t} > {name}.txt]");
+    let (_, kept) = s.spawn_ok(&[
+        "--worktree",
+        "--keep-worktree",
+        "--task",
+        &task("k"),
+        "--",
+        BYPASS,
+    ]);
+    let (_, merged) = s.spawn_ok(&["--worktree", "--task", &task("m"), "--", BYPASS]);
+    let kept_w = s.meta(&kept)["worktree"].clone();
+    assert_eq!(kept_w["state"], "kept", "{kept_w}");
+    let kept_dir = kept_w["path"].as_str().unwrap().to_owned();
+    assert!(Path::new(&kept_dir).join("k.txt").exists());
+    let merge = |branch: &str| {
+        git(
+            &s.repo,
+            &[
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@example.com",
+                "merge",
+                "-q",
+                "--no-edit",
+                branch,
+            ],
+        )
+    };
+    merge(&format!("codex/{}", merged.run_id));
+
+    let out = s.tool("codex-meta", &["prune"]);
+    assert_eq!(out.code(), Some(1), "{out}");
+    assert!(
+        out.stdout.contains(&format!("removed worktree {kept_dir}")),
+        "{out}"
+    );
+    let unmerged = format!(
+        "kept {}: branch codex/{} is not merged into",
+        kept.run_id, kept.run_id
+    );
+    assert!(out.stdout.contains(&unmerged), "{out}");
+    assert!(
+        out.stdout
+            .contains(&format!("removed branch codex/{}", merged.run_id)),
+        "{out}"
+    );
+    assert!(!merged.meta_file.exists() && !merged.log_file.exists());
+    assert!(kept.meta_file.exists() && !Path::new(&kept_dir).exists());
+    assert_eq!(
+        git(&s.repo, &["show", &format!("codex/{}:k.txt", kept.run_id)]),
+        format!("k-{t}")
+    );
+
+    merge(&format!("codex/{}", kept.run_id));
+    let out = s.tool("codex-meta", &["prune"]);
+    assert_eq!(out.code(), Some(0), "{out}");
+    assert!(
+        out.stdout
+            .contains(&format!("removed branch codex/{}", kept.run_id)),
+        "{out}"
+    );
+    assert!(!kept.meta_file.exists());
+    assert_eq!(git(&s.repo, &["worktree", "list"]).lines().count(), 1);
+    // main has both runs' work (merged) and its own uncommitted edit, as before
+    assert!(s.repo.join("k.txt").exists() && s.repo.join("m.txt").exists());
+    assert_eq!(main_state(&s).lines().last(), before.lines().last());
+}
