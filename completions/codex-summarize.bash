@@ -62,7 +62,7 @@ _codex__summarize() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "json compact table" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "json compact table html" -- "${cur}"))
                     return 0
                     ;;
                 --json-out)

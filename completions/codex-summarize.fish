@@ -13,7 +13,8 @@ repo\t'The project: the session\'s working directory (`cwd`), a run\'s repo'"
 complete -c codex-summarize -l timezone -d 'The zone of days, weeks, months and YYYY-MM-DD bounds: UTC, local (the default), an offset (+02:00) or an IANA name (Europe/Berlin). The report says it' -r
 complete -c codex-summarize -l format -d 'Output format' -r -f -a "json\t'Pretty JSON'
 compact\t'One short line per run (for agents)'
-table\t'An aligned table (for people)'"
+table\t'An aligned table (for people)'
+html\t'One self-contained HTML page (the --codex-home report: totals, cost per day, per model and per project)'"
 complete -c codex-summarize -l json-out -d 'Also write the JSON to FILE (atomically)' -r -F
 complete -c codex-summarize -l pricing -d 'Prices from LiteLLM\'s model_prices_and_context_window.json instead of the built-in table' -r -F
 complete -c codex-summarize -l all -d 'Summarize every run in the runs dir'

@@ -181,6 +181,12 @@ fn execute(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<u8, Fa
     {
         return Err(Fail(2, format!("--by: '{}' given twice", k.name())));
     }
+    if cli.format == Format::Html && !report_only {
+        return Err(Fail(
+            2,
+            "--format html is the --codex-home report's, not a run's".into(),
+        ));
+    }
     if (cli.since.is_some() || cli.until.is_some()) && !report_only {
         return Err(Fail(
             2,
@@ -239,6 +245,13 @@ fn home_report(cli: &Cli, pricing: Pricing, out: &mut dyn Write) -> Result<u8, F
     if !home.is_dir() {
         return Err(Fail(2, format!("{}: not a directory", home.display())));
     }
+    let html = cli.format == Format::Html;
+    if html && !cli.by.is_empty() {
+        return Err(Fail(
+            2,
+            "--format html groups by day, model and project itself: drop --by".into(),
+        ));
+    }
     let zone = cli.timezone.unwrap_or_default();
     let bound = |s: &Option<String>, end: bool, flag: &str| -> Result<Option<i64>, Fail> {
         s.as_deref()
@@ -255,13 +268,22 @@ fn home_report(cli: &Cli, pricing: Pricing, out: &mut dyn Write) -> Result<u8, F
     let opts = ReportOptions {
         since_ms: bound(&cli.since, false, "--since")?,
         until_ms: bound(&cli.until, true, "--until")?,
-        by: cli.by.clone(),
+        by: if html {
+            crate::html::GROUPS.to_vec()
+        } else {
+            cli.by.clone()
+        },
         zone,
     };
     let r = report::codex_home_report(home, &opts, &pricing);
     write_json_out(cli.json_out.as_deref(), &r)?;
-    let head = heading(opts.keys(), r.timezone.as_deref());
-    emit(out, &format::render_report(&r, cli.format, &head)?)?;
+    if html {
+        let made = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string();
+        emit(out, &crate::html::page(&r, &zone.to_string(), &made))?;
+    } else {
+        let head = heading(opts.keys(), r.timezone.as_deref());
+        emit(out, &format::render_report(&r, cli.format, &head)?)?;
+    }
     Ok(if r.rows.is_empty() { 1 } else { 0 })
 }
 
@@ -409,7 +431,8 @@ fn summarize_all(
 fn single(cli: &Cli, out: &mut dyn Write, s: &RunSummary) -> Result<u8, Fail> {
     write_json_out(cli.json_out.as_deref(), s)?;
     let text = match cli.format {
-        Format::Json => serde_json::to_string_pretty(s)? + "\n",
+        // (html is the --codex-home report's, made by html::page: refused before here)
+        Format::Json | Format::Html => serde_json::to_string_pretty(s)? + "\n",
         Format::Compact => format::compact_line(s) + "\n",
         Format::Table => format::run_table(s),
     };

@@ -19,6 +19,9 @@ pub enum Format {
     Compact,
     /// An aligned table (for people).
     Table,
+    /// One self-contained HTML page (the --codex-home report: totals, cost per day, per
+    /// model and per project).
+    Html,
 }
 
 /// Rows of many runs, with totals (`codex-summarize RUN… | --all`).
@@ -427,7 +430,8 @@ pub fn row_tokens(r: &Row) -> Tokens {
 /// A Codex-home report in `format`.
 pub fn render_report(r: &Report, format: Format, head: &str) -> Result<String, serde_json::Error> {
     Ok(match format {
-        Format::Json => serde_json::to_string_pretty(r)? + "\n",
+        // (html is the --codex-home report's, made by html::page: refused before here)
+        Format::Json | Format::Html => serde_json::to_string_pretty(r)? + "\n",
         Format::Compact => {
             let mut out = String::new();
             for row in &r.rows {
@@ -484,7 +488,8 @@ pub fn render_runs(
     format: Format,
 ) -> Result<String, serde_json::Error> {
     Ok(match format {
-        Format::Json => serde_json::to_string_pretty(r)? + "\n",
+        // (html is the --codex-home report's, made by html::page: refused before here)
+        Format::Json | Format::Html => serde_json::to_string_pretty(r)? + "\n",
         Format::Compact => {
             let mut out = String::new();
             for s in summaries {

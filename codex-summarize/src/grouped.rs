@@ -84,7 +84,8 @@ pub fn render_grouped(
     head: &str,
 ) -> Result<String, serde_json::Error> {
     Ok(match format {
-        Format::Json => serde_json::to_string_pretty(r)? + "\n",
+        // (html is the --codex-home report's, made by html::page: refused before here)
+        Format::Json | Format::Html => serde_json::to_string_pretty(r)? + "\n",
         Format::Compact => {
             let mut out = String::new();
             for row in &r.rows {

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod events;
 pub mod format;
 pub mod grouped;
+pub mod html;
 pub mod pricing;
 pub mod report;
 pub mod rollout;
