@@ -62,7 +62,9 @@ each and the bytes freed; never a queued or running run, nor one a queued run wa
 run's ended_at; --keep N spares the newest N of the runs that match.
 
 list shows RUN_ID, STATUS, EXIT, ELAPSED, SESSION, TASK — and BRANCH when a run shown has a \
-worktree (codex-spawn --worktree) whose branch is there.
+worktree (codex-spawn --worktree) whose branch is there, and TOKENS and COST when a run shown \
+has a spend (the meta's spend: what a running run has spent so far, read by its supervisor \
+from codex's rollout every few seconds; at its end, its summary's).
 
 wait exits 0 when every run succeeded, 124 on timeout, 125 for a lost run, and otherwise \
 with the first failed run's own exit code: its exit_code when that is 1 to 255, else 128+N \

@@ -20,6 +20,27 @@ pub const QUEUED_SECONDS: &str = "queued_seconds";
 pub const QUEUE_SLOT: &str = "queue_slot";
 /// Who asked for the run to be cancelled ([`CancelRequest`]).
 pub const CANCEL_REQUEST: &str = "cancel_request";
+/// What the run has spent ([`Spend`]).
+pub const SPEND: &str = "spend";
+
+/// What a run has spent: while it runs, its supervisor's reading of the session's
+/// rollout (this run's model calls only), at most every few seconds; at its end, its
+/// summary's numbers. The summary stays the account; this is what a reader of many
+/// records (`codex-meta list`) shows without reading any rollout.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Spend {
+    /// Tokens (input + output), when known.
+    pub tokens: Option<u64>,
+    /// `tokens` is the human log's blended total, (input − cached) + output: only that
+    /// was known.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub tokens_blended: bool,
+    /// Cost in USD, when every call's model has a price.
+    pub cost_usd: Option<f64>,
+    /// When it was read (RFC 3339).
+    pub at: String,
+}
 
 /// A cancel asked of a run, recorded before the signal goes (`codex-meta cancel`,
 /// codex-mcp's `cancel`), so the run's end can say who stopped it.
@@ -99,6 +120,18 @@ impl Meta {
         self.extra.insert(QUEUE_SLOT.to_owned(), json!(slot));
     }
 
+    /// What the run has spent, as last recorded (see [`Spend`]).
+    pub fn spend(&self) -> Option<Spend> {
+        serde_json::from_value(self.extra.get(SPEND)?.clone()).ok()
+    }
+
+    /// Record what the run has spent.
+    pub fn set_spend(&mut self, s: &Spend) {
+        if let Ok(v) = serde_json::to_value(s) {
+            self.extra.insert(SPEND.to_owned(), v);
+        }
+    }
+
     /// The cancel asked of the run, if any (and it is well formed).
     pub fn cancel_request(&self) -> Option<CancelRequest> {
         serde_json::from_value(self.extra.get(CANCEL_REQUEST)?.clone()).ok()
@@ -158,6 +191,26 @@ mod tests {
         m.extra
             .insert(CANCEL_REQUEST.into(), json!("not an object"));
         assert_eq!(m.cancel_request(), None);
+    }
+
+    #[test]
+    fn spend_round_trips_and_a_bad_one_is_none() {
+        let mut m = Meta::new("r");
+        assert_eq!(m.spend(), None);
+        let s = Spend {
+            tokens: Some(1200),
+            tokens_blended: false,
+            cost_usd: Some(0.0123),
+            at: "2026-12-08T00:00:00Z".into(),
+        };
+        m.set_spend(&s);
+        assert_eq!(m.spend(), Some(s));
+        assert_eq!(
+            m.extra[SPEND].to_string(),
+            r#"{"tokens":1200,"cost_usd":0.0123,"at":"2026-12-08T00:00:00Z"}"#
+        );
+        m.extra.insert(SPEND.into(), json!({"tokens": "many"}));
+        assert_eq!(m.spend(), None);
     }
 
     #[test]

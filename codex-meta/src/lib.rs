@@ -46,7 +46,7 @@ pub mod witness;
 pub use assign::{coerce_value, parse_assignment};
 pub use duration::parse_duration;
 pub use error::MetaError;
-pub use kept::{CancelRequest, Requester};
+pub use kept::{CancelRequest, Requester, Spend};
 pub use lock::{
     EXIT_LOST, EXIT_WAIT_TIMEOUT, RunLock, effective_status, effective_status_at, is_held,
     is_held_file, log_path_for, read_status, remote_liveness, run_exit_code,

@@ -656,6 +656,51 @@ fn list_prints_a_table_newest_first() {
 }
 
 #[test]
+fn list_shows_tokens_and_cost_when_a_run_has_a_spend() {
+    let env = Env::new();
+    env.put(
+        "20260101-000001-aaaaaa",
+        json!({"run_id": "20260101-000001-aaaaaa", "status": "succeeded", "exit_code": 0,
+               "task": "old", "elapsed_seconds": 3.0}),
+    );
+    let out = env
+        .cmd()
+        .arg("list")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    assert!(!text.contains("TOKENS"), "{text}");
+    env.put(
+        "20260101-000002-bbbbbb",
+        json!({"run_id": "20260101-000002-bbbbbb", "status": "failed", "exit_code": 1,
+               "task": "spent", "elapsed_seconds": 9.0,
+               "spend": {"tokens": 123456, "cost_usd": 0.0421, "at": "2026-01-01T00:00:09Z"}}),
+    );
+    let out = env
+        .cmd()
+        .arg("list")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let cols = |l: &str| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+    assert_eq!(
+        cols(lines[0]),
+        [
+            "RUN_ID", "STATUS", "EXIT", "ELAPSED", "SESSION", "TOKENS", "COST", "TASK"
+        ]
+    );
+    assert_eq!(cols(lines[1])[5..], ["123456", "$0.0421", "spent"]);
+    assert_eq!(cols(lines[2])[5..], ["-", "-", "old"]);
+}
+
+#[test]
 fn list_json_limit_and_status_filter() {
     let env = Env::new();
     put_three(&env);

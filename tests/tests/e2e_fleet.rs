@@ -525,3 +525,68 @@ fn detach_session_resume_by_run_wait_any_and_launch_files() {
     }
     assert!(prompts_hold(&s, &format!("first-{t}")));
 }
+
+/// What a run spent, in its meta while it runs (its supervisor reads codex's rollout) and
+/// at its end (its summary's): `codex-meta list` shows it without reading a rollout. A
+/// CLI that writes a call's usage to the rollout before the turn ends (as the call ends,
+/// or 0.150+ once its tool ran) shows it while the next call still streams.
+#[test]
+#[ignore = "needs the real Codex CLI: run scripts/e2e"]
+fn a_running_runs_spend_so_far_is_in_its_meta_and_in_list() {
+    let s = E2e::new();
+    let t = tag();
+    let real = s.real();
+    let midway = real.has(Fact::UsageInRolloutPerCall)
+        || real.version() >= codex_session_id::codex_version::Version(0, 150, 0);
+    // each event of each response 1.5 s apart: call 2 streams for seconds after call 1's
+    // tool ran
+    let task = format!("[tool:echo spend-{t}] [usage:1000,200,50,10] [slow:1500ms]");
+    let (_, run) = s.spawn_ok(&["--detach", "--task", &task, "--", BYPASS]);
+    let start = Instant::now();
+    let mut seen_running: Option<u64> = None;
+    loop {
+        let m = s.meta(&run);
+        if m["status"] != "running" && m["status"] != "queued" {
+            break;
+        }
+        // (0 until codex's first call shows in its rollout)
+        if let Some(tokens) = m["spend"]["tokens"].as_u64().filter(|&t| t > 0) {
+            seen_running.get_or_insert(tokens);
+            let list = s.tool("codex-meta", &["list"]);
+            assert!(
+                list.stdout
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .contains("TOKENS  COST"),
+                "{list}"
+            );
+            assert!(list.stdout.contains(&tokens.to_string()), "{list}");
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{}",
+            s.context(&run)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    if midway {
+        let tokens =
+            seen_running.unwrap_or_else(|| panic!("no spend while running\n{}", s.context(&run)));
+        assert!(tokens >= 1050 && tokens % 1050 == 0, "{tokens}");
+    }
+    let wait = s.tool("codex-meta", &["wait", run.meta_file.to_str().unwrap()]);
+    assert_eq!(wait.code(), Some(0), "{wait}{}", s.context(&run));
+    let m = s.meta(&run);
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(&run.summary_file_pending).unwrap()).unwrap();
+    assert_eq!(
+        m["spend"]["tokens"], summary["token_usage"]["total_tokens"],
+        "{m}"
+    );
+    assert_eq!(m["spend"]["cost_usd"], summary["cost"]["usd"], "{m}");
+    let json = s.tool("codex-meta", &["list", "--json"]);
+    let line: Value = serde_json::from_str(json.stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(line["spend"], m["spend"]);
+}

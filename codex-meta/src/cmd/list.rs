@@ -79,15 +79,21 @@ fn write_table(out: &mut dyn Write, rows: &[(String, View)]) -> std::io::Result<
         })
         .collect();
     let with_branch = branches.iter().any(Option::is_some);
+    // TOKENS and COST only when a run shown has a spend (so far, or at its end)
+    let spends: Vec<Option<crate::Spend>> = rows.iter().map(|(_, v)| v.meta.spend()).collect();
+    let with_spend = spends.iter().any(Option::is_some);
     let mut header = vec!["RUN_ID", "STATUS", "EXIT", "ELAPSED", "SESSION"];
     if with_branch {
         header.push("BRANCH");
     }
+    if with_spend {
+        header.extend(["TOKENS", "COST"]);
+    }
     header.push("TASK");
     let cells: Vec<Vec<String>> = rows
         .iter()
-        .zip(&branches)
-        .map(|((id, v), branch)| {
+        .zip(branches.iter().zip(&spends))
+        .map(|((id, v), (branch, spend))| {
             let mut row = vec![
                 id.clone(),
                 v.status.to_string(),
@@ -103,6 +109,17 @@ fn write_table(out: &mut dyn Write, rows: &[(String, View)]) -> std::io::Result<
             ];
             if with_branch {
                 row.push(branch.clone().unwrap_or_else(|| "-".to_owned()));
+            }
+            if with_spend {
+                let s = spend.as_ref();
+                row.push(
+                    s.and_then(|s| s.tokens)
+                        .map_or_else(|| "-".to_owned(), |t| t.to_string()),
+                );
+                row.push(
+                    s.and_then(|s| s.cost_usd)
+                        .map_or_else(|| "-".to_owned(), |c| format!("${c:.4}")),
+                );
             }
             row.push(preview(v.meta.task.as_deref().unwrap_or("-"), TASK_WIDTH));
             row

@@ -93,10 +93,13 @@ pub(crate) struct View {
 impl View {
     /// The view without the stored object (the table needs only the typed meta).
     pub(crate) fn slim(self) -> View {
-        // of the extra fields, only what the table shows (a worktree run's branch)
+        // of the extra fields, only what the table shows (a worktree run's branch, what a
+        // run spent)
         let mut extra = Map::new();
-        if let Some(w) = self.meta.extra.get("worktree") {
-            extra.insert("worktree".to_owned(), w.clone());
+        for key in ["worktree", crate::kept::SPEND] {
+            if let Some(w) = self.meta.extra.get(key) {
+                extra.insert(key.to_owned(), w.clone());
+            }
         }
         View {
             object: Map::new(),

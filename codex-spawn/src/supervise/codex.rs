@@ -113,7 +113,7 @@ impl Run {
         // wake as often as the most frequent look asks (a budget alone: its own pace)
         let tick = [
             rollouts.as_ref().map(|_| RolloutLookup::EVERY),
-            ctx.budget.as_ref().map(|_| BudgetWatch::EVERY),
+            ctx.budget.as_ref().map(BudgetWatch::every),
         ]
         .into_iter()
         .flatten()
@@ -131,6 +131,8 @@ impl Run {
         let run_sid = &mut *ctx.session_id;
         let report = &mut *ctx.report;
         let budget = &mut ctx.budget;
+        let meta_path = &self.meta_path;
+        let mut spend_error: Option<String> = None;
         let watched = watch(codex, sigs, &limits, &spare, &mut |bytes| {
             if sessions.mine.is_none() {
                 if let Some(id) = rollouts.as_mut().and_then(RolloutLookup::poll) {
@@ -154,8 +156,17 @@ impl Run {
             if over_budget.is_none() {
                 over_budget = budget.as_mut().and_then(|b| b.poll(run_sid.as_deref()));
             }
+            // what it spent so far, for readers of the meta
+            if let Some(s) = budget.as_mut().and_then(BudgetWatch::spend_to_record) {
+                if let Err(e) = codex_meta::update_meta(meta_path, |m| m.set_spend(&s)) {
+                    spend_error.get_or_insert(format!("cannot record the spend so far: {e}"));
+                }
+            }
             over_budget.is_some().then_some(Stop::Budget)
         });
+        if let Some(w) = spend_error {
+            ctx.warnings.push(w);
+        }
         if let Some(id) = scanner.finish() {
             if sessions.mine.is_none() {
                 sessions.found(id.uuid.as_str(), run_sid, report);

@@ -174,6 +174,15 @@ impl Run {
             if m.model.is_none() {
                 m.model = s.made().and_then(|s| s.model.clone());
             }
+            // the run's account, for readers of many metas (when the summary has one)
+            if let Some(made) = s.made().filter(|s| s.token_usage.source.is_some()) {
+                m.set_spend(&codex_meta::Spend {
+                    tokens: made.token_usage.run.total_tokens,
+                    tokens_blended: made.token_usage.run.total_is_blended,
+                    cost_usd: made.cost.usd,
+                    at: end.ended_at.clone(),
+                });
+            }
             summary = Some(s);
         });
         end.outcome.reason = reason;

@@ -513,11 +513,11 @@ impl Run {
                     session_id: &mut session_id,
                     late_signal: None,
                     report: &mut report,
-                    budget: rollouts::BudgetWatch::new(
+                    budget: Some(rollouts::BudgetWatch::new(
                         self.config.budget,
                         chrono::Utc::now().timestamp_millis(),
                         record::model_of(&self.config.codex_args),
-                    ),
+                    )),
                 };
                 let mut end = self.attempts(&mut ctx, &mut output_bytes);
                 self.settle_budget(&mut ctx, &mut end);

@@ -1,6 +1,7 @@
 //! codex's rollouts, read while codex runs: the session of a CLI that names none in its
-//! output ([`RolloutLookup`]), and the run's usage for `--max-tokens` / `--max-cost`
-//! ([`BudgetWatch`]).
+//! output ([`RolloutLookup`]), and the run's usage ([`BudgetWatch`]) — against
+//! `--max-tokens` / `--max-cost` when they are given, and for every run as the meta's
+//! `spend` (what `codex-meta list` shows of a run still going).
 //!
 //! Why the rollout: codex writes a `token_count` event to the session's rollout under
 //! CODEX_HOME after each model call, while the `--json` stream reports usage only at
@@ -165,7 +166,7 @@ pub(super) struct Used {
     pub calls: usize,
 }
 
-/// Following the run's usage against its budget.
+/// Following the run's usage: against its budget (when it has one), and for the meta.
 pub(super) struct BudgetWatch {
     budget: Budget,
     home: Option<PathBuf>,
@@ -185,17 +186,23 @@ pub(super) struct BudgetWatch {
     pub used: Used,
     /// Said once: a model without a price (so `--max-cost` cannot be judged).
     pub unpriced: Option<String>,
+    /// The usage last given to the meta, and when.
+    recorded: Option<(Instant, Used)>,
 }
 
 impl BudgetWatch {
-    /// How often the rollout is looked at.
+    /// How often the rollout is looked at, with a budget.
     pub const EVERY: Duration = Duration::from_millis(250);
+    /// How often, without one (only the meta's `spend` asks).
+    const SPEND_EVERY: Duration = Duration::from_secs(1);
+    /// The meta's `spend` is written at most this often.
+    const RECORD_EVERY: Duration = Duration::from_secs(2);
     /// How often a rollout not found yet is looked for again.
     const FIND_EVERY: Duration = Duration::from_secs(2);
 
-    /// A watch of the run that began at `since_ms` (epoch ms); `None` without a budget.
-    pub fn new(budget: Budget, since_ms: i64, model_hint: Option<String>) -> Option<BudgetWatch> {
-        budget.is_set().then(|| BudgetWatch {
+    /// A watch of the run that began at `since_ms` (epoch ms).
+    pub fn new(budget: Budget, since_ms: i64, model_hint: Option<String>) -> BudgetWatch {
+        BudgetWatch {
             budget,
             home: codex_summarize::Options::default().resolved_codex_home(),
             since_ms,
@@ -209,13 +216,47 @@ impl BudgetWatch {
             last_scan: None,
             used: Used::default(),
             unpriced: None,
+            recorded: None,
+        }
+    }
+
+    /// Whether the run has a budget (else the watch is only for the meta's `spend`).
+    pub fn has_budget(&self) -> bool {
+        self.budget.is_set()
+    }
+
+    /// How often the rollout is looked at.
+    pub fn every(&self) -> Duration {
+        if self.has_budget() {
+            Self::EVERY
+        } else {
+            Self::SPEND_EVERY
+        }
+    }
+
+    /// The usage for the meta's `spend`, when it changed since it was last given and that
+    /// was [`Self::RECORD_EVERY`] ago (`None` before the rollout is found).
+    pub fn spend_to_record(&mut self) -> Option<codex_meta::Spend> {
+        self.rollout.as_ref()?;
+        let now = Instant::now();
+        match self.recorded {
+            Some((_, u)) if u == self.used => return None,
+            Some((t, _)) if now - t < Self::RECORD_EVERY => return None,
+            _ => {}
+        }
+        self.recorded = Some((now, self.used));
+        Some(codex_meta::Spend {
+            tokens: Some(self.used.tokens),
+            tokens_blended: false,
+            cost_usd: self.used.cost_usd,
+            at: codex_meta::now_rfc3339(),
         })
     }
 
     /// Look again (at most every [`Self::EVERY`]); the reason, once the budget is passed.
     pub fn poll(&mut self, session: Option<&str>) -> Option<String> {
         let now = Instant::now();
-        if self.last.is_some_and(|t| now - t < Self::EVERY) {
+        if self.last.is_some_and(|t| now - t < self.every()) {
             return None;
         }
         self.last = Some(now);
@@ -367,7 +408,7 @@ impl super::Run {
     /// otherwise have succeeded: a caller reading the exit code must not take a spent
     /// budget for success. Its work and its summary are kept as they are.
     pub(super) fn settle_budget(&self, ctx: &mut super::Ctx<'_>, end: &mut super::attempts::Final) {
-        let Some(b) = ctx.budget.as_mut() else {
+        let Some(b) = ctx.budget.as_mut().filter(|b| b.has_budget()) else {
             return;
         };
         b.refresh(ctx.session_id.as_deref());
