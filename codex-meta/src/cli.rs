@@ -20,7 +20,7 @@ pub const EXIT_STATUS: &[(u8, &str)] = &[
     ),
     (
         1,
-        "get: the key is absent or null; prune: something was kept (a worktree with uncommitted work, a branch not merged into its base, a run a queued run waits for): each is named",
+        "get: the key is absent or null; prune: something was kept (a worktree with uncommitted work, a branch not merged into its base, a run a queued run waits for, a meta that cannot be read): each is named",
     ),
     (
         2,

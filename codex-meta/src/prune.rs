@@ -93,7 +93,23 @@ pub fn prune(
     let now = SystemTime::now();
     let mut matching = 0usize;
     for run in &listed {
-        let Ok(meta) = &run.meta else { continue };
+        let meta = match &run.meta {
+            Ok(m) => m,
+            // gone since the listing (another prune)
+            Err(MetaError::NotFound { .. }) => continue,
+            Err(e) => {
+                // never removed on a guess: said, and left as it is
+                let why = format!("{}: kept", crate::io::one_line(&e.to_string()));
+                tell(
+                    Event::Kept {
+                        run: run.id.clone(),
+                        why,
+                    },
+                    &mut totals,
+                );
+                continue;
+            }
+        };
         if !matches(meta, &run.meta_path, opts, now) {
             continue;
         }

@@ -138,6 +138,14 @@ fn ended_runs_go_live_and_awaited_ones_stay_and_a_dry_run_removes_nothing() {
     // a second prune finds nothing more to remove
     let (_, again, _) = env.prune(&[]);
     assert!(again.contains("freed 0 bytes in 0 run(s)"), "{again}");
+    // a meta that cannot be read is never removed on a guess: named, kept
+    let corrupt = "20261207-000000-ffffff";
+    fs::write(env.file(corrupt, "meta.json"), "{\"run_id\": ").unwrap();
+    fs::write(env.file(corrupt, "log"), "x").unwrap();
+    let (code, out, _) = env.prune(&[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains(&format!("kept {corrupt}: ")), "{out}");
+    assert!(env.file(corrupt, "meta.json").exists() && env.file(corrupt, "log").exists());
 }
 
 #[test]
