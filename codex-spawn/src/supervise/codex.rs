@@ -156,8 +156,15 @@ impl Run {
             if over_budget.is_none() {
                 over_budget = budget.as_mut().and_then(|b| b.poll(run_sid.as_deref()));
             }
-            // what it spent so far, for readers of the meta
-            if let Some(s) = budget.as_mut().and_then(BudgetWatch::spend_to_record) {
+            // what it spent so far, for readers of the meta — not when the budget stops
+            // codex: the stop goes first (a meta write is an fsync; codex meanwhile makes
+            // its next call, and the stop's count and the budget used would disagree)
+            let record = over_budget.is_none();
+            if let Some(s) = budget
+                .as_mut()
+                .filter(|_| record)
+                .and_then(BudgetWatch::spend_to_record)
+            {
                 if let Err(e) = codex_meta::update_meta(meta_path, |m| m.set_spend(&s)) {
                     spend_error.get_or_insert(format!("cannot record the spend so far: {e}"));
                 }
