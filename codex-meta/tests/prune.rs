@@ -58,6 +58,17 @@ impl Env {
             .timeout(Duration::from_secs(60));
         c
     }
+    /// `codex-meta prune`, started and not waited for (its output piped).
+    fn spawn_prune(&self) -> std::process::Child {
+        Std::new(BIN)
+            .arg("prune")
+            .env("CODEX_RUNS_DIR", self.runs())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
     fn prune(&self, args: &[&str]) -> (i32, String, String) {
         let o = self.cmd().arg("prune").args(args).output().unwrap();
         (
@@ -375,16 +386,7 @@ fn two_prunes_at_once_remove_each_run_once_and_say_no_error() {
     for i in 0..n {
         env.run(&format!("20261201-000000-{i:06x}"), json!({}), 100);
     }
-    let spawn = || {
-        std::process::Command::new(BIN)
-            .arg("prune")
-            .env("CODEX_RUNS_DIR", env.runs())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
-    let (a, b) = (spawn(), spawn());
+    let (a, b) = (env.spawn_prune(), env.spawn_prune());
     let mut pruned = 0;
     for child in [a, b] {
         let o = child.wait_with_output().unwrap();
@@ -425,16 +427,7 @@ fn two_prunes_at_once_share_a_repos_worktrees_without_a_git_error() {
     let repo = Repo::new(&env);
     let ids: Vec<String> = (0..8).map(|i| format!("20261201-000000-{i:06x}")).collect();
     let dirs: Vec<PathBuf> = ids.iter().map(|id| repo.run(&env, id)).collect();
-    let spawn = || {
-        std::process::Command::new(BIN)
-            .arg("prune")
-            .env("CODEX_RUNS_DIR", env.runs())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
-    let (a, b) = (spawn(), spawn());
+    let (a, b) = (env.spawn_prune(), env.spawn_prune());
     let mut worktrees = 0;
     for child in [a, b] {
         let o = child.wait_with_output().unwrap();
