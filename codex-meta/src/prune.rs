@@ -123,7 +123,7 @@ pub fn prune(
             tell(Event::Kept { run: id, why }, &mut totals);
             continue;
         }
-        if prune_run(runs, &id, &run.meta_path, opts, &mut |e| {
+        if prune_run(runs, &id, (meta, &run.meta_path), opts, &mut |e| {
             tell(e, &mut totals)
         }) {
             totals.runs += 1;
@@ -181,15 +181,14 @@ fn ended_at(meta: &Meta, meta_path: &Path) -> Option<SystemTime> {
 fn prune_run(
     runs: &RunsDir,
     id: &str,
-    meta_path: &Path,
+    (meta, meta_path): (&Meta, &Path),
     opts: &PruneOptions,
     tell: &mut dyn FnMut(Event),
 ) -> bool {
-    let Ok(meta) = read_meta(meta_path) else {
-        return false; // gone since the listing: another prune
-    };
+    // the listing's meta: a worktree or branch another prune removed meanwhile is found
+    // gone (under the repo's lock), and the files are judged again under the runs dir's
     if let Some(w) = meta.worktree() {
-        if !prune_worktree(id, &meta, &w, opts, tell) {
+        if !prune_worktree(id, meta, &w, opts, tell) {
             // its work stays, and with it the record that names it
             return false;
         }
